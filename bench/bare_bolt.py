@@ -1,0 +1,31 @@
+"""A bare Bolt app on Flask for bench/slack_ack.py: `/ledgersync` only acknowledges."""
+
+import os
+
+from flask import Flask, request
+from slack_bolt import App
+from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_sdk import WebClient
+
+bolt = App(signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+           client=WebClient(token=os.environ["SLACK_BOT_TOKEN"],
+                            base_url=os.environ["SLACK_API_URL"]))
+
+
+@bolt.command("/ledgersync")
+def ledgersync(ack):
+    ack()
+
+
+handler = SlackRequestHandler(bolt)
+app = Flask(__name__)
+
+
+@app.post("/slack/events")
+def events():
+    return handler.handle(request)
+
+
+@app.get("/healthz")
+def healthz():
+    return "ok"

@@ -1,0 +1,208 @@
+"""`/ledgersync <subcommand>`: parse, call core, pick a view. No Slack I/O here:
+each function returns a message (a dict for `respond`) or an `OpenModal`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from core import access, clients, clock, doctor, firms, invites, status
+from core.access import Actor
+from core.errors import Ambiguous, InvalidInput, LedgerSyncError
+from core.models import Client, Firm
+
+from . import parse, views
+
+
+@dataclass(frozen=True)
+class OpenModal:
+    view: dict
+
+
+def run(text: str, actor: Actor, meta: dict) -> dict | OpenModal:
+    command = parse.parse(text)
+    if command.name == "connect":
+        return OpenModal(views.connect_modal())
+    if command.name == "help":
+        return views.help_message()
+    handler = HANDLERS.get(command.name)
+    if handler is None:
+        return views.help_message(unknown=command.name[:40])
+    try:
+        return handler(command, actor, meta)
+    except Ambiguous as many:
+        extra = {k: v for k, v in (("channel", command.channel), ("purpose", command.purpose),
+                                   ("firm", command.firm)) if v}
+        return views.candidates(str(many), many.candidates, command.name, extra)
+    except LedgerSyncError as problem:
+        return views.error(str(problem))
+
+
+def _client(command: parse.Command, actor: Actor, action: str) -> tuple[Firm, Client]:
+    actor.require(action)
+    firm = actor.firm_for(command.firm)
+    if not command.target:
+        raise InvalidInput(f"Which client? `/ledgersync {command.name} <name, phone or email>`")
+    client = clients.find(firm, command.target)
+    access.looked_up(actor, firm, f"{command.name} {command.target}")
+    return firm, client
+
+
+def disconnect(command, actor: Actor, meta) -> dict:
+    if not access.disconnect(actor):
+        return views.error("Your Slack user is not connected to LedgerSync.")
+    return views.message("Disconnected. Run /ledgersync connect to connect again.")
+
+
+def list_clients(command, actor: Actor, meta, offset: int = 0) -> dict:
+    actor.require("clients")
+    firm = actor.firm_for(command.firm)
+    query = command.target
+    everyone = clients.search(firm, query, limit=10_000)
+    access.looked_up(actor, firm, f"clients {query}")
+    return views.clients_list(everyone[offset:offset + views.PAGE], len(everyone), offset, query)
+
+
+def client_add(command, actor: Actor, meta) -> OpenModal:
+    actor.require("client_add")
+    return OpenModal(views.client_add_modal(json.dumps(meta)))
+
+
+def import_clients(command, actor: Actor, meta) -> OpenModal:
+    actor.require("import")
+    return OpenModal(views.import_modal(json.dumps(meta)))
+
+
+def invite(command, actor: Actor, meta, client: Client | None = None) -> dict | OpenModal:
+    if client is None:
+        _, client = _client(command, actor, "invite")
+    channel = command.channel
+    if channel is None and client.phone and client.email:
+        return OpenModal(views.invite_modal(client, json.dumps({**meta, "client": client.id})))
+    sent = invites.send(client, channel, purpose=command.purpose or "connect", by=actor.staff)
+    return views.sent("Invited", client, sent.invite, sent.to)
+
+
+def resend(command, actor: Actor, meta, client: Client | None = None) -> dict:
+    if client is None:
+        _, client = _client(command, actor, "resend")
+    sent = invites.resend(client, command.channel, by=actor.staff)
+    return views.sent("Sent a new link to", client, sent.invite, sent.to)
+
+
+def remind(command, actor: Actor, meta, client: Client | None = None) -> dict:
+    if client is None:
+        _, client = _client(command, actor, "remind")
+    sent = invites.remind(client, by=actor.staff, force=command.force)
+    return views.sent("Reminded", client, sent.invite, sent.to)
+
+
+def revoke(command, actor: Actor, meta, client: Client | None = None) -> dict:
+    if client is None:
+        _, client = _client(command, actor, "revoke")
+    invites.revoke(client, by=actor.staff)
+    return views.message(f"Revoked {client.name}'s invite",
+                         [views.section(f":no_entry: Revoked *{views.esc(client.name)}*'s invite; "
+                                        "the link no longer works.")])
+
+
+def show_status(command, actor: Actor, meta, client: Client | None = None) -> dict:
+    if client is None:
+        _, client = _client(command, actor, "status")
+    return views.status_card(status.for_client(client), read_only=not actor.may("resend"))
+
+
+def pending(command, actor: Actor, meta, offset: int = 0) -> dict:
+    actor.require("pending")
+    firm = actor.firm_for(command.firm)
+    access.looked_up(actor, firm, "pending")
+    now = clock.now()
+    rows = invites.pending(firm, now)
+    return views.pending_list(rows[offset:offset + views.PAGE], now, offset, len(rows))
+
+
+def notify(command, actor: Actor, meta) -> dict:
+    actor.require("notify")
+    channel = parse.slack_channel(command.rest)
+    if channel is None:
+        raise InvalidInput("Name a channel: `/ledgersync notify #ledgersync-alerts`")
+    Firm.update(notify_channel=channel).where(Firm.id == actor.firm.id).execute()
+    return views.message("Notices channel set", [views.section(
+        f":white_check_mark: Firm notices now go to <#{channel}>. Invite me there if the "
+        "channel is private: `/invite @LedgerSync`.")])
+
+
+def role(command, actor: Actor, meta) -> dict:
+    actor.require("roles")
+    words = command.words
+    if len(words) != 2 or words[1].lower() not in ("admin", "staff"):
+        raise InvalidInput("`/ledgersync role <email> admin|staff`")
+    staff = firms.set_role(actor.firm, words[0], words[1].lower(), actor=actor.label)
+    return views.message(f"{staff.email} is now {staff.role}", [views.section(
+        f":white_check_mark: {views.esc(staff.email)} is now *{staff.role}*.")])
+
+
+def run_doctor(command, actor: Actor, meta) -> dict:
+    actor.require("doctor")
+    firm = actor.firm_for(command.firm)
+    access.looked_up(actor, firm, "doctor")
+    return views.doctor(firm.name, doctor.run(firm))
+
+
+HANDLERS = {
+    "disconnect": disconnect, "clients": list_clients, "client add": client_add,
+    "import": import_clients, "invite": invite, "resend": resend, "remind": remind,
+    "revoke": revoke, "status": show_status, "pending": pending, "notify": notify,
+    "doctor": run_doctor, "role": role,
+}
+
+# What a button on a status card needs: the same permission as its command.
+CLIENT_ACTIONS = {"resend": "resend", "remind": "remind", "revoke": "revoke",
+                  "ask_reconnect": "reconnect"}
+
+
+def on_client(action: str, client_id: int, actor: Actor) -> dict:
+    """A button on a status card: check, act, and return the updated card."""
+    actor.require(CLIENT_ACTIONS[action])
+    client = actor.client(actor.firm_for(None), int(client_id))
+    if action == "resend":
+        invites.resend(client, by=actor.staff)
+    elif action == "remind":
+        invites.remind(client, by=actor.staff)
+    elif action == "revoke":
+        invites.revoke(client, by=actor.staff)
+    else:
+        ask_to_reconnect(client, actor)
+    return views.status_card(status.for_client(client))
+
+
+def ask_to_reconnect(client: Client, actor: Actor) -> None:
+    latest = invites.latest(client)
+    channel = latest.channel if latest else None
+    if invites.open_invite(client) is None:
+        invites.send(client, channel, purpose="reconnect", by=actor.staff)
+    else:
+        invites.resend(client, channel, purpose="reconnect", by=actor.staff)
+
+
+def picked(value: dict, actor: Actor) -> dict | OpenModal:
+    """A 'Pick' button after an ambiguous name: run the command for that client."""
+    name = value.get("cmd", "")
+    handler = {"invite": invite, "resend": resend, "remind": remind, "revoke": revoke,
+               "status": show_status}.get(name)
+    if handler is None:
+        return views.error("That choice has expired; run the command again.")
+    command = parse.Command(name=name, channel=value.get("channel"),
+                            purpose=value.get("purpose"), firm=value.get("firm"))
+    actor.require("status" if name == "status" else name)
+    client = actor.client(actor.firm_for(command.firm), int(value.get("client", 0)))
+    return handler(command, actor, {}, client=client)
+
+
+def more(value: dict, actor: Actor) -> dict:
+    command = parse.Command(name=value.get("cmd", ""), words=[value.get("q", "")],
+                            firm=value.get("firm"))
+    offset = max(0, int(value.get("offset", 0)))
+    if command.name == "pending":
+        return pending(command, actor, {}, offset=offset)
+    return list_clients(command, actor, {}, offset=offset)

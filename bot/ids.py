@@ -1,0 +1,33 @@
+"""Every action and callback id the Slack app uses, in one place."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    RESEND = "resend"
+    REMIND = "remind"
+    REVOKE = "revoke"
+    RECONNECT = "ask_reconnect"
+    PICK = "pick_client"
+    MORE = "show_more"
+
+
+class CallbackId(StrEnum):
+    CONNECT = "connect_modal"
+    CLIENT_ADD = "client_add_modal"
+    IMPORT = "import_modal"
+    INVITE = "invite_modal"
+
+
+class BlockId(StrEnum):
+    EMAIL = "email"
+    PASSWORD = "password"
+    NAME = "name"
+    PHONE = "phone"
+    CLIENT_EMAIL = "client_email"
+    BANKS = "banks"
+    CSV = "csv"
+    CHANNEL = "channel"
+    PURPOSE = "purpose"

@@ -1,0 +1,66 @@
+"""Forgiving parsing of `/ledgersync …` text: quotes optional, words in any order."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+MAX_TEXT = 500
+CHANNEL_WORDS = {"sms": "sms", "text": "sms", "txt": "sms", "email": "email", "mail": "email",
+                 "e-mail": "email"}
+PURPOSE_WORDS = {"reconnect": "reconnect", "restore": "reconnect", "connect": "connect"}
+FIRM = re.compile(r"""firm:\s*(?:"([^"]*)"|'([^']*)'|(\S+))""", re.IGNORECASE)
+SLACK_CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+@dataclass
+class Command:
+    name: str
+    rest: str = ""
+    words: list[str] = field(default_factory=list)
+    channel: str | None = None
+    purpose: str | None = None
+    firm: str | None = None
+    force: bool = False
+
+    @property
+    def target(self) -> str:
+        return " ".join(self.words)
+
+
+def parse(text: str) -> Command:
+    text = (text or "").strip()[:MAX_TEXT]
+    firm = None
+    match = FIRM.search(text)
+    if match:
+        firm = next(g for g in match.groups() if g is not None).strip()
+        text = (text[: match.start()] + text[match.end():]).strip()
+    head, _, rest = text.partition(" ")
+    name = head.lower() or "help"
+    if name == "client" and rest.split(" ", 1)[0].lower() == "add":
+        name, rest = "client add", rest[3:].strip()
+    command = Command(name=name, rest=rest.strip(), firm=firm)
+    for word in _split(rest):
+        low = word.lower()
+        if low in CHANNEL_WORDS and command.channel is None:
+            command.channel = CHANNEL_WORDS[low]
+        elif low in PURPOSE_WORDS and command.purpose is None and name == "invite":
+            command.purpose = PURPOSE_WORDS[low]
+        elif low in {"force", "--force"}:
+            command.force = True
+        else:
+            command.words.append(word)
+    return command
+
+
+def _split(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.replace('"', " ").replace("'", " ").split()
+
+
+def slack_channel(text: str) -> str | None:
+    match = SLACK_CHANNEL.search(text or "")
+    return match.group(1) if match else None

@@ -1,0 +1,398 @@
+"""`ledgersync`: the command line over the same core the Slack bot and SMS use.
+
+Errors are one clear line and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+
+import click
+from peewee import OperationalError, ProgrammingError
+
+from core import clients, clock, config, db, firms, invites, migrations, outbox, runtime, status
+from core.errors import Ambiguous, LedgerSyncError
+from core.quiet_hours import zone_for
+
+from . import render
+
+log = logging.getLogger("ledgersync")
+
+
+class Group(click.Group):
+    """Turns every failure into one line on stderr and an exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Ambiguous as problem:
+            click.echo(f"Error: {problem}", err=True)
+            for candidate in problem.candidates[:10]:
+                click.echo(f"  - {render.who(candidate)}", err=True)
+            ctx.exit(1)
+        except LedgerSyncError as problem:
+            click.echo(f"Error: {problem}", err=True)
+            ctx.exit(1)
+        except (OperationalError, ProgrammingError) as problem:
+            if "no such table" in str(problem) or "does not exist" in str(problem):
+                click.echo("Error: the database is not set up; run `ledgersync db upgrade`",
+                           err=True)
+            else:
+                click.echo(f"Error: the database did not answer ({type(problem).__name__})",
+                           err=True)
+            ctx.exit(2)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as problem:  # noqa: BLE001 - one line, never a traceback
+            log.debug("unexpected error", exc_info=True)
+            click.echo(f"Error: something went wrong ({type(problem).__name__}); "
+                       "run with LEDGERSYNC_DEBUG=1 to see details", err=True)
+            if os.environ.get("LEDGERSYNC_DEBUG"):
+                raise
+            ctx.exit(3)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--firm", "firm_name", envvar="LEDGERSYNC_FIRM", metavar="NAME",
+              help="Firm to act for (needed when the database holds more than one).")
+@click.pass_context
+def main(ctx, firm_name):
+    """LedgerSync Connect: invite clients to connect their banks, and follow up."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        runtime.start()
+    except LedgerSyncError as problem:
+        click.echo(f"Error: {problem}", err=True)
+        ctx.exit(2)
+    ctx.obj = {"firm": firm_name}
+    ctx.call_on_close(db.database.close)
+    if ctx.invoked_subcommand not in {"worker", "cron", "serve", "db"}:
+        from jobs import queues
+
+        queues.install()
+
+
+def current_firm(ctx=None):
+    ctx = ctx or click.get_current_context()
+    name = ctx.find_root().obj.get("firm")
+    if name:
+        return firms.find(name)
+    firm = firms.only()
+    if firm is None:
+        raise click.UsageError("Which firm? Pass --firm NAME (or set LEDGERSYNC_FIRM)")
+    return firm
+
+
+# --- database and firms -------------------------------------------------------------
+
+
+@main.group("db")
+def db_group():
+    """Create or upgrade the database."""
+
+
+@db_group.command("upgrade")
+def db_upgrade():
+    """Create the database, or bring it to the latest schema in place."""
+    applied = migrations.upgrade()
+    click.echo("\n".join(applied) if applied else
+               f"Already at schema version {migrations.current_version()}.")
+
+
+@main.group("firm")
+def firm_group():
+    """Firms and their staff."""
+
+
+@firm_group.command("create")
+@click.argument("name")
+@click.option("--admin-email", required=True, help="The first admin's LedgerSync email.")
+@click.option("--admin-password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The first admin's password (asked for when not given).")
+@click.option("--timezone", default="America/New_York", show_default=True)
+@click.option("--region", default="US", show_default=True, help="Default phone region.")
+def firm_create(name, admin_email, admin_password, timezone, region):
+    """Create a firm and its first admin."""
+    firm = firms.create(name, admin_email=admin_email, admin_password=admin_password,
+                        timezone=timezone, phone_region=region)
+    click.echo(f"Created {firm.name} (id {firm.id}) with admin {admin_email}.")
+
+
+@firm_group.command("list")
+def firm_list():
+    """List firms."""
+    from core.models import Firm
+
+    for firm in Firm.select().order_by(Firm.name):
+        click.echo(f"{firm.id:>4}  {firm.name}  ({firm.timezone})")
+
+
+# --- clients ------------------------------------------------------------------------
+
+
+@main.group("clients")
+def clients_group():
+    """Add, import and list clients."""
+
+
+@clients_group.command("list")
+@click.argument("filter_text", metavar="[FILTER]", default="")
+def clients_list(filter_text):
+    """List clients, optionally those whose name, phone or email contains FILTER."""
+    rows = clients.search(current_firm(), filter_text)
+    for client in rows:
+        click.echo(render.client_row(client))
+    click.echo(f"{len(rows)} client{'s' if len(rows) != 1 else ''}.")
+
+
+@clients_group.command("add")
+@click.argument("name")
+@click.option("--phone", help="Mobile number, any common format.")
+@click.option("--email")
+@click.option("--timezone", help="The client's time zone, e.g. America/Chicago.")
+@click.option("--bank", "banks", multiple=True, help="Pre-select a bank (repeatable).")
+def clients_add(name, phone, email, timezone, banks):
+    """Add a client."""
+    client = clients.add(current_firm(), name, phone=phone, email=email, timezone=timezone,
+                         banks=list(banks), actor="cli")
+    click.echo(f"Added {render.who(client)}.")
+
+
+@clients_group.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+def clients_import(csv_file):
+    """Import clients from a CSV with columns name, email, phone, banks."""
+    report = clients.import_csv(current_firm(), csv_file.read(), actor="cli")
+    for row in report.rows:
+        reason = f": {row.reason}" if row.reason else ""
+        click.echo(f"row {row.line:>4}  {row.outcome:<9} {row.name or '(no name)'}{reason}")
+    click.echo(report.summary.capitalize() + ".")
+
+
+# --- invites ------------------------------------------------------------------------
+
+
+def _client(query):
+    return clients.find(current_firm(), query)
+
+
+channel_options = [
+    click.option("--sms", "channel", flag_value="sms", help="Send by text message."),
+    click.option("--email", "channel", flag_value="email", help="Send by email."),
+]
+
+
+def with_channel(f):
+    for option in reversed(channel_options):
+        f = option(f)
+    return f
+
+
+@main.command()
+@click.argument("client")
+@with_channel
+@click.option("--reconnect", is_flag=True, help="Ask to restore broken bank connections.")
+@click.option("--bank", "banks", multiple=True, help="Pre-select a bank (repeatable).")
+def invite(client, channel, reconnect, banks):
+    """Invite CLIENT (name, phone or email) to connect their banks."""
+    sent = invites.send(_client(client), channel, purpose="reconnect" if reconnect else "connect",
+                        banks=list(banks) or None)
+    click.echo(render.sent(sent, "Invited"))
+
+
+@main.command()
+@click.argument("client")
+@with_channel
+def resend(client, channel):
+    """Send CLIENT a new link; the old one stops working."""
+    click.echo(render.sent(invites.resend(_client(client), channel), "Sent a new link to"))
+
+
+@main.command()
+@click.argument("client")
+@click.option("--force", is_flag=True, help="Send even if reminded in the last 24 hours.")
+def remind(client, force):
+    """Remind CLIENT about their open invite (same link)."""
+    click.echo(render.sent(invites.remind(_client(client), force=force), "Reminded"))
+
+
+@main.command()
+@click.argument("client")
+def revoke(client):
+    """Withdraw CLIENT's open invite; the link stops working."""
+    found = _client(client)
+    invites.revoke(found)
+    click.echo(f"Revoked {found.name}'s invite; the link no longer works.")
+
+
+@main.command("status")
+@click.argument("client")
+def status_cmd(client):
+    """What happened with CLIENT: invite timeline, deliveries, connections."""
+    click.echo(render.status(status.for_client(_client(client))))
+
+
+@main.command()
+def pending():
+    """Open invites, soonest expiry first."""
+    now = clock.now()
+    rows = invites.pending(current_firm(), now)
+    for invite in rows:
+        tz = zone_for(invite.client)
+        days = (invite.expires_at - now).days
+        left = f"{days} day{'s' if days != 1 else ''} left" if days else "expires today"
+        click.echo(f"{invite.client.name:<30} {invite.channel:<5} expires "
+                   f"{clock.short_date(invite.expires_at, tz)} ({left})")
+    click.echo(f"{len(rows)} open invite{'s' if len(rows) != 1 else ''}.")
+
+
+@main.command("outbox")
+@click.option("--limit", default=10, show_default=True)
+def outbox_cmd(limit):
+    """Messages kept in the local outbox (when no Twilio or SMTP is set up)."""
+    rows = outbox.latest(limit=limit)
+    if not rows:
+        click.echo("The outbox is empty.")
+    for message in reversed(rows):
+        click.echo(render.message(message))
+
+
+# --- bank connections -------------------------------------------------------------
+
+
+@main.group("connections")
+def connections_group():
+    """A client's bank connections (the sandbox provider's, in development)."""
+
+
+@connections_group.command("list")
+@click.argument("client")
+def connections_list(client):
+    """CLIENT's bank connections and their health."""
+    from core import connections
+
+    rows = connections.for_client(_client(client))
+    for c in rows:
+        click.echo(f"{c.id:>5}  {c.institution_name:<30} {c.status.replace('_', ' ')}")
+    click.echo(f"{len(rows)} connection{'s' if len(rows) != 1 else ''}.")
+
+
+@connections_group.command("break")
+@click.argument("client")
+@click.argument("bank")
+def connections_break(client, bank):
+    """Mark CLIENT's BANK connection as needing restoring (to try restoring)."""
+    from core import clients as core_clients
+    from core import connections
+
+    found = _client(client)
+    key = core_clients.name_key(bank)
+    matches = [c for c in connections.for_client(found)
+               if key and key in core_clients.name_key(c.institution_name)]
+    if len(matches) != 1:
+        raise click.ClickException(f"{found.name} has no single connection matching '{bank}'")
+    connections.mark_broken(matches[0])
+    click.echo(f"{found.name}'s {matches[0].institution_name} connection now needs restoring.")
+
+
+# --- processes ----------------------------------------------------------------------
+
+DEMO_CLIENTS = [
+    ("Maria Gonzalez", "(415) 555-2671", "maria@example.com", ["Chase", "Ally Bank"]),
+    ("Acme Co", "", "books@acme.example", ["Bank of America"]),
+    ("John Smith", "(212) 555-0143", "", []),
+    ("Jane Smith", "(646) 555-0188", "jane.smith@example.com", []),
+]
+
+
+@main.command()
+def demo():
+    """Add a demo firm and clients (when the database has none) and show what to try."""
+    from core.models import Firm
+
+    if not Firm.select().exists():
+        firm = firms.create("Demo Accounting", admin_email="admin@demo.example",
+                            admin_password="demo-password-1")
+        for name, phone, email, banks in DEMO_CLIENTS:
+            clients.add(firm, name, phone=phone or None, email=email or None, banks=banks)
+    settings = config.settings()
+    click.echo(render.GUIDE.format(db=settings.database_url, base=settings.public_base_url))
+
+
+@main.command()
+@click.option("--port", default=5000, show_default=True, envvar="PORT")
+@click.option("--host", default="127.0.0.1", show_default=True)
+def serve(port, host):
+    """Run the web app for development (use the Procfile's web process in production)."""
+    from jobs import queues
+    from web import create_app
+
+    settings = config.settings()
+    helpers = []
+    if queues.available(queues.connection()):
+        helpers = [subprocess.Popen([sys.executable, "-m", "cli", "worker"]),
+                   subprocess.Popen([sys.executable, "-m", "cli", "cron"])]
+        click.echo("Jobs: a worker and the sweep are running (reminders and expiry happen).")
+    else:
+        click.echo("Jobs: " + _NO_REDIS.format(url=settings.redis_url)
+                   + "; until then reminders and expiry wait.")
+    click.echo(f"LedgerSync Connect on http://{host}:{port} "
+               f"(links use {settings.public_base_url})")
+    try:
+        create_app(settings).run(host=host, port=port, debug=False, use_reloader=False)
+    finally:
+        for helper in helpers:
+            helper.terminate()
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--simple", is_flag=True, help="Run jobs in this process instead of forking.")
+def worker(burst, simple):
+    """Run an RQ worker (queues high, default) with its scheduler."""
+    from rq import SimpleWorker, Worker
+
+    from jobs import queues
+
+    redis = queues.connection()
+    if not queues.available(redis):
+        raise click.ClickException(_NO_REDIS.format(url=config.settings().redis_url))
+    queues.install()
+    worker_class = SimpleWorker if simple else Worker
+    worker = worker_class([queues.queue(n, redis) for n in queues.QUEUES], connection=redis)
+    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+
+
+@main.command()
+def cron():
+    """Run the periodic sweep (RQ cron). Run exactly one of these."""
+    from jobs import cron as jobs_cron
+    from jobs import queues
+
+    if not queues.available(queues.connection()):
+        raise click.ClickException(_NO_REDIS.format(url=config.settings().redis_url))
+    jobs_cron.scheduler().start()
+
+
+@main.command("sweep")
+def sweep_cmd():
+    """Do, now, whatever is due and was not done (reminders, expiries, deliveries)."""
+    from core import sweep
+    from jobs import queues
+
+    queues.install()
+    click.echo(f"Sweep: {sweep.run()}.")
+
+
+_NO_REDIS = ("Redis is not answering at {url}: start it (`redis-server`), or install it "
+             "(`apt-get install redis-server`), or set REDIS_URL")
+
+
+def run():
+    try:
+        main(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,244 @@
+"""A firm's clients: add, update, find (by name, phone or email), import from CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from email_validator import EmailNotValidError, validate_email
+
+from . import clock, events, phones
+from .errors import Ambiguous, InvalidInput, NotFound, Refused
+from .models import Client, Firm
+
+MAX_NAME = 200
+MAX_IMPORT_ROWS = 5000
+
+
+def name_key(text: str) -> str:
+    """Case-, accent- and punctuation-insensitive form: 'ACME Co.' and 'Acmé co' → 'acme co'."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    plain = plain.replace("&", " and ")
+    return " ".join(re.sub(r"[^\w]+", " ", plain).replace("_", " ").split())
+
+
+def normalize_email(text: str) -> str:
+    try:
+        return validate_email(text.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise InvalidInput(f"'{text.strip()[:60]}' is not an email address") from None
+
+
+def clean_name(text: str) -> str:
+    name = " ".join((text or "").split())
+    if not name_key(name):
+        raise InvalidInput("A client needs a name")
+    if len(name) > MAX_NAME:
+        raise InvalidInput(f"A client's name can be at most {MAX_NAME} characters")
+    return name
+
+
+def clean_banks(banks) -> list[str]:
+    if isinstance(banks, str):
+        banks = re.split(r"[;|\n]", banks)
+    seen, out = set(), []
+    for bank in banks or []:
+        bank = " ".join(bank.split())
+        if bank and bank.casefold() not in seen:
+            seen.add(bank.casefold())
+            out.append(bank[:100])
+    return out
+
+
+def _fields(firm: Firm, name=None, phone=None, email=None, timezone=None, banks=None) -> dict:
+    values = {}
+    if name is not None:
+        values["name"] = clean_name(name)
+        values["name_key"] = name_key(values["name"])
+    if phone is not None:
+        values["phone"] = phones.normalize(phone, firm.phone_region) if phone.strip() else None
+        values["phone_problem"] = None
+    if email is not None:
+        values["email"] = normalize_email(email) if email.strip() else None
+    if timezone is not None:
+        values["timezone"] = timezone or None
+    if banks is not None:
+        values["banks"] = clean_banks(banks)
+    return values
+
+
+def add(firm: Firm, name: str, *, phone=None, email=None, timezone=None, banks=None,
+        actor: str = "system") -> Client:
+    values = _fields(firm, name, phone, email, timezone, banks or [])
+    existing = Client.get_or_none(Client.firm == firm, Client.name_key == values["name_key"])
+    if existing:
+        raise Refused(f"{existing.name} is already a client; update them instead")
+    client = Client.create(firm=firm, **values)
+    events.record("client.added", client=client, actor=actor, name=client.name)
+    return client
+
+
+def update(client: Client, *, actor: str = "system", **changes) -> Client:
+    values = _fields(client.firm, **changes)
+    changed = {k: v for k, v in values.items() if getattr(client, k) != v}
+    if not changed:
+        return client
+    if "name_key" in changed:
+        clash = Client.get_or_none(
+            Client.firm == client.firm_id, Client.name_key == changed["name_key"],
+            Client.id != client.id,
+        )
+        if clash:
+            raise Refused(f"Another client is already called {clash.name}")
+    for key, value in changed.items():
+        setattr(client, key, value)
+    client.updated_at = clock.now()
+    client.save()
+    events.record("client.updated", client=client, actor=actor, fields=sorted(changed))
+    return client
+
+
+def get(firm: Firm, client_id: int) -> Client:
+    """A client by id, only within `firm` (a tampered id from elsewhere is NotFound)."""
+    client = Client.get_or_none(Client.id == client_id, Client.firm == firm)
+    if client is None:
+        raise NotFound("That client does not exist")
+    return client
+
+
+def find(firm: Firm, query: str) -> Client:
+    """One client by name, phone or email; Ambiguous with candidates, or NotFound."""
+    query = (query or "").strip()
+    if "@" in query:
+        return _one(by_email(firm, query), query)
+    if sum(c.isdigit() for c in query) >= 7 and not re.search(r"[a-zA-Z]{2}", query):
+        return _one(by_phone(firm, query), query)
+    return _one(by_name(firm, query), query)
+
+
+def _one(matches: list[Client], query: str) -> Client:
+    if len(matches) == 1:
+        return matches[0]
+    shown = query if len(query) <= 60 else query[:60] + "…"
+    if not matches:
+        raise NotFound(f"No client matches '{shown}'")
+    raise Ambiguous(f"{len(matches)} clients match '{shown}': which one?", matches)
+
+
+def by_name(firm: Firm, query: str) -> list[Client]:
+    key = name_key(query)
+    if not key:
+        raise InvalidInput("Give a client's name, phone number or email")
+    exact = list(Client.select().where(Client.firm == firm, Client.name_key == key))
+    if exact:
+        return exact
+    words = key.split()
+    rows = Client.select().where(Client.firm == firm, Client.name_key.contains(words[0]))
+    return sorted(
+        (c for c in rows if _words_match(words, c.name_key.split())), key=lambda c: c.name_key
+    )
+
+
+def _words_match(query: list[str], name: list[str]) -> bool:
+    return all(any(w.startswith(q) for w in name) for q in query)
+
+
+def by_phone(firm: Firm, text: str) -> list[Client]:
+    e164 = phones.try_normalize(text, firm.phone_region)
+    if e164 is None:
+        return []
+    return list(Client.select().where(Client.firm == firm, Client.phone == e164))
+
+
+def by_email(firm: Firm, text: str) -> list[Client]:
+    try:
+        address = normalize_email(text)
+    except InvalidInput:
+        return []
+    return list(Client.select().where(Client.firm == firm, Client.email == address))
+
+
+def search(firm: Firm, text: str = "", limit: int = 200) -> list[Client]:
+    """Clients whose name, phone or email contains `text` (all of them when empty)."""
+    rows = Client.select().where(Client.firm == firm).order_by(Client.name_key)
+    key = name_key(text)
+    if key:
+        digits = re.sub(r"\D", "", text)
+        condition = Client.name_key.contains(key) | Client.email.contains(text.strip().lower())
+        if len(digits) >= 3:
+            condition |= Client.phone.contains(digits)
+        rows = rows.where(condition)
+    return list(rows.limit(limit))
+
+
+# --- CSV import -----------------------------------------------------------------
+
+
+@dataclass
+class RowResult:
+    line: int
+    name: str
+    outcome: str  # added | updated | unchanged | rejected
+    reason: str = ""
+
+
+@dataclass
+class ImportReport:
+    rows: list[RowResult] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for r in self.rows if r.outcome == outcome)
+
+    @property
+    def summary(self) -> str:
+        parts = [f"{self.count(o)} {o}" for o in ("added", "updated", "unchanged", "rejected")]
+        return ", ".join(p for p in parts if not p.startswith("0 ")) or "nothing to import"
+
+
+def import_csv(firm: Firm, text: str, actor: str = "system") -> ImportReport:
+    """Rows of name, email, phone, banks (header required; banks split by ; or |)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    headers = {h.strip().lower(): h for h in reader.fieldnames or [] if h}
+    if "name" not in headers:
+        raise InvalidInput("The CSV needs a header row with at least a 'name' column")
+    report, seen = ImportReport(), {}
+    for number, raw in enumerate(reader, start=2):
+        if number - 1 > MAX_IMPORT_ROWS:
+            raise InvalidInput(f"At most {MAX_IMPORT_ROWS} rows per import")
+        row = {key: (raw.get(orig) or "").strip() for key, orig in headers.items()}
+        if not any(row.values()):
+            continue
+        report.rows.append(_import_row(firm, number, row, seen, actor))
+    events.record("clients.imported", firm=firm, actor=actor, summary=report.summary)
+    return report
+
+
+def _import_row(firm: Firm, line: int, row: dict, seen: dict, actor: str) -> RowResult:
+    name = " ".join(row.get("name", "").split())
+    try:
+        values = _fields(firm, name, row.get("phone", ""), row.get("email", ""), None,
+                         row.get("banks", ""))
+    except InvalidInput as problem:
+        return RowResult(line, name, "rejected", str(problem))
+    for key in ("name_key", "phone", "email"):
+        if values.get(key) and (key, values[key]) in seen:
+            return RowResult(line, name, "rejected", f"duplicate of row {seen[(key, values[key])]}")
+    for key in ("name_key", "phone", "email"):
+        if values.get(key):
+            seen[(key, values[key])] = line
+    existing = Client.get_or_none(Client.firm == firm, Client.name_key == values["name_key"])
+    if existing is None:
+        add(firm, name, phone=row.get("phone"), email=row.get("email"), banks=values["banks"],
+            actor=actor)
+        return RowResult(line, name, "added")
+    changes = {k: row.get(k) for k in ("phone", "email") if row.get(k)}
+    if values["banks"]:
+        changes["banks"] = values["banks"]
+    before = existing.updated_at
+    update(existing, actor=actor, **changes)
+    outcome = "updated" if existing.updated_at != before else "unchanged"
+    return RowResult(line, existing.name, outcome)

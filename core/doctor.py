@@ -1,0 +1,83 @@
+"""The troubleshooting list of the "Connect your LedgerSync account" article, run
+for a firm and answered point by point: ✅, or ❌ with the fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from . import clock
+from .access import ACTIVE_SUBSCRIPTIONS
+from .models import BankConnection, Client, Firm, Message, Staff
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    text: str
+    fix: str = ""
+
+
+def run(firm: Firm) -> list[Check]:
+    return [check(firm) for check in CHECKS]
+
+
+def _subscription(firm: Firm) -> Check:
+    if firm.subscription_status in ACTIVE_SUBSCRIPTIONS:
+        return Check(True, "Subscription is active")
+    return Check(False, f"Subscription is {firm.subscription_status.replace('_', ' ')}",
+                 "Renew it in LedgerSync (Settings → Billing).")
+
+
+def _not_suspended(firm: Firm) -> Check:
+    if not firm.suspended:
+        return Check(True, "Account is not suspended")
+    return Check(False, "Account is suspended", "Contact support@ledgersync.com.")
+
+
+def _connected(firm: Firm) -> Check:
+    linked = Staff.select().where(Staff.firm == firm, Staff.slack_linked_at.is_null(False))
+    if firm.slack_team_id and linked.exists():
+        return Check(True, f"Slack is connected ({linked.count()} staff linked)")
+    return Check(False, "Nobody has connected Slack to LedgerSync",
+                 "Run /ledgersync connect and sign in with your LedgerSync email and password.")
+
+
+def _clients(firm: Firm) -> Check:
+    count = Client.select().where(Client.firm == firm).count()
+    if count:
+        return Check(True, f"{count} client{'s' if count != 1 else ''} set up")
+    return Check(False, "No clients set up yet",
+                 "Add one with /ledgersync client add, or paste a CSV with /ledgersync import.")
+
+
+def _banks(firm: Firm) -> Check:
+    with_banks = (Client.select().join(BankConnection)
+                  .where(Client.firm == firm, BankConnection.status == "active")
+                  .distinct().count())
+    if with_banks:
+        return Check(True, f"{with_banks} client{'s' if with_banks != 1 else ''} "
+                           "with a working bank connection")
+    return Check(False, "No client has a bank connected yet",
+                 "Invite your clients: /ledgersync invite <client>.")
+
+
+def _channel(firm: Firm) -> Check:
+    if firm.notify_channel:
+        return Check(True, f"Notifications go to <#{firm.notify_channel}>")
+    return Check(False, "No channel chosen for notifications",
+                 "Pick one: /ledgersync notify #channel (an admin).")
+
+
+def _deliveries(firm: Firm) -> Check:
+    since = clock.now() - timedelta(days=7)
+    failed = Message.select().where(Message.firm == firm, Message.direction == "out",
+                                    Message.status.in_(["failed", "undelivered"]),
+                                    Message.created_at >= since).count()
+    if not failed:
+        return Check(True, "No failed texts or emails this week")
+    return Check(False, f"{failed} text{'s' if failed != 1 else ''} or emails failed this week",
+                 "Look at /ledgersync pending and each client's status for the reason.")
+
+
+CHECKS = [_subscription, _not_suspended, _connected, _clients, _banks, _channel, _deliveries]

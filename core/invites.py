@@ -1,0 +1,318 @@
+"""Invites: send, resend, remind, revoke, accept, expire — and what a link says.
+
+Rules (from the product articles): a link is valid INVITE_TTL (5 days); a resend
+mints a new link and the old one stops working at once; staff may remind while
+the invite is open; the automatic reminder is decided in `core.reminders`.
+A client has at most one open invite (a partial unique index enforces it), so a
+double-submitted `send` cannot text twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from peewee import IntegrityError
+
+from . import clock, events, notices, optouts, outbound, schedule, templates, tokens
+from .config import settings
+from .db import database
+from .errors import InvalidInput, Refused
+from .models import OPEN_INVITE, Client, ClientAccount, Invite, Message, Staff
+from .quiet_hours import zone_for
+
+CHANNELS = ("sms", "email")
+PURPOSES = ("connect", "reconnect")
+RESEND_COOLDOWN = timedelta(seconds=60)
+MANUAL_REMINDER_INTERVAL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Sent:
+    invite: Invite
+    message: Message
+    replaced: Invite | None = None
+
+    @property
+    def to(self) -> str:
+        return self.message.to_addr
+
+
+# --- sending ----------------------------------------------------------------------
+
+
+def send(client: Client, channel: str | None = None, *, purpose: str = "connect",
+         banks: list[str] | None = None, by: Staff | None = None) -> Sent:
+    """Invite a client: a new link by SMS or email, valid INVITE_TTL."""
+    channel = _channel(client, channel)
+    _check_can_invite(client, channel, purpose)
+    now = clock.now()
+    _record_overdue_expiry(client, now)
+    current = open_invite(client)
+    if current is not None:
+        raise Refused(
+            f"{client.name} already has a link, sent {_ago(current.sent_at, now)}, that expires "
+            f"{clock.short_date(current.expires_at, zone_for(client))}. Use resend for a new "
+            "link, or remind."
+        )
+    return _issue(client, channel, purpose, banks, by, now, replaced=None)
+
+
+def resend(client: Client, channel: str | None = None, *, purpose: str | None = None,
+           banks: list[str] | None = None, by: Staff | None = None) -> Sent:
+    """A new link; the previous one stops working at once."""
+    now = clock.now()
+    _record_overdue_expiry(client, now)
+    previous = latest(client)
+    channel = _channel(client, channel or (previous.channel if previous else None))
+    purpose = purpose or (previous.purpose if previous else "connect")
+    _check_can_invite(client, channel, purpose)
+    current = open_invite(client)
+    if current is not None and now - current.sent_at < RESEND_COOLDOWN:
+        raise Refused(f"A link went to {client.name} {_ago(current.sent_at, now)}; "
+                      "give it a minute before sending another")
+    if banks is None and previous is not None:
+        banks = previous.banks
+    return _issue(client, channel, purpose, banks, by, now, replaced=current)
+
+
+def _issue(client, channel, purpose, banks, by, now, replaced) -> Sent:
+    config = settings()
+    token = tokens.mint()
+    try:
+        with database.atomic():
+            if replaced is not None:
+                _supersede(replaced, now)
+            invite = Invite.create(
+                firm=client.firm_id, client=client, purpose=purpose, channel=channel,
+                token_digest=tokens.digest(token), token_sealed=tokens.seal(token),
+                banks=_banks(client, banks), sent_by=by, sent_at=now,
+                expires_at=now + config.invite_ttl,
+                reminder_due_at=now + config.reminder_after, replaces=replaced,
+            )
+            message = _queue(invite, "invite", token)
+            events.record("invite.resent" if replaced else "invite.sent", client=client,
+                          invite=invite, actor=events.actor_of(by), channel=channel,
+                          purpose=purpose, to=message.to_addr)
+    except IntegrityError:
+        raise Refused(f"Another link for {client.name} was sent just now") from None
+    outbound.dispatch(message)
+    schedule.invite_sent(invite)
+    return Sent(invite, message.refreshed(), replaced)
+
+
+def _supersede(invite: Invite, now: datetime) -> None:
+    done = (
+        Invite.update(superseded_at=now)
+        .where(Invite.id == invite.id, OPEN_INVITE)
+        .execute()
+    )
+    if not done:
+        raise IntegrityError("invite changed under us")
+
+
+def _channel(client: Client, channel: str | None) -> str:
+    if channel is None:
+        return "sms" if client.phone else "email"
+    channel = channel.strip().lower()
+    channel = {"text": "sms", "mail": "email", "e-mail": "email"}.get(channel, channel)
+    if channel not in CHANNELS:
+        raise InvalidInput(f"Send by sms or email, not '{channel[:20]}'")
+    return channel
+
+
+def _check_can_invite(client: Client, channel: str, purpose: str) -> None:
+    if purpose not in PURPOSES:
+        raise InvalidInput(f"An invite is to connect or reconnect, not '{purpose[:20]}'")
+    address = address_for(client, channel)
+    if optouts.is_opted_out(address):
+        raise Refused(f"{client.name} has opted out of messages at {address}; "
+                      "they must opt back in (reply START) first")
+    if purpose == "connect" and has_account(client):
+        raise Refused(f"{client.name} has already accepted; ask them to reconnect instead")
+
+
+def address_for(client: Client, channel: str) -> str:
+    if channel == "sms":
+        if not client.phone:
+            raise Refused(f"{client.name} has no mobile number; add one or invite by email")
+        if client.phone_problem:
+            raise Refused(f"{client.name}'s number can't get texts ({client.phone_problem}); "
+                          "fix the number or invite by email")
+        return client.phone
+    if not client.email:
+        raise Refused(f"{client.name} has no email address; add one or invite by SMS")
+    return client.email
+
+
+def _banks(client: Client, banks: list[str] | None) -> list[str]:
+    return list(banks) if banks else list(client.banks or [])
+
+
+def _queue(invite: Invite, kind: str, token: str, dedupe_key: str | None = None) -> Message:
+    client = invite.client
+    text = templates.InviteText(
+        firm=client.firm.name, first_name=client.first_name, link=link(token),
+        expires_at=invite.expires_at, tz=zone_for(client), purpose=invite.purpose,
+        support_email=settings().support_email,
+    )
+    message = outbound.queue(
+        firm=invite.firm_id, client=client, invite=invite, channel=invite.channel,
+        kind=kind, to_addr=address_for(client, invite.channel),
+        rendered=templates.render("invite" if kind == "invite" else "reminder",
+                                  invite.channel, text),
+        dedupe_key=dedupe_key or f"invite-{invite.id}-{kind}",
+    )
+    if message is None:
+        raise IntegrityError("message already queued")
+    return message
+
+
+def link(token: str) -> str:
+    return f"{settings().public_base_url}/i/{token}"
+
+
+def link_of(invite: Invite) -> str | None:
+    token = tokens.unseal(invite.token_sealed)
+    return link(token) if token else None
+
+
+# --- reminding, revoking ------------------------------------------------------------
+
+
+def remind(client: Client, *, by: Staff | None = None, force: bool = False) -> Sent:
+    """A manual reminder with the same link: while the invite is open, once a day
+    (`force` allows another after a minute)."""
+    now = clock.now()
+    _record_overdue_expiry(client, now)
+    invite = open_invite(client)
+    if invite is None:
+        raise Refused(_nothing_open(client, now))
+    if optouts.is_opted_out(address_for(client, invite.channel)):
+        raise Refused(f"{client.name} has opted out of messages; they must reply START first")
+    token = tokens.unseal(invite.token_sealed)
+    if token is None:
+        raise Refused("This link can't be repeated (the keys changed); use resend for a new one")
+    window = RESEND_COOLDOWN if force else MANUAL_REMINDER_INTERVAL
+    with database.atomic():
+        won = (
+            Invite.update(last_manual_reminder_at=now)
+            .where(Invite.id == invite.id, OPEN_INVITE,
+                   Invite.last_manual_reminder_at.is_null()
+                   | (Invite.last_manual_reminder_at <= now - window))
+            .execute()
+        )
+        if not won:
+            raise Refused(
+                f"{client.name} was reminded {_ago(invite.last_manual_reminder_at or now, now)}; "
+                "one reminder a day (use force to send another)"
+            )
+        message = _queue(invite, "reminder", token, f"invite-{invite.id}-remind-{now:%Y%m%d%H%M%S}")
+        events.record("invite.reminded", client=client, invite=invite,
+                      actor=events.actor_of(by), manual=True, forced=force)
+    outbound.dispatch(message)
+    return Sent(invite, message.refreshed())
+
+
+def revoke(client: Client, *, by: Staff | None = None) -> Invite:
+    now = clock.now()
+    _record_overdue_expiry(client, now)
+    invite = open_invite(client)
+    if invite is None:
+        raise Refused(_nothing_open(client, now))
+    done = Invite.update(revoked_at=now).where(Invite.id == invite.id, OPEN_INVITE).execute()
+    if not done:
+        raise Refused(f"{client.name}'s invite changed just now; look at status again")
+    events.record("invite.revoked", client=client, invite=invite, actor=events.actor_of(by))
+    invite.revoked_at = now
+    return invite
+
+
+def _nothing_open(client: Client, now: datetime) -> str:
+    last = latest(client)
+    if last is None:
+        return f"{client.name} has not been invited yet"
+    state, tz = last.status(now), zone_for(client)
+    if state == "accepted":
+        return f"{client.name} already accepted on {clock.short_date(last.accepted_at, tz)}"
+    if state == "expired":
+        return (f"{client.name}'s link expired {clock.short_date(last.expires_at, tz)}"
+                "; use resend for a new one")
+    return f"{client.name}'s last link was {state}; use resend for a new one"
+
+
+# --- expiry -------------------------------------------------------------------------
+
+
+def expiry_due(now: datetime | None = None):
+    """Open invites past their expiry whose expiry is not yet recorded (indexed)."""
+    now = now or clock.now()
+    return Invite.select().where(
+        OPEN_INVITE, Invite.expired_at.is_null(), Invite.expires_at <= now
+    ).order_by(Invite.expires_at)
+
+
+def expire(invite_id: int, now: datetime | None = None) -> bool:
+    """Record that an invite expired and tell the firm; True for exactly one
+    caller, once it is due."""
+    now = now or clock.now()
+    with database.atomic():
+        won = (
+            Invite.update(expired_at=now)
+            .where(Invite.id == invite_id, OPEN_INVITE, Invite.expired_at.is_null(),
+                   Invite.expires_at <= now)
+            .execute()
+        )
+        if won:
+            invite = Invite.get_by_id(invite_id)
+            events.record("invite.expired", client=invite.client_id, firm=invite.firm_id,
+                          invite=invite)
+            notice = notices.invite_expired(invite)
+    if won:
+        outbound.dispatch(notice)
+    return bool(won)
+
+
+def _record_overdue_expiry(client: Client, now: datetime) -> None:
+    for invite in expiry_due(now).where(Invite.client == client):
+        expire(invite.id, now)
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+def open_invite(client: Client) -> Invite | None:
+    return (Invite.select().where(Invite.client == client, OPEN_INVITE, Invite.expired_at.is_null())
+            .order_by(Invite.id.desc()).first())
+
+
+def latest(client: Client) -> Invite | None:
+    return Invite.select().where(Invite.client == client).order_by(Invite.id.desc()).first()
+
+
+def has_account(client: Client) -> bool:
+    return ClientAccount.select().where(ClientAccount.client == client).exists()
+
+
+def pending(firm, now: datetime | None = None) -> list[Invite]:
+    """Open invites of a firm, soonest expiry first."""
+    now = now or clock.now()
+    return list(
+        Invite.select(Invite, Client).join(Client)
+        .where(Invite.firm == firm, OPEN_INVITE, Invite.expired_at.is_null(),
+               Invite.expires_at > now)
+        .order_by(Invite.expires_at)
+    )
+
+
+def _ago(then: datetime, now: datetime) -> str:
+    seconds = int((now - then).total_seconds())
+    if seconds < 10:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds} seconds ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} days ago"

@@ -1,0 +1,74 @@
+"""Email over SMTP (`SMTP_URL`, `MAIL_FROM`): multipart text and HTML.
+
+`smtp://user:pass@host:587` (STARTTLS when offered), `smtps://…:465` (TLS).
+"""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+from urllib.parse import unquote, urlparse
+
+from .config import settings
+from .models import Message
+from .outbound import SendResult
+
+TIMEOUT = 20
+
+
+class SmtpSender:
+    def send(self, message: Message) -> SendResult:
+        config = settings()
+        email = EmailMessage()
+        email["From"] = config.mail_from
+        email["To"] = message.to_addr
+        email["Subject"] = message.subject or "LedgerSync"
+        # The same message always carries the same Message-ID, so a copy re-sent
+        # after a crash mid-send is recognised (and dropped) by the receiving server.
+        stamp = f"{message.created_at:%Y%m%d%H%M%S}"
+        email["Message-ID"] = f"<ledgersync-{message.id}-{stamp}@{_domain()}>"
+        email.set_content(message.body)
+        if message.html:
+            email.add_alternative(message.html, subtype="html")
+        try:
+            with _connect(config.smtp_url) as smtp:
+                smtp.send_message(email)
+        except smtplib.SMTPRecipientsRefused as refused:
+            code, text = next(iter(refused.recipients.values()))
+            return _failed(code, text)
+        except smtplib.SMTPResponseException as problem:
+            if 400 <= problem.smtp_code < 500:
+                return SendResult("pending", "smtp", retry=True,
+                                  error_message=f"mail server busy ({problem.smtp_code})")
+            return _failed(problem.smtp_code, problem.smtp_error)
+        except (OSError, smtplib.SMTPException) as problem:
+            return SendResult("pending", "smtp", retry=True,
+                              error_message=f"mail server unreachable ({type(problem).__name__})")
+        return SendResult("sent", "smtp", provider_id=email["Message-ID"].strip("<>")[:64])
+
+
+def _domain() -> str:
+    address = settings().mail_from.rsplit("@", 1)
+    return address[1].strip(" >") if len(address) == 2 else "ledgersync.connect"
+
+
+def _failed(code, text) -> SendResult:
+    detail = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    return SendResult("failed", "smtp", error_code=str(code),
+                      error_message=f"the address was refused ({detail[:120]})")
+
+
+def _connect(url: str) -> smtplib.SMTP:
+    parts = urlparse(url)
+    secure = parts.scheme == "smtps"
+    port = parts.port or (465 if secure else 25)
+    host = parts.hostname or "localhost"
+    smtp = (smtplib.SMTP_SSL if secure else smtplib.SMTP)(host, port, timeout=TIMEOUT)
+    if not secure:
+        smtp.ehlo()
+        if smtp.has_extn("starttls"):
+            smtp.starttls()
+            smtp.ehlo()
+    if parts.username:
+        smtp.login(unquote(parts.username), unquote(parts.password or ""))
+    return smtp

@@ -1,0 +1,88 @@
+"""Schema versioning: a fresh database gets today's schema and the latest version
+stamp; an existing one gets each pending migration, in order, in place.
+
+To change the schema: change the model, then append a migration below that makes
+the same change to an existing database with `playhouse.migrate`, e.g.
+
+    def _add_client_notes(migrator):
+        return [migrator.add_column("client", "notes", TextField(null=True))]
+
+    MIGRATIONS.append(Migration(2, "client notes", _add_client_notes))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from playhouse.migrate import SchemaMigrator, migrate
+
+from .db import database, is_sqlite
+from .models import ALL_MODELS, BulkItem, BulkRun, ClientThread, SchemaVersion
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    operations: Callable[[SchemaMigrator], list]
+
+
+def _initial(migrator: SchemaMigrator) -> list:
+    database.create_tables(ALL_MODELS)
+    return []
+
+
+def _client_threads(migrator: SchemaMigrator) -> list:
+    database.create_tables([ClientThread])
+    return []
+
+
+def _bulk_runs(migrator: SchemaMigrator) -> list:
+    database.create_tables([BulkRun, BulkItem])
+    return []
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "initial schema", _initial),
+    Migration(2, "chat threads for client texts", _client_threads),
+    Migration(3, "bulk invite runs", _bulk_runs),
+]
+
+
+def current_version() -> int:
+    if not database.table_exists(SchemaVersion._meta.table_name):
+        return 0
+    latest = SchemaVersion.select(SchemaVersion.version).order_by(SchemaVersion.version.desc())
+    row = latest.first()
+    return row.version if row else 0
+
+
+def latest_version() -> int:
+    return max(m.version for m in MIGRATIONS)
+
+
+def upgrade() -> list[str]:
+    """Bring the bound database to the latest version; return what was applied."""
+    with database.atomic():
+        _lock()
+        database.create_tables([SchemaVersion])
+        version = current_version()
+        if version == 0 and not database.table_exists(ALL_MODELS[0]._meta.table_name):
+            database.create_tables(ALL_MODELS)
+            SchemaVersion.create(version=latest_version(), name="created at latest schema")
+            return [f"created schema version {latest_version()}"]
+        applied = []
+        migrator = SchemaMigrator.from_database(database.obj)
+        for step in sorted(MIGRATIONS, key=lambda m: m.version):
+            if step.version > version:
+                migrate(*step.operations(migrator))
+                SchemaVersion.create(version=step.version, name=step.name)
+                applied.append(f"applied {step.version}: {step.name}")
+        return applied
+
+
+def _lock() -> None:
+    """Two release processes at once: the second waits for the first (PostgreSQL)."""
+    if not is_sqlite():
+        database.execute_sql("SELECT pg_advisory_xact_lock(7413001)")

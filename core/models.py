@@ -1,0 +1,343 @@
+"""Peewee models: the database is the source of truth for everything.
+
+Every instant is stored as UTC (naive in the column, aware in Python) the same
+way on SQLite and PostgreSQL; conversion to a reader's zone happens at the edges.
+"""
+
+from __future__ import annotations
+
+import json
+
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from . import clock
+from .db import database
+
+
+class UTCDateTimeField(DateTimeField):
+    """Aware UTC in Python, naive UTC in the column (text-comparable on SQLite)."""
+
+    def db_value(self, value):
+        if value is None:
+            return None
+        return clock.as_utc(value).replace(tzinfo=None)
+
+    def python_value(self, value):
+        value = super().python_value(value)
+        if value is None or isinstance(value, str):
+            return value
+        return clock.as_utc(value)
+
+
+class JSONField(TextField):
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, sort_keys=True)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+    def refreshed(self):
+        """The same row as it is in the database now."""
+        return type(self).get_by_id(self._pk)
+
+
+class Firm(BaseModel):
+    id = AutoField()
+    name = CharField(max_length=200)
+    slack_team_id = CharField(max_length=32, null=True, unique=True)
+    # active | trialing | past_due | canceled
+    subscription_status = CharField(max_length=16, default="active")
+    suspended = BooleanField(default=False)
+    notify_channel = CharField(max_length=32, null=True)
+    timezone = CharField(max_length=64, default="America/New_York")
+    phone_region = CharField(max_length=2, default="US")
+    clients_may_request_links = BooleanField(default=False)
+    created_at = UTCDateTimeField(default=clock.now)
+
+    def __str__(self):
+        return self.name
+
+
+class Staff(BaseModel):
+    """A firm's LedgerSync user: signs in with email and password, acts from Slack."""
+
+    id = AutoField()
+    firm = ForeignKeyField(Firm, backref="staff", on_delete="CASCADE")
+    email = CharField(max_length=254, unique=True)
+    name = CharField(max_length=200, default="")
+    password_hash = CharField(max_length=255)
+    password_changed_at = UTCDateTimeField(default=clock.now)
+    role = CharField(max_length=8, default="staff")  # admin|staff
+    slack_team_id = CharField(max_length=32, null=True)
+    slack_user_id = CharField(max_length=32, null=True)
+    slack_linked_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField(default=clock.now)
+
+    class Meta:
+        indexes = ((("slack_team_id", "slack_user_id"), False),)
+
+
+class SupportStaff(BaseModel):
+    """LedgerSync's own support team: every firm, read-only."""
+
+    id = AutoField()
+    email = CharField(max_length=254, unique=True)
+    name = CharField(max_length=200, default="")
+    slack_team_id = CharField(max_length=32, null=True)
+    slack_user_id = CharField(max_length=32, null=True)
+    created_at = UTCDateTimeField(default=clock.now)
+
+
+class Client(BaseModel):
+    id = AutoField()
+    firm = ForeignKeyField(Firm, backref="clients", on_delete="CASCADE")
+    name = CharField(max_length=200)
+    name_key = CharField(max_length=200, index=True)
+    phone = CharField(max_length=20, null=True)  # E.164
+    phone_problem = CharField(max_length=200, null=True)  # e.g. "not a mobile number"
+    email = CharField(max_length=254, null=True)
+    timezone = CharField(max_length=64, null=True)
+    banks = JSONField(default=list)  # pre-selected institutions
+    created_at = UTCDateTimeField(default=clock.now)
+    updated_at = UTCDateTimeField(default=clock.now)
+
+    class Meta:
+        indexes = (
+            (("firm", "name_key"), False),
+            (("firm", "phone"), False),
+            (("firm", "email"), False),
+        )
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name.split() else self.name
+
+    def __str__(self):
+        return self.name
+
+
+class ClientAccount(BaseModel):
+    """The limited account a client gets by accepting: add and restore bank connections."""
+
+    id = AutoField()
+    client = ForeignKeyField(Client, backref="accounts", unique=True, on_delete="CASCADE")
+    created_at = UTCDateTimeField(default=clock.now)
+
+
+class Invite(BaseModel):
+    """One link sent to one client. The raw token is never stored in clear:
+    `token_digest` (HMAC with SECRET_KEY) finds it, `token_sealed` (encrypted with
+    ENCRYPTION_KEYS) lets a reminder repeat the same link."""
+
+    id = AutoField()
+    firm = ForeignKeyField(Firm, backref="invites", on_delete="CASCADE")
+    client = ForeignKeyField(Client, backref="invites", on_delete="CASCADE")
+    purpose = CharField(max_length=10, default="connect")  # connect|reconnect
+    channel = CharField(max_length=5)  # sms|email
+    token_digest = CharField(max_length=64, unique=True)
+    token_sealed = TextField()
+    banks = JSONField(default=list)
+    sent_by = ForeignKeyField(Staff, null=True, on_delete="SET NULL")
+    sent_at = UTCDateTimeField()
+    expires_at = UTCDateTimeField()
+    reminder_due_at = UTCDateTimeField()
+    reminded_at = UTCDateTimeField(null=True)  # automatic reminder sent, or ruled out
+    last_manual_reminder_at = UTCDateTimeField(null=True)
+    first_clicked_at = UTCDateTimeField(null=True)
+    accepted_at = UTCDateTimeField(null=True)
+    revoked_at = UTCDateTimeField(null=True)
+    superseded_at = UTCDateTimeField(null=True)
+    expired_at = UTCDateTimeField(null=True)  # when the expiry was recorded
+    replaces = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="replaced_by")
+
+    def status(self, now) -> str:
+        """accepted | revoked | superseded | expired | pending, as of `now`."""
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        if self.superseded_at:
+            return "superseded"
+        if self.expired_at or now >= self.expires_at:
+            return "expired"
+        return "pending"
+
+
+OPEN_INVITE = (
+    Invite.accepted_at.is_null() & Invite.revoked_at.is_null() & Invite.superseded_at.is_null()
+)
+
+Invite.add_index(
+    Invite.index(Invite.reminder_due_at, name="invite_reminder_due").where(
+        OPEN_INVITE & Invite.reminded_at.is_null()
+    )
+)
+Invite.add_index(
+    Invite.index(Invite.client, name="invite_one_open_per_client", unique=True).where(
+        OPEN_INVITE & Invite.expired_at.is_null()
+    )
+)
+Invite.add_index(
+    Invite.index(Invite.expires_at, name="invite_expiry_due").where(
+        OPEN_INVITE & Invite.expired_at.is_null()
+    )
+)
+
+
+class Message(BaseModel):
+    """Every SMS and email, in and out. Outgoing ones are written first (status
+    `pending`) in the same transaction as the decision to send, then delivered."""
+
+    id = AutoField()
+    firm = ForeignKeyField(Firm, backref="messages", null=True, on_delete="CASCADE")
+    client = ForeignKeyField(Client, backref="messages", null=True, on_delete="SET NULL")
+    invite = ForeignKeyField(Invite, backref="messages", null=True, on_delete="SET NULL")
+    direction = CharField(max_length=3, default="out")  # out|in
+    channel = CharField(max_length=5)  # sms|email
+    kind = CharField(max_length=20)  # invite|reminder|auto_reminder|reply|help|...
+    dedupe_key = CharField(max_length=120, null=True, unique=True)
+    to_addr = CharField(max_length=254)
+    from_addr = CharField(max_length=254, null=True)
+    subject = CharField(max_length=200, null=True)
+    body = TextField()
+    html = TextField(null=True)
+    segments = IntegerField(default=1)
+    encoding = CharField(max_length=6, default="GSM-7")
+    status = CharField(max_length=12, default="pending")
+    provider = CharField(max_length=10, null=True)  # outbox|twilio|smtp
+    provider_id = CharField(max_length=64, null=True, unique=True)
+    error_code = CharField(max_length=16, null=True)
+    error_message = CharField(max_length=300, null=True)
+    attempts = IntegerField(default=0)
+    created_at = UTCDateTimeField(default=clock.now)
+    sent_at = UTCDateTimeField(null=True)
+    updated_at = UTCDateTimeField(default=clock.now)
+
+
+Message.add_index(
+    Message.index(Message.created_at, name="message_undelivered").where(
+        Message.status.in_(["pending", "sending"])
+    )
+)
+
+
+class OptOut(BaseModel):
+    """An address (E.164 phone or email) that asked for no more messages."""
+
+    address = CharField(max_length=254, primary_key=True)
+    opted_out = BooleanField(default=True)
+    source = CharField(max_length=40)
+    changed_at = UTCDateTimeField(default=clock.now)
+
+
+class BankConnection(BaseModel):
+    id = AutoField()
+    client = ForeignKeyField(Client, backref="connections", on_delete="CASCADE")
+    institution_id = CharField(max_length=64)
+    institution_name = CharField(max_length=200)
+    status = CharField(max_length=16, default="active")  # active|needs_reconnect|disconnected
+    last_error = CharField(max_length=300, null=True)
+    created_at = UTCDateTimeField(default=clock.now)
+    updated_at = UTCDateTimeField(default=clock.now)
+
+
+class Event(BaseModel):
+    """Append-only log: who did what, when. Status views read it."""
+
+    id = AutoField()
+    at = UTCDateTimeField(default=clock.now, index=True)
+    firm = ForeignKeyField(Firm, null=True, on_delete="CASCADE")
+    client = ForeignKeyField(Client, null=True, on_delete="CASCADE")
+    invite = ForeignKeyField(Invite, null=True, on_delete="SET NULL")
+    actor = CharField(max_length=80, default="system")
+    kind = CharField(max_length=40)
+    detail = JSONField(default=dict)
+
+    class Meta:
+        indexes = ((("client", "at"), False), (("firm", "at"), False))
+
+
+class ClientThread(BaseModel):
+    """The chat thread where a client's texts land and staff answer them."""
+
+    id = AutoField()
+    client = ForeignKeyField(Client, backref="threads", on_delete="CASCADE")
+    channel = CharField(max_length=32)
+    ts = CharField(max_length=32)
+    created_at = UTCDateTimeField(default=clock.now)
+
+    class Meta:
+        indexes = ((("channel", "ts"), True), (("client", "channel"), True))
+
+
+class BulkRun(BaseModel):
+    """Many clients invited at once: who asked, whom, and how each one went."""
+
+    id = AutoField()
+    firm = ForeignKeyField(Firm, backref="bulk_runs", on_delete="CASCADE")
+    started_by = ForeignKeyField(Staff, null=True, on_delete="SET NULL")
+    selection = CharField(max_length=20)  # not_invited | expired | needs_reconnect | list
+    channel = CharField(max_length=5, null=True)  # sms | email | None: each client's own
+    purpose = CharField(max_length=10, default="connect")
+    status = CharField(max_length=12, default="confirming")  # confirming|running|canceled|done
+    created_at = UTCDateTimeField(default=clock.now)
+    started_at = UTCDateTimeField(null=True)
+    finished_at = UTCDateTimeField(null=True)
+    canceled_at = UTCDateTimeField(null=True)
+    slack_channel = CharField(max_length=32, null=True)
+    slack_ts = CharField(max_length=32, null=True)
+
+
+class BulkItem(BaseModel):
+    id = AutoField()
+    run = ForeignKeyField(BulkRun, backref="items", on_delete="CASCADE")
+    client = ForeignKeyField(Client, null=True, on_delete="SET NULL")
+    label = CharField(max_length=200)  # the name, phone or email as given
+    channel = CharField(max_length=5, null=True)
+    # queued | sending | waiting (quiet hours) | sent | failed | skipped | canceled
+    outcome = CharField(max_length=10, default="queued")
+    reason = CharField(max_length=300, null=True)
+    invite = ForeignKeyField(Invite, null=True, on_delete="SET NULL")
+    not_before = UTCDateTimeField(null=True)
+    updated_at = UTCDateTimeField(default=clock.now)
+
+    class Meta:
+        indexes = ((("run", "outcome"), False), (("run", "client"), True))
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField(primary_key=True)
+    name = CharField(max_length=200)
+    applied_at = UTCDateTimeField(default=clock.now)
+
+
+ALL_MODELS = [
+    Firm,
+    Staff,
+    SupportStaff,
+    Client,
+    ClientAccount,
+    Invite,
+    Message,
+    OptOut,
+    BankConnection,
+    Event,
+    ClientThread,
+    BulkRun,
+    BulkItem,
+]

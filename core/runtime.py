@@ -1,0 +1,12 @@
+"""Start-up for any process (web, worker, CLI): settings, database, senders."""
+
+from __future__ import annotations
+
+from . import config, db, outbound
+
+
+def start(settings: config.Settings | None = None) -> config.Settings:
+    current = config.use(settings or config.settings())
+    db.bind(current.database_url)
+    outbound.reset_senders()
+    return current

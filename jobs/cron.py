@@ -1,0 +1,19 @@
+"""The periodic process: RQ's own cron enqueues the sweep every SWEEP_INTERVAL
+seconds. Run exactly one (RQ's cron has no lock); the sweep is idempotent, so a
+second one would only waste work."""
+
+from __future__ import annotations
+
+from rq.cron import CronScheduler
+
+from . import tasks
+from .queues import connection
+
+SWEEP_INTERVAL = 60
+
+
+def scheduler(interval: int = SWEEP_INTERVAL) -> CronScheduler:
+    cron = CronScheduler(connection=connection())
+    cron.register(tasks.sweep, queue_name="default", interval=interval, job_timeout=600,
+                  result_ttl=600)
+    return cron

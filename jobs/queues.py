@@ -1,0 +1,83 @@
+"""Redis connection, queues, and the hooks that let core enqueue and schedule."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from functools import cache
+
+from redis import Redis, RedisError
+from rq import Queue, Retry
+
+from core import bulk, outbound, schedule
+from core.config import Settings, settings
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("high", "default", "bulk")
+DELIVERY_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
+
+
+def connection(config: Settings | None = None) -> Redis:
+    return _connection((config or settings()).redis_url)
+
+
+@cache
+def _connection(url: str) -> Redis:
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+
+
+def queue(name: str = "default", redis: Redis | None = None) -> Queue:
+    return Queue(name, connection=redis or connection())
+
+
+def available(redis: Redis) -> bool:
+    try:
+        return bool(redis.ping())
+    except RedisError:
+        return False
+
+
+def install(config: Settings | None = None) -> bool:
+    """Route core's deliveries and schedules through RQ; False (and core keeps
+    delivering inline) when Redis does not answer."""
+    redis = connection(config)
+    if not available(redis):
+        return False
+    high, default = queue("high", redis), queue("default", redis)
+
+    def enqueue_deliveries(message_ids: list[int]) -> None:
+        try:
+            for message_id in message_ids:
+                high.enqueue("jobs.tasks.deliver", message_id, retry=DELIVERY_RETRY,
+                             job_timeout=120, result_ttl=300, failure_ttl=7 * 86400)
+        except RedisError:
+            log.warning("Redis refused deliveries %s; the sweep will send them", message_ids)
+
+    def schedule_at(task: str, invite_id: int, when: datetime) -> None:
+        # RQ keeps whole seconds: round up, so the job never runs before it is due.
+        when = when + timedelta(microseconds=(1_000_000 - when.microsecond) % 1_000_000)
+        default.enqueue_at(when, f"jobs.tasks.{task}", invite_id, job_id=f"{task}-{invite_id}",
+                           job_timeout=120, result_ttl=300, failure_ttl=7 * 86400)
+
+    def run_bulk(run_id: int) -> None:
+        from .tasks import BULK_CHAINS
+
+        for _ in range(BULK_CHAINS):
+            queue("bulk", redis).enqueue("jobs.tasks.bulk_send", run_id, job_timeout=600)
+
+    outbound.set_dispatcher(enqueue_deliveries)
+    schedule.install(schedule_at)
+    bulk.set_runner(run_bulk)
+    return True
+
+
+def schedule_bulk(run_id: int, when: datetime) -> None:
+    queue("bulk").enqueue_at(when + timedelta(seconds=1), "jobs.tasks.bulk_send", run_id,
+                             job_id=f"bulk-{run_id}-{int(when.timestamp())}", job_timeout=600)
+
+
+def uninstall() -> None:
+    outbound.set_dispatcher(None)
+    schedule.install(None)
+    bulk.set_runner(None)

@@ -1,0 +1,97 @@
+"""The jobs. Each loads its state from the database by id, calls core, and is
+idempotent: running it twice, or after the work was done elsewhere, changes
+nothing. Workers run them with a database connection per job."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+from core import bulk, clock, db, invites, outbound, reminders, schedule
+from core import sweep as core_sweep
+from core.models import Invite, Message
+
+from . import pacing, queues
+
+log = logging.getLogger(__name__)
+
+
+def unit_of_work(func):
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        with db.connection():
+            return func(*args, **kwargs)
+
+    return run
+
+
+@unit_of_work
+def deliver(message_id: int) -> str:
+    """Send one message (client SMS/email or firm notice). A transient failure
+    raises, and RQ retries with backoff; a permanent one is recorded, and the
+    firm is told."""
+    message = Message.get_or_none(Message.id == message_id)
+    if message is None or message.status != "pending":
+        return message.status if message else "missing"
+    take_turn(message.channel)
+    message = outbound.deliver(message_id)
+    return message.status if message else "missing"
+
+
+def take_turn(channel: str) -> None:
+    """Wait for this channel's next slot (the sender's rate, across all workers)."""
+    paced = pacing.pace(queues.connection(), channel)
+    if paced is not None:
+        paced.wait_turn()
+
+
+@unit_of_work
+def remind(invite_id: int) -> str:
+    """The automatic reminder, when due (see core.reminders)."""
+    outcome = reminders.send_automatic(invite_id)
+    if outcome.retry_at is not None:
+        schedule.at("remind", invite_id, outcome.retry_at)
+    return f"{outcome.result} {outcome.reason}".strip()
+
+
+@unit_of_work
+def expire(invite_id: int) -> str:
+    """Record an invite's expiry and notify the firm, once."""
+    if invites.expire(invite_id):
+        return "expired"
+    invite = Invite.get_or_none(Invite.id == invite_id)
+    if invite is not None and invite.status(clock.now()) == "pending":
+        schedule.at("expire", invite_id, invite.expires_at)  # early: come back on time
+        return "not yet due"
+    return "nothing to do"
+
+
+@unit_of_work
+def sweep() -> str:
+    """Everything due in the database and not done (run periodically by `ledgersync cron`)."""
+    report = core_sweep.run()
+    log.info("sweep: %s", report)
+    return str(report)
+
+
+BULK_SLICE = 5.0  # seconds a bulk job works before making way for staff's own sends
+BULK_CHAINS = 2  # workers that share a run
+
+
+@unit_of_work
+def bulk_send(run_id: int) -> str:
+    """Work on a bulk run at the sender's pace; hands over to waiting staff sends
+    (the `high` queue) every few seconds, and wakes up for quiet-hours waits."""
+    started, sent = time.monotonic(), 0
+    high = queues.queue("high")
+    while True:
+        step = bulk.send_next(run_id, wait_turn=take_turn)
+        if step.result in {"stopped", "idle"}:
+            if step.until is not None:
+                queues.schedule_bulk(run_id, step.until)
+            return f"{step.result} after {sent}"
+        sent += step.result == "sent"
+        if time.monotonic() - started > BULK_SLICE or high.count:
+            queues.queue("bulk").enqueue(bulk_send, run_id, job_timeout=600)
+            return f"sliced after {sent}"

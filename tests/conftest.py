@@ -1,0 +1,160 @@
+"""Shared fixtures.
+
+`db` runs a test once on SQLite and once on PostgreSQL (TEST_POSTGRES_URL, default
+the local server's `ledgersync_test` database, created when missing). Without a
+PostgreSQL server the PostgreSQL half is skipped with the reason, except under CI,
+where it fails: CI must prove both.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+import time_machine
+from redis import Redis, RedisError
+
+from core import config, db, migrations, outbound, schedule
+from core.models import ALL_MODELS, SchemaVersion
+
+pytest_plugins = ["tests.slack_fixtures"]
+
+PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/ledgersync_test")
+T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Mon 23 Nov, 10:00 in New York
+
+
+def make_settings(database_url: str, **changes) -> config.Settings:
+    return config.Settings(
+        database_url=database_url,
+        secret_key="test-secret-key-0123456789abcdef",
+        public_base_url="https://connect.example.com",
+        redis_url=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13"),
+    ).with_(**changes)
+
+
+def _ensure_pg_database(url: str) -> str | None:
+    """Create the test database if needed; the reason it can't be used, or None."""
+    base, _, name = url.rpartition("/")
+    try:
+        with psycopg.connect(f"{base}/postgres", autocommit=True, connect_timeout=3) as conn:
+            query = "SELECT 1 FROM pg_database WHERE datname = %s"
+            exists = conn.execute(query, (name,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as problem:
+        return f"PostgreSQL not available at {base}: {str(problem).strip()[:120]}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    problem = _ensure_pg_database(PG_URL)
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    bound = db.bind(PG_URL)
+    with bound.connection_context():
+        tables = [m._meta.table_name for m in [*ALL_MODELS, SchemaVersion]]
+        names = ", ".join(f'"{t}"' for t in tables)
+        bound.execute_sql(f"DROP TABLE IF EXISTS {names} CASCADE")
+        migrations.upgrade()
+    bound.close()
+    return PG_URL
+
+
+def _empty_pg():
+    names = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
+    db.database.execute_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def settings(db_url):
+    return make_settings(db_url)
+
+
+@pytest.fixture
+def database(settings):
+    """A bound, empty, up-to-date database for one test (SQLite and PostgreSQL)."""
+    bound = bind_empty(settings)
+    yield bound
+    outbound.set_dispatcher(None)
+    schedule.install(None)
+    if not bound.is_closed():
+        bound.close()
+
+
+def bind_empty(settings):
+    config.use(settings)
+    outbound.reset_senders()
+    outbound.set_dispatcher(None)
+    schedule.install(None)
+    bound = db.bind(settings.database_url)
+    bound.connect(reuse_if_open=True)
+    if settings.database_url.startswith("sqlite"):
+        migrations.upgrade()
+    else:
+        _empty_pg()
+    return bound
+
+
+@pytest.fixture
+def sqlite_database(tmp_path):
+    """The same, on SQLite only, for tests that are not about the data layer."""
+    settings = make_settings(f"sqlite:///{tmp_path / 'test.db'}")
+    config.use(settings)
+    outbound.reset_senders()
+    outbound.set_dispatcher(None)
+    bound = db.bind(settings.database_url)
+    bound.connect(reuse_if_open=True)
+    migrations.upgrade()
+    yield bound
+    outbound.set_dispatcher(None)
+    schedule.install(None)
+    bound.close()
+
+
+@pytest.fixture
+def clock():
+    """Time stands still at T0 until the test moves it (`clock.shift(...)`)."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def firm(database):
+    from core import firms
+
+    return firms.create("Smith & Co", admin_email="ann@smith.example",
+                        admin_password="correct horse battery")
+
+
+@pytest.fixture
+def maria(firm):
+    from core import clients
+
+    return clients.add(firm, "Maria Gonzalez", phone="(212) 555-0134",
+                       email="maria@example.com")
+
+
+@pytest.fixture
+def redis_conn():
+    redis = Redis.from_url(make_settings("sqlite://").redis_url)
+    try:
+        redis.ping()
+    except RedisError as problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis not available: {problem}")
+        pytest.skip(f"Redis not available: {problem}")
+    redis.flushdb()
+    yield redis
+    redis.flushdb()

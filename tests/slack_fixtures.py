@@ -1,0 +1,52 @@
+"""Fixtures for the Slack tests: the stand-in, the app with Slack configured, and
+two firms whose staff are connected from two workspaces."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import access, clients, config, firms, outbound
+
+from .slack_requests import SECRET
+from .slack_standin import TEAM, SlackStandIn
+
+OTHER_TEAM = "T0OTHER"
+
+
+@pytest.fixture
+def slack():
+    with SlackStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def web(sqlite_database, slack):
+    from jobs import queues
+    from web import create_app
+
+    settings = config.settings().with_(slack_signing_secret=SECRET, slack_bot_token="xoxb-test",
+                                       slack_api_url=slack.api_url,
+                                       redis_url="redis://127.0.0.1:1/0")
+    app = create_app(settings)
+    queues.uninstall()
+    outbound.reset_senders()
+    return app.test_client()
+
+
+@pytest.fixture
+def smith(sqlite_database):
+    firm = firms.create("Smith & Co", admin_email="ann@smith.example",
+                        admin_password="correct horse 1")
+    firms.add_staff(firm, "bob@smith.example", "correct horse 2", role="staff")
+    assert access.connect(TEAM, "UANN", "ann@smith.example", "correct horse 1").ok
+    clients.add(firm, "Maria Gonzalez", phone="2125550134")
+    return firm
+
+
+@pytest.fixture
+def other(sqlite_database, smith):
+    firm = firms.create("Other LLP", admin_email="olga@other.example",
+                        admin_password="correct horse 3")
+    clients.add(firm, "Olga Client", phone="2125550199", email="olga@client.example")
+    assert access.connect(OTHER_TEAM, "UOLGA", "olga@other.example", "correct horse 3").ok
+    return firm

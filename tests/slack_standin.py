@@ -1,0 +1,79 @@
+"""A local stand-in for Slack's Web API and response URLs, speaking the real wire
+format (as bolt-python's own tests do): it answers `auth.test`,
+`chat.postMessage`, `views.open` … and records every call, so a test asserts
+what was posted."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from urllib.parse import parse_qs
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+TEAM, BOT = "T0FIRM", "UBOT"
+
+
+class SlackStandIn:
+    def __init__(self):
+        self.calls: list[tuple[str, dict]] = []
+        self.fail: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self.server = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def response_url(self, key: str = "cmd") -> str:
+        return f"{self.url}/respond/{key}"
+
+    def _app(self, environ, start_response):
+        request = Request(environ)
+        body = request.get_data(as_text=True)
+        if request.mimetype == "application/json":
+            params = json.loads(body or "{}")
+        else:
+            params = {k: v[0] for k, v in parse_qs(body).items()}
+        name = request.path.removeprefix("/api/") if request.path.startswith("/api/") else \
+            "respond:" + request.path.removeprefix("/respond/")
+        with self._lock:
+            self.calls.append((name, params))
+        return Response(json.dumps(self._answer(name, params)),
+                        content_type="application/json")(environ, start_response)
+
+    def _answer(self, name: str, params: dict) -> dict:
+        if name in self.fail:
+            return {"ok": False, "error": self.fail[name]}
+        if name == "auth.test":
+            return {"ok": True, "team_id": TEAM, "user_id": BOT, "bot_id": "B1"}
+        if name == "chat.postMessage":
+            return {"ok": True, "channel": params.get("channel"), "ts": f"{time.time():.6f}"}
+        if name.startswith("views."):
+            return {"ok": True, "view": {"id": "V1"}}
+        return {"ok": True}
+
+    def of(self, name: str) -> list[dict]:
+        with self._lock:
+            return [p for n, p in self.calls if n == name]
+
+    def wait_for(self, name: str, count: int = 1, timeout: float = 10.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.of(name)
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise AssertionError(f"Slack got {len(self.of(name))} {name}, expected {count}: "
+                             f"{[n for n, _ in self.calls]}")

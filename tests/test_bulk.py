@@ -1,0 +1,134 @@
+"""Bulk invites in core: choosing who, confirming once, sending each once,
+cancel and retry. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from core import bulk, clients, config, firms, invites, links, optouts, tokens
+from core.models import BankConnection, BulkItem, Invite, Message
+
+
+@pytest.fixture
+def crowd(clock, firm):
+    made = {
+        "texter": clients.add(firm, "Ann Texter", phone="2125550101"),
+        "mailer": clients.add(firm, "Bo Mailer", email="bo@example.com"),
+        "nothing": clients.add(firm, "Cy Nothing"),
+        "stopped": clients.add(firm, "Di Stopped", phone="2125550104"),
+        "accepted": clients.add(firm, "Ed Accepted", phone="2125550105"),
+        "pending": clients.add(firm, "Flo Pending", phone="2125550106"),
+    }
+    optouts.opt_out("+12125550104", "keyword")
+    links.accept(tokens.unseal(invites.send(made["accepted"], "sms").invite.token_sealed))
+    invites.send(made["pending"], "sms")
+    return made
+
+
+def outcomes(run):
+    return {i.label: (i.outcome, i.reason) for i in BulkItem.select().where(BulkItem.run == run)}
+
+
+def test_the_plan_says_who_gets_what_and_who_is_skipped(crowd, firm):
+    plan = bulk.prepare(firm, "list", names="Ann Texter\nbo mailer\nCy Nothing\nDi Stopped\n"
+                                            "Ed Accepted\nFlo Pending\nNobody Here\nann texter")
+    assert (plan.sms, plan.email) == (1, 1)
+    skipped = {i.label: i.reason for i in plan.skipped}
+    assert skipped == {"Cy Nothing": "no email address", "Di Stopped": "opted out",
+                       "Ed Accepted": "already accepted",
+                       "Flo Pending": "a valid invite is still pending",
+                       "Nobody Here": "unknown name"}
+    assert plan.eta_seconds == 1.0  # one text at 1 per second; the email goes alongside
+
+
+def test_not_invited_and_ambiguous_and_other_firms(crowd, firm):
+    clients.add(firm, "John Smith", phone="2125550111")
+    clients.add(firm, "Jane Smith", phone="2125550112")
+    other = firms.create("Other LLP", admin_email="o@o.example", admin_password="x" * 12)
+    clients.add(other, "Olga Other", phone="2125550199")
+    plan = bulk.prepare(firm, "list", names="smith\nOlga Other")
+    assert {i.label: i.reason for i in plan.skipped} == {
+        "smith": "ambiguous name (2 clients match)", "Olga Other": "unknown name"}
+    never = bulk.prepare(firm, "not_invited")
+    labels = {i.label for i in BulkItem.select().where(BulkItem.run == never.run,
+                                                       BulkItem.outcome == "queued")}
+    assert labels == {"Ann Texter", "Bo Mailer", "John Smith", "Jane Smith"}
+
+
+def test_confirm_once_then_each_client_gets_exactly_one_invite(crowd, firm):
+    plan = bulk.prepare(firm, "not_invited")
+    assert bulk.start(plan.run.id) is True
+    assert bulk.start(plan.run.id) is False  # a double click
+    assert bulk.confirm(plan.run.id) is False
+    result = outcomes(plan.run)
+    assert result["Ann Texter"] == ("sent", None) and result["Bo Mailer"] == ("sent", None)
+    assert result["Cy Nothing"] == ("skipped", "no email address")
+    assert Message.select().where(Message.kind == "invite",
+                                  Message.client == crowd["texter"]).count() == 1
+    assert bulk.progress(plan.run.id).run.status == "done"
+    again = bulk.prepare(firm, "list", names="Ann Texter")  # the same request again
+    assert [i.reason for i in again.skipped] == ["a valid invite is still pending"]
+
+
+def test_cancel_stops_what_has_not_gone_out(crowd, firm):
+    plan = bulk.prepare(firm, "not_invited")
+    bulk.confirm(plan.run.id)
+    assert bulk.send_next(plan.run.id).result == "sent"
+    assert bulk.cancel(plan.run.id) >= 1
+    assert bulk.send_next(plan.run.id).result == "stopped"
+    counts = bulk.progress(plan.run.id).counts
+    assert counts["sent"] == 1 and counts["canceled"] >= 1
+    assert Invite.select().count() == 3  # accepted, pending, and the one that went
+
+
+def test_retry_failed_sends_only_the_failed(crowd, firm, settings):
+    plan = bulk.prepare(firm, "not_invited")
+    bulk.confirm(plan.run.id)
+    BulkItem.update(outcome="failed", reason="carrier said no").where(
+        BulkItem.label == "Ann Texter").execute()
+    bulk.kick(plan.run.id)
+    assert outcomes(plan.run)["Ann Texter"] == ("failed", "carrier said no")
+    assert bulk.retry_failed(plan.run.id) == 1
+    bulk.kick(plan.run.id)
+    assert outcomes(plan.run)["Ann Texter"] == ("sent", None)
+    assert Message.select().where(Message.client == crowd["mailer"]).count() == 1
+
+
+def test_quiet_hours_wait_for_the_morning_and_progress_says_so(clock, firm):
+    ny = ZoneInfo("America/New_York")
+    clock.move_to(datetime(2026, 11, 23, 22, 0, tzinfo=ny))
+    clients.add(firm, "Night Owl", phone="2125550120")
+    plan = bulk.prepare(firm, "not_invited")
+    bulk.start(plan.run.id)
+    assert bulk.progress(plan.run.id).counts["waiting"] == 1
+    assert not Message.select().exists()
+    step = bulk.send_next(plan.run.id)
+    assert step.result == "idle"
+    assert step.until == datetime(2026, 11, 24, 8, tzinfo=ny).astimezone(UTC)
+    clock.move_to(step.until + timedelta(seconds=1))
+    bulk.kick(plan.run.id)
+    assert bulk.progress(plan.run.id).counts["sent"] == 1
+
+
+def test_reconnect_selection(crowd, firm):
+    BankConnection.create(client=crowd["accepted"], institution_id="chase",
+                          institution_name="Chase", status="needs_reconnect")
+    plan = bulk.prepare(firm, "needs_reconnect")
+    assert plan.run.purpose == "reconnect" and plan.sms == 1
+    bulk.start(plan.run.id)
+    assert "asks you to reconnect" in Message.select().order_by(Message.id.desc()).first().body
+
+
+def test_a_worker_that_died_after_claiming_is_recovered(crowd, firm, settings):
+    plan = bulk.prepare(firm, "list", names="Ann Texter")
+    bulk.confirm(plan.run.id)
+    BulkItem.update(outcome="sending").where(BulkItem.run == plan.run).execute()  # died here
+    from core import sweep
+
+    config.use(settings)
+    report = sweep.run(stuck_after=timedelta(0))
+    assert report.bulk_runs == 1
+    assert outcomes(plan.run)["Ann Texter"] == ("sent", None)

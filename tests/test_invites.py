@@ -1,0 +1,201 @@
+"""The invite lifecycle in core, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from core import clients, config, invites, links, optouts, reminders, tokens
+from core.errors import InvalidInput, Refused
+from core.models import ClientAccount, Event, Invite, Message
+
+TTL = timedelta(days=5)
+
+
+def token_of(invite: Invite) -> str:
+    return tokens.unseal(invite.token_sealed)
+
+
+def test_whole_lifecycle(clock, maria):
+    sent = invites.send(maria, "sms")
+    first_token = token_of(sent.invite)
+    assert sent.message.status == "delivered"  # the embedded outbox
+    assert sent.message.to_addr == "+12125550134"
+    assert "Hi Maria, Smith & Co invites you" in sent.message.body
+    assert f"https://connect.example.com/i/{first_token}" in sent.message.body
+    assert "expires Sat 28 Nov" in sent.message.body
+
+    clock.shift(timedelta(hours=2))
+    again = invites.resend(maria)
+    assert again.replaced.id == sent.invite.id
+    assert links.check(first_token).state == "superseded"
+    assert links.check(token_of(again.invite)).state == "pending"
+
+    reminded = invites.remind(maria)
+    assert reminded.message.kind == "reminder"
+    assert token_of(again.invite) in reminded.message.body  # the same, working link
+    with pytest.raises(Refused, match="one reminder a day"):
+        invites.remind(maria)
+    clock.shift(timedelta(minutes=5))
+    assert invites.remind(maria, force=True).message.kind == "reminder"
+
+    with pytest.raises(Refused, match="already been used|replaced"):
+        links.accept(first_token)
+    accepted = links.accept(token_of(again.invite))
+    assert accepted.new_account
+    assert ClientAccount.get(ClientAccount.client == maria)
+    assert links.check(token_of(again.invite)).state == "accepted"
+
+    with pytest.raises(Refused, match="already accepted"):
+        invites.remind(maria)
+    with pytest.raises(Refused, match="already accepted; ask them to reconnect"):
+        invites.send(maria, "sms")
+    clock.shift(timedelta(days=3))
+    assert list(reminders.due()) == []
+    assert reminders.send_automatic(again.invite.id).result in {"skipped", "done"}
+    assert Message.select().where(Message.kind == "auto_reminder").count() == 0
+
+
+def test_expiry_exact_to_the_second(clock, maria):
+    invite = invites.send(maria, "email").invite
+    token = token_of(invite)
+    clock.shift(TTL - timedelta(seconds=1))
+    assert links.check(token).state == "pending"
+    clock.shift(timedelta(seconds=1))
+    assert links.check(token).state == "expired"
+    with pytest.raises(Refused, match="expired"):
+        links.accept(token)
+    assert invites.expire(invite.id) is True
+    assert invites.expire(invite.id) is False  # recorded once
+    assert Event.select().where(Event.kind == "invite.expired").count() == 1
+
+
+def test_ttl_comes_from_settings(clock, maria, settings):
+    config.use(settings.with_(invite_ttl=timedelta(seconds=90),
+                              reminder_after=timedelta(seconds=30)))
+    invite = invites.send(maria, "sms").invite
+    assert invite.expires_at - invite.sent_at == timedelta(seconds=90)
+    assert invite.reminder_due_at - invite.sent_at == timedelta(seconds=30)
+
+
+def test_a_copy_of_the_database_yields_no_working_link(clock, maria, database):
+    invite = invites.send(maria, "sms").invite
+    real = token_of(invite)
+    cursor = database.execute_sql('SELECT * FROM "invite"')
+    columns = [c[0] for c in cursor.description]
+    values = [str(v) for row in cursor.fetchall() for v in row if v is not None]
+    assert "token_digest" in columns and "token_sealed" in columns
+    assert real not in values
+    for value in values:
+        for candidate in {value, value[:22], value[-22:]}:
+            assert links.check(candidate).state == "unknown", candidate
+    assert links.check(real).state == "pending"
+
+
+def test_send_refusals(clock, firm):
+    no_phone = clients.add(firm, "Email Only", email="e@example.com")
+    with pytest.raises(Refused, match="no mobile number"):
+        invites.send(no_phone, "sms")
+    no_email = clients.add(firm, "Phone Only", phone="2125550135")
+    with pytest.raises(Refused, match="no email address"):
+        invites.send(no_email, "email")
+    with pytest.raises(InvalidInput, match="sms or email"):
+        invites.send(no_email, "pigeon")
+    optouts.opt_out("+12125550135", "keyword")
+    with pytest.raises(Refused, match="opted out"):
+        invites.send(no_email, "sms")
+    assert Message.select().count() == 0
+
+
+def test_double_submitted_send_texts_once(clock, maria):
+    invites.send(maria, "sms")
+    with pytest.raises(Refused, match="already has a link"):
+        invites.send(maria, "sms")
+    with pytest.raises(Refused, match="give it a minute"):
+        invites.resend(maria)
+    assert Message.select().count() == 1
+
+
+def test_one_open_invite_per_client_is_enforced_by_the_database(clock, maria, database):
+    from peewee import IntegrityError
+
+    invite = invites.send(maria, "sms").invite
+    with pytest.raises(IntegrityError), database.atomic():
+        Invite.create(firm=invite.firm_id, client=maria, channel="sms", token_digest="x",
+                      token_sealed="y", sent_at=invite.sent_at, expires_at=invite.expires_at,
+                      reminder_due_at=invite.reminder_due_at)
+
+
+def test_remind_revoke_refusals(clock, maria):
+    with pytest.raises(Refused, match="not been invited"):
+        invites.remind(maria)
+    invite = invites.send(maria, "sms").invite
+    invites.revoke(maria)
+    assert links.check(token_of(invite)).state == "revoked"
+    with pytest.raises(Refused, match="revoked; use resend"):
+        invites.remind(maria)
+    clock.shift(timedelta(minutes=2))
+    fresh = invites.resend(maria).invite
+    clock.shift(TTL)
+    with pytest.raises(Refused, match="expired .*; use resend"):
+        invites.remind(maria)
+    assert fresh.refreshed().expired_at is not None
+
+
+def test_expired_client_can_be_invited_again(clock, maria):
+    invites.send(maria, "sms")
+    clock.shift(TTL + timedelta(hours=1))
+    again = invites.send(maria, "email")
+    assert again.invite.channel == "email"
+    assert again.message.to_addr == "maria@example.com"
+
+
+def test_reconnect_invite_for_an_accepted_client(clock, maria):
+    links.accept(token_of(invites.send(maria, "sms").invite))
+    clock.shift(timedelta(days=10))
+    sent = invites.send(maria, "sms", purpose="reconnect", banks=["Chase"])
+    assert "asks you to reconnect your bank accounts" in sent.message.body
+    assert sent.invite.banks == ["Chase"]
+    result = links.accept(token_of(sent.invite))
+    assert result.new_account is False
+
+
+def test_opening_a_link_changes_nothing_but_the_first_opened_time(clock, maria):
+    invite = invites.send(maria, "sms").invite
+    token = token_of(invite)
+    assert links.opened(token).usable
+    first = invite.refreshed().first_clicked_at
+    clock.shift(timedelta(hours=1))
+    links.opened(token)
+    after = invite.refreshed()
+    assert after.first_clicked_at == first
+    assert after.accepted_at is None and after.status(after.sent_at) == "pending"
+
+
+def test_dead_and_unknown_links_say_which_and_nothing_more(clock, maria):
+    assert links.check("A" * 22).state == "unknown"
+    assert links.check("not-a-token").state == "unknown"
+    assert links.check("").firm_name is None
+    invite = invites.send(maria, "sms").invite
+    state = links.check(token_of(invite))
+    assert state.firm_name == "Smith & Co"
+
+
+def test_resend_keeps_channel_purpose_and_banks(clock, maria):
+    invites.send(maria, "email", purpose="connect", banks=["Chase", "Ally"])
+    clock.shift(timedelta(minutes=3))
+    again = invites.resend(maria)
+    assert (again.invite.channel, again.invite.banks) == ("email", ["Chase", "Ally"])
+
+
+def test_keys_rotate_without_breaking_links(clock, maria, settings):
+    invite = invites.send(maria, "sms").invite
+    token = token_of(invite)
+    new_key = tokens.new_key()
+    old_seal_key = tokens._derived_key(settings.secret_key).decode()
+    config.use(settings.with_(secret_key="a-brand-new-secret-key-for-2027",
+                              secret_key_fallbacks=(settings.secret_key,),
+                              encryption_keys=(new_key, old_seal_key)))
+    assert links.check(token).state == "pending"
+    assert invites.remind(maria).message.body.count(token) == 1

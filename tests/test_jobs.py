@@ -1,0 +1,153 @@
+"""Jobs against the real Redis: scheduling, idempotency, Redis loss, real workers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from rq import Queue, SimpleWorker
+from rq.registry import ScheduledJobRegistry
+
+from core import config, invites, links, sweep, tokens
+from core.models import Invite, Message
+from jobs import queues, tasks
+from tests.helpers import start_worker, stop, wait_for, worker_env
+
+
+@pytest.fixture
+def rq_installed(database, redis_conn, settings):
+    assert queues.install(settings)
+    yield redis_conn
+    queues.uninstall()
+
+
+def auto_reminders(invite=None):
+    rows = Message.select().where(Message.kind == "auto_reminder")
+    return rows.where(Message.invite == invite) if invite else rows
+
+
+def test_sending_an_invite_enqueues_delivery_and_schedules_reminder_and_expiry(
+        clock, maria, rq_installed):
+    sent = invites.send(maria, "sms")
+    assert sent.message.status == "pending"
+    high = Queue("high", connection=rq_installed)
+    assert high.count == 1
+    scheduled = ScheduledJobRegistry(queue=Queue("default", connection=rq_installed))
+    times = {job_id: scheduled.get_scheduled_time(job_id) for job_id in scheduled.get_job_ids()}
+    invite = sent.invite
+    assert times == {f"remind-{invite.id}": invite.reminder_due_at.replace(microsecond=0),
+                     f"expire-{invite.id}": invite.expires_at.replace(microsecond=0)}
+    SimpleWorker([high], connection=rq_installed).work(burst=True)
+    assert sent.message.refreshed().status == "delivered"
+
+
+def test_jobs_are_idempotent(clock, maria, rq_installed):
+    invite = invites.send(maria, "email").invite
+    tasks.deliver(Message.get(Message.invite == invite).id)
+    clock.shift(timedelta(days=3))
+    assert tasks.remind(invite.id).startswith("sent")
+    assert tasks.remind(invite.id).startswith("done")
+    clock.shift(timedelta(days=2))
+    assert tasks.expire(invite.id) == "expired"
+    assert tasks.expire(invite.id) == "nothing to do"
+    assert auto_reminders(invite).count() == 1
+    assert Message.select().where(Message.kind == "notice_expired").count() == 1
+
+
+def test_redis_flushed_the_sweep_does_everything_once(clock, maria, rq_installed):
+    invite = invites.send(maria, "email").invite
+    rq_installed.flushall()
+    clock.shift(timedelta(days=3, minutes=11))
+    report = sweep.run()
+    assert (report.reminders, report.expired) == (1, 0)
+    SimpleWorker([Queue(n, connection=rq_installed) for n in queues.QUEUES],
+                 connection=rq_installed).work(burst=True)
+    clock.shift(timedelta(days=2))
+    rq_installed.flushall()  # the reminder's delivery job is lost too
+    report = sweep.run()
+    assert report.expired == 1
+    queues.uninstall()  # deliver inline from here
+    assert sweep.run().redispatched == 0  # the notice may still be on its way
+    clock.shift(timedelta(minutes=11))
+    assert sweep.run().redispatched == 1
+    assert str(sweep.run()) == "0 reminders, 0 expiries, 0 re-dispatched, 0 recovered"
+    reminder = auto_reminders(invite).get()
+    assert reminder.status == "delivered"
+    assert Message.get(Message.kind == "notice_expired").status == "delivered"
+
+
+def test_a_worker_killed_mid_send_is_recovered_by_the_sweep(clock, maria, database):
+    from core import outbound
+
+    outbound.set_dispatcher(lambda ids: None)  # the job is lost with its worker
+    sent = invites.send(maria, "email")
+    outbound.set_dispatcher(None)
+    Message.update(status="sending", attempts=1).where(Message.id == sent.message.id).execute()
+    clock.shift(timedelta(minutes=5))
+    assert sweep.run().recovered == 0  # might still be sending
+    clock.shift(timedelta(minutes=6))
+    assert sweep.run().recovered == 1
+    assert sent.message.refreshed().status == "delivered"
+    assert sent.message.refreshed().attempts == 2
+
+
+def test_an_accepted_invite_gets_no_reminder_from_a_stale_job(clock, maria, rq_installed):
+    invite = invites.send(maria, "sms").invite
+    links.accept(tokens.unseal(invite.token_sealed))
+    clock.shift(timedelta(days=3))
+    assert tasks.remind(invite.id).startswith("skipped")
+    assert auto_reminders().count() == 0
+
+
+@pytest.mark.slow
+def test_a_real_worker_sends_one_reminder_then_expires_the_invite(
+        sqlite_database, tmp_path, settings_for_workers):
+    settings = settings_for_workers
+    env = worker_env(settings, INVITE_TTL="6s", REMINDER_AFTER="2s")
+    worker = start_worker(env, tmp_path, "worker")
+    try:
+        from core import clients, firms
+
+        firm = firms.create("Smith & Co", admin_email="a@s.example", admin_password="x" * 12)
+        client = clients.add(firm, "Maria Gonzalez", email="maria@example.com")
+        invite = invites.send(client, "email").invite
+        assert wait_for(lambda: Invite.get_by_id(invite.id).expired_at is not None), \
+            (tmp_path / "worker.log").read_text()[-3000:]
+        assert wait_for(lambda: Message.select().where(
+            Message.status == "delivered").count() == 3)
+    finally:
+        stop(worker)
+    kinds = sorted(m.kind for m in Message.select())
+    assert kinds == ["auto_reminder", "invite", "notice_expired"]
+    reminder = auto_reminders().get()
+    assert reminder.created_at - invite.sent_at >= timedelta(seconds=2)
+    assert "Reminder: Smith & Co is waiting" in reminder.subject
+
+
+@pytest.fixture
+def settings_for_workers(sqlite_database, redis_conn, tmp_path):
+    settings = config.settings().with_(invite_ttl=timedelta(seconds=6),
+                                       reminder_after=timedelta(seconds=2), quiet_hours=None)
+    config.use(settings)
+    assert queues.install(settings)
+    yield settings
+    queues.uninstall()
+
+
+def test_a_reminder_due_in_quiet_hours_is_rescheduled_for_the_morning(clock, firm, rq_installed):
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from core import clients
+
+    ny = ZoneInfo("America/New_York")
+    clock.move_to(datetime(2026, 11, 23, 23, 0, tzinfo=ny))
+    client = clients.add(firm, "Night Owl", phone="(212) 555-0140")
+    invite = invites.send(client, "sms").invite
+    clock.shift(timedelta(days=3))
+    assert tasks.remind(invite.id) == "deferred quiet hours"
+    morning = datetime(2026, 11, 27, 8, 0, tzinfo=ny).astimezone(UTC)
+    scheduled = ScheduledJobRegistry(queue=Queue("default", connection=rq_installed))
+    assert scheduled.get_scheduled_time(f"remind-{invite.id}") == morning
+    assert invite.refreshed().reminder_due_at == morning
+    assert auto_reminders().count() == 0

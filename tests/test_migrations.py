@@ -1,0 +1,51 @@
+"""Schema versioning: a deployed database upgrades in place, data kept."""
+
+from __future__ import annotations
+
+from peewee import TextField
+
+from core import clients, migrations
+from core.models import SchemaVersion
+
+
+def test_fresh_database_is_stamped_and_upgrade_is_idempotent(database):
+    assert migrations.current_version() == migrations.latest_version()
+    assert migrations.upgrade() == []
+
+
+def test_a_new_migration_applies_in_place_and_keeps_data(firm, database, monkeypatch):
+    client = clients.add(firm, "Kept Client", email="kept@example.com")
+
+    def add_notes(migrator):
+        return [migrator.add_column("client", "notes", TextField(null=True))]
+
+    step = migrations.Migration(migrations.latest_version() + 1, "client notes", add_notes)
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, step])
+    assert migrations.upgrade() == [f"applied {step.version}: client notes"]
+    assert migrations.upgrade() == []
+    columns = [c.name for c in database.get_columns("client")]
+    assert "notes" in columns
+    assert clients.find(firm, "kept client").id == client.id
+    assert SchemaVersion.select().count() == 2
+    migrator_cleanup(database)
+
+
+def migrator_cleanup(database):
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    migrate(SchemaMigrator.from_database(database).drop_column("client", "notes"))
+    SchemaVersion.delete().where(SchemaVersion.version > migrations.latest_version()).execute()
+
+
+def test_a_version_1_database_upgrades_in_place(database):
+    from core.models import BulkItem, BulkRun, ClientThread
+
+    database.drop_tables([BulkItem, BulkRun, ClientThread])
+    SchemaVersion.delete().execute()
+    SchemaVersion.create(version=1, name="initial schema")
+    assert migrations.current_version() == 1
+    assert migrations.upgrade() == ["applied 2: chat threads for client texts",
+                                    "applied 3: bulk invite runs"]
+    assert database.table_exists(ClientThread._meta.table_name)
+    assert database.table_exists(BulkItem._meta.table_name)
+    assert migrations.current_version() == 3
