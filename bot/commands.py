@@ -11,7 +11,7 @@ from core.access import Actor
 from core.errors import Ambiguous, InvalidInput, LedgerSyncError
 from core.models import Client, Firm
 
-from . import parse, views
+from . import bulk, parse, views
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ HANDLERS = {
     "disconnect": disconnect, "clients": list_clients, "client add": client_add,
     "import": import_clients, "invite": invite, "resend": resend, "remind": remind,
     "revoke": revoke, "status": show_status, "pending": pending, "notify": notify,
-    "doctor": run_doctor, "role": role,
+    "doctor": run_doctor, "role": role, "invite-all": bulk.invite_all, "bulk": bulk.show,
 }
 
 # What a button on a status card needs: the same permission as its command.

@@ -12,6 +12,9 @@ class ActionId(StrEnum):
     RECONNECT = "ask_reconnect"
     PICK = "pick_client"
     MORE = "show_more"
+    BULK_CONFIRM = "bulk_confirm"
+    BULK_CANCEL = "bulk_cancel"
+    BULK_RETRY = "bulk_retry"
 
 
 class CallbackId(StrEnum):
@@ -19,6 +22,7 @@ class CallbackId(StrEnum):
     CLIENT_ADD = "client_add_modal"
     IMPORT = "import_modal"
     INVITE = "invite_modal"
+    BULK_LIST = "bulk_list_modal"
 
 
 class BlockId(StrEnum):
@@ -31,3 +35,4 @@ class BlockId(StrEnum):
     CSV = "csv"
     CHANNEL = "channel"
     PURPOSE = "purpose"
+    NAMES = "names"

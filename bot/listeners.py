@@ -13,9 +13,10 @@ from slack_bolt import App
 from slack_sdk.webhook import WebhookClient
 
 from core import access, clients, db, invites
+from core import bulk as core_bulk
 from core.errors import LedgerSyncError
 
-from . import commands, middleware, views
+from . import bulk, commands, middleware, progress, threads, views
 from .ids import ActionId, BlockId, CallbackId
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ def register(app: App) -> None:
     app.view(str(CallbackId.CLIENT_ADD))(on_client_add)
     app.view(str(CallbackId.IMPORT))(on_import)
     app.view(str(CallbackId.INVITE))(on_invite)
+    app.event("message")(on_message)
+    for action in (ActionId.BULK_CONFIRM, ActionId.BULK_CANCEL, ActionId.BULK_RETRY):
+        app.action(str(action))(on_bulk_button)
+    app.view(str(CallbackId.BULK_LIST))(on_bulk_list)
 
 
 def failure(what: str) -> dict:
@@ -181,6 +186,75 @@ def on_invite(ack, body, view, context):
                                 banks=[b for b in _value(view, BlockId.BANKS).splitlines()
                                        if b.strip()] or None, by=actor.staff)
             reply = views.sent("Invited", client, sent.invite, sent.to)
+    except LedgerSyncError as problem:
+        reply = views.error(str(problem))
+    _reply(view, reply)
+
+
+def on_message(event, client, context):
+    """A staff reply in a client's thread is texted to the client (✅ on the reply);
+    a refusal is shown to its writer alone. Other messages are none of our business."""
+    if not threads.is_thread_reply(event):
+        return
+    try:
+        with db.connection():
+            thread = threads.client_thread(event)
+            if thread is None:
+                return
+            texted = threads.answer(context["actor"], thread, event)
+        if texted is not None:
+            client.reactions_add(channel=event["channel"], timestamp=event["ts"],
+                                 name="white_check_mark")
+    except LedgerSyncError as problem:
+        client.chat_postEphemeral(channel=event["channel"], user=event.get("user"),
+                                  thread_ts=event["thread_ts"], text=f":x: {problem}")
+    except Exception:  # noqa: BLE001 - the writer sees one line and a reference
+        message = failure("reply")
+        client.chat_postEphemeral(channel=event["channel"], user=event.get("user"),
+                                  thread_ts=event["thread_ts"], text=message["text"])
+
+
+def on_bulk_button(ack, body, action, respond, context):
+    """Send / Cancel / Retry failed on a bulk run (same checks as the command)."""
+    ack()
+    actor, action_id = context["actor"], action["action_id"]
+    try:
+        with db.connection():
+            if action_id == ActionId.BULK_CONFIRM:
+                _start_bulk(actor, action["value"], (body.get("channel") or {}).get("id"),
+                            respond)
+                return
+            run = (bulk.canceled if action_id == ActionId.BULK_CANCEL else bulk.retried)(
+                actor, action["value"])
+            respond(replace_original=True, **bulk.view(run.id))
+            if action_id == ActionId.BULK_RETRY:
+                core_bulk.kick(run.id)
+            progress.report(run.id, force=True)
+    except LedgerSyncError as problem:
+        respond(replace_original=False, response_type="ephemeral", **views.error(str(problem)))
+    except Exception:  # noqa: BLE001
+        respond(replace_original=False, response_type="ephemeral", **failure(action_id))
+
+
+def _start_bulk(actor, value, channel, respond) -> None:
+    run = bulk.confirmed(actor, value)
+    if progress.post(run, channel):
+        note = f"Bulk invite #{run.id} started: its progress is posted in this channel."
+    else:
+        note = (f"Bulk invite #{run.id} started. Invite me to this channel to watch it here; "
+                f"meanwhile `/ledgersync bulk {run.id}` shows its progress.")
+    respond(replace_original=True, **views.message(note))
+    core_bulk.kick(run.id)
+    progress.report(run.id, force=True)
+
+
+def on_bulk_list(ack, body, view, context):
+    ack()
+    meta = _json(view.get("private_metadata"))
+    try:
+        with db.connection():
+            reply = bulk.invite_list(_value(view, BlockId.NAMES), meta.get("channel"),
+                                     context["actor"])
     except LedgerSyncError as problem:
         reply = views.error(str(problem))
     _reply(view, reply)

@@ -40,6 +40,9 @@ def parse(text: str) -> Command:
     name = head.lower() or "help"
     if name == "client" and rest.split(" ", 1)[0].lower() == "add":
         name, rest = "client add", rest[3:].strip()
+    if name in {"invite", "invite_all", "inviteall"} and rest.split(" ", 1)[0].lower() == "all":
+        name, rest = "invite-all", rest[3:].strip()
+    name = {"invite_all": "invite-all", "inviteall": "invite-all"}.get(name, name)
     command = Command(name=name, rest=rest.strip(), firm=firm)
     for word in _split(rest):
         low = word.lower()
@@ -64,3 +67,19 @@ def _split(text: str) -> list[str]:
 def slack_channel(text: str) -> str | None:
     match = SLACK_CHANNEL.search(text or "")
     return match.group(1) if match else None
+
+
+SLACK_LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
+
+
+def plain_text(mrkdwn: str) -> str:
+    """A chat message as the words a person sees: links and mentions as their
+    labels, Slack's escapes undone."""
+    def label(match):
+        target, shown = match.group(1), match.group(2)
+        if shown:
+            return shown if target.startswith(("@", "#", "!")) else f"{shown} ({target})"
+        return target.removeprefix("mailto:").lstrip("@#!")
+
+    text = SLACK_LINK.sub(label, mrkdwn or "")
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -17,6 +17,7 @@ from core import clients, clock, config, db, firms, invites, migrations, outbox,
 from core.errors import Ambiguous, LedgerSyncError
 from core.quiet_hours import zone_for
 
+from . import bulk as bulk_cli
 from . import render
 
 log = logging.getLogger("ledgersync")
@@ -258,6 +259,10 @@ def outbox_cmd(limit):
         click.echo("The outbox is empty.")
     for message in reversed(rows):
         click.echo(render.message(message))
+
+
+main.add_command(bulk_cli.invite_all)
+main.add_command(bulk_cli.bulk_group)
 
 
 # --- bank connections -------------------------------------------------------------

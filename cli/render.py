@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+
 from core import clock, phones
 from core.invites import Sent
 from core.models import Client, Message
@@ -59,6 +62,104 @@ def message(m: Message) -> str:
         head += f"  {m.segments} segment{'s' if m.segments != 1 else ''}"
     subject = f"\nSubject: {m.subject}" if m.subject else ""
     return f"{head}{subject}\n{m.body}\n"
+
+
+# --- bulk runs ----------------------------------------------------------------------
+
+BULK_STATES = {"confirming": "waiting for confirmation", "running": "running",
+               "canceled": "canceled", "done": "done"}
+NAMES_PER_REASON = 10
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def duration(seconds: float) -> str:
+    """A human estimate: 'about 40 s', 'about 7 min', 'about 2 h 5 min'."""
+    seconds = math.ceil(max(0.0, seconds))
+    if seconds == 0:
+        return "under a second"
+    if seconds < 60:
+        return f"about {seconds if seconds < 10 else min(55, 5 * round(seconds / 5))} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"about {hours} h" + (f" {minutes} min" if minutes else "")
+
+
+def rate(value: float) -> str:
+    return f"{value:g}/s"
+
+
+def grouped(title: str, items: Iterable) -> list[str]:
+    """'Skipped 3:' then one line per reason, most common first, at most ten names each."""
+    groups: dict[str, list[str]] = {}
+    for item in items:
+        groups.setdefault(item.reason or "no reason given", []).append(item.label)
+    if not groups:
+        return []
+    lines = [f"{title} {sum(len(labels) for labels in groups.values())}:"]
+    for reason, labels in sorted(groups.items(), key=lambda pair: -len(pair[1])):
+        shown = ", ".join(labels[:NAMES_PER_REASON])
+        more = len(labels) - NAMES_PER_REASON
+        lines.append(f"  {reason} ({len(labels)}): {shown}" + (f" and {more} more" if more > 0
+                                                                   else ""))
+    return lines
+
+
+def bulk_counts(progress) -> str:
+    """'Sent 120 of 400 · 3 failed · 12 skipped' (+ waiting and canceled when any)."""
+    counts = progress.counts
+    parts = [f"Sent {counts['sent']} of {progress.total}", f"{counts['failed']} failed",
+             f"{counts['skipped']} skipped"]
+    if counts["waiting"]:
+        parts.append(f"{counts['waiting']} waiting for quiet hours")
+    if counts["canceled"]:
+        parts.append(f"{counts['canceled']} canceled")
+    return " · ".join(parts)
+
+
+def bulk_plan(plan, sms_rate: float, email_rate: float) -> list[str]:
+    """What a bulk run is about to do, before anything goes out."""
+    rates = ([f"SMS_RATE {rate(sms_rate)}"] if plan.sms else []) + (
+        [f"EMAIL_RATE {rate(email_rate)}"] if plan.email else [])
+    lines = [f"About to invite {plural(plan.sms + plan.email, 'client')}: {plan.sms} by SMS, "
+             f"{plan.email} by email. Takes {duration(plan.eta_seconds)} at the sender's rate "
+             f"({', '.join(rates)})."]
+    return lines + grouped("Skipped", plan.skipped)
+
+
+def bulk_outcome(progress, failed: list, waiting: int) -> list[str]:
+    """The summary once a run is over (or only quiet-hours texts are left)."""
+    counts, run = progress.counts, progress.run
+    to_send = progress.total - counts["skipped"]
+    if run.status == "canceled":
+        head = f" canceled: {counts['sent']} of {plural(to_send, 'invite')} sent"
+    elif to_send and counts["sent"] == to_send:
+        head = f": all {to_send} invites sent" if to_send > 1 else ": the invite was sent"
+    else:
+        head = (" so far" if run.status == "running" else "") + (
+            f": {counts['sent']} of {plural(to_send, 'invite')} sent")
+    extras = [f"{counts['failed']} failed"] if counts["failed"] else []
+    extras += [f"{counts['skipped']} skipped"] if counts["skipped"] else []
+    lines = [f"Run #{run.id}{head}" + (f", {', '.join(extras)}" if extras else "") + "."]
+    lines += grouped("Failed", failed)
+    if waiting:
+        verbs = ("waits", "goes") if waiting == 1 else ("wait", "go")
+        lines.append(f"{plural(waiting, 'text')} {verbs[0]} for quiet hours and {verbs[1]} out "
+                     "in the client's morning.")
+    if counts["failed"]:
+        lines.append(f"To try the failed ones again: ledgersync bulk retry {run.id}")
+    return lines
+
+
+def bulk_line(progress, tz) -> str:
+    run = progress.run
+    return (f"#{run.id:<5} {clock.short_datetime(run.created_at, tz):<24} "
+            f"{BULK_STATES.get(run.status, run.status):<10} {run.selection.replace('_', ' '):<16}"
+            f"{bulk_counts(progress)}")
 
 
 GUIDE = """

@@ -16,12 +16,13 @@ from .errors import NotFound, Refused
 from .models import Client, Event, Firm, Staff, SupportStaff
 
 READ = {"help", "clients", "status", "pending", "doctor"}
-STAFF = READ | {"invite", "resend", "remind", "revoke", "client_add", "import", "reconnect"}
+STAFF = READ | {"invite", "resend", "remind", "revoke", "client_add", "import", "reconnect",
+                 "reply"}
 ADMIN = STAFF | {"notify", "roles"}
 ACTIVE_SUBSCRIPTIONS = {"active", "trialing"}
 ACTION_WORDS = {"roles": "change roles", "notify": "choose the notices channel",
                 "client_add": "add clients", "import": "import clients",
-                "reconnect": "ask clients to reconnect"}
+                "reconnect": "ask clients to reconnect", "reply": "text clients"}
 MAX_FAILURES, FAILURE_WINDOW = 5, timedelta(minutes=15)
 
 

@@ -117,8 +117,10 @@ def _plan_item(plan: Plan, label: str, client: Client | None, problem: str | Non
         plan.email += 1
 
 
-def why_not(client: Client, channel: str, purpose: str) -> str | None:
+def why_not(client: Client, channel: str, purpose: str, retrying: bool = False) -> str | None:
     """The reason this client gets nothing now, or None."""
+    if not client.phone and not client.email:
+        return "no mobile number or email address"
     if channel == "sms" and not client.phone:
         return "no mobile number"
     if channel == "email" and not client.email:
@@ -129,7 +131,8 @@ def why_not(client: Client, channel: str, purpose: str) -> str | None:
         return "opted out"
     if purpose == "connect" and invites.has_account(client):
         return "already accepted"
-    if invites.open_invite(client) is not None and _latest_state(client) == "pending":
+    if not retrying and invites.open_invite(client) is not None \
+            and _latest_state(client) == "pending":
         return "a valid invite is still pending"
     return None
 
@@ -187,7 +190,9 @@ def send_next(run_id: int, wait_turn=None) -> Step:
     if item is None:
         return _idle(run, now)
     client = item.client
-    problem = why_not(client, item.channel, run.purpose) if client else "client deleted"
+    retrying = item.invite_id is not None  # "Retry failed": its first text never arrived
+    problem = (why_not(client, item.channel, run.purpose, retrying) if client
+               else "client deleted")
     if problem:
         return _settle(item, "skipped", problem)
     if item.channel == "sms":
@@ -221,8 +226,12 @@ def _send(run: BulkRun, item: BulkItem) -> Step:
     held: list[int] = []
     try:
         with outbound.held(held), database.atomic():
-            sent = invites.send(item.client, item.channel, purpose=run.purpose,
-                                by=run.started_by)
+            if item.invite_id is not None and invites.open_invite(item.client) is not None:
+                sent = invites.resend(item.client, item.channel, purpose=run.purpose,
+                                      by=run.started_by, cooldown=False)
+            else:
+                sent = invites.send(item.client, item.channel, purpose=run.purpose,
+                                    by=run.started_by)
             _set(item, "sent", None, invite=sent.invite)
     except LedgerSyncError as problem:
         return _settle(item, "skipped", str(problem))
@@ -286,9 +295,10 @@ def kick(run_id: int) -> None:
 def recover(before: datetime) -> list[int]:
     """Items claimed by a worker that died before sending go back in the queue;
     returns the running runs with work due, for the sweep to hand out again."""
+    # An item becomes `sent` in the transaction that writes its invite, so one still
+    # `sending` sent nothing.
     BulkItem.update(outcome="queued").where(
-        BulkItem.outcome == "sending", BulkItem.updated_at <= before,
-        BulkItem.invite.is_null()).execute()
+        BulkItem.outcome == "sending", BulkItem.updated_at <= before).execute()
     due = (BulkItem.select(BulkItem.run).join(BulkRun)
            .where(BulkRun.status == "running", BulkItem.updated_at <= before,
                   (BulkItem.outcome == "queued")

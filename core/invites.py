@@ -59,8 +59,10 @@ def send(client: Client, channel: str | None = None, *, purpose: str = "connect"
 
 
 def resend(client: Client, channel: str | None = None, *, purpose: str | None = None,
-           banks: list[str] | None = None, by: Staff | None = None) -> Sent:
-    """A new link; the previous one stops working at once."""
+           banks: list[str] | None = None, by: Staff | None = None,
+           cooldown: bool = True) -> Sent:
+    """A new link; the previous one stops working at once. (`cooldown=False`: the
+    previous one never arrived, so another may follow at once.)"""
     now = clock.now()
     _record_overdue_expiry(client, now)
     previous = latest(client)
@@ -68,7 +70,7 @@ def resend(client: Client, channel: str | None = None, *, purpose: str | None = 
     purpose = purpose or (previous.purpose if previous else "connect")
     _check_can_invite(client, channel, purpose)
     current = open_invite(client)
-    if current is not None and now - current.sent_at < RESEND_COOLDOWN:
+    if cooldown and current is not None and now - current.sent_at < RESEND_COOLDOWN:
         raise Refused(f"A link went to {client.name} {_ago(current.sent_at, now)}; "
                       "give it a minute before sending another")
     if banks is None and previous is not None:

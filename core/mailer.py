@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import smtplib
+import ssl
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
 
@@ -35,11 +36,14 @@ class SmtpSender:
                 smtp.send_message(email)
         except smtplib.SMTPRecipientsRefused as refused:
             code, text = next(iter(refused.recipients.values()))
-            return _failed(code, text)
+            return _busy(code) if 400 <= code < 500 else _failed(code, text)
+        except smtplib.SMTPAuthenticationError as problem:
+            # Our SMTP_URL credentials, not the client's address: keep it and retry.
+            return SendResult("pending", "smtp", retry=True, error_code=str(problem.smtp_code),
+                              error_message="the mail server refused our login (check SMTP_URL)")
         except smtplib.SMTPResponseException as problem:
             if 400 <= problem.smtp_code < 500:
-                return SendResult("pending", "smtp", retry=True,
-                                  error_message=f"mail server busy ({problem.smtp_code})")
+                return _busy(problem.smtp_code)
             return _failed(problem.smtp_code, problem.smtp_error)
         except (OSError, smtplib.SMTPException) as problem:
             return SendResult("pending", "smtp", retry=True,
@@ -50,6 +54,12 @@ class SmtpSender:
 def _domain() -> str:
     address = settings().mail_from.rsplit("@", 1)
     return address[1].strip(" >") if len(address) == 2 else "ledgersync.connect"
+
+
+def _busy(code: int) -> SendResult:
+    """A 4xx answer (greylisting, a full queue…): try again later."""
+    return SendResult("pending", "smtp", retry=True, error_code=str(code),
+                      error_message=f"mail server busy ({code})")
 
 
 def _failed(code, text) -> SendResult:
@@ -63,12 +73,21 @@ def _connect(url: str) -> smtplib.SMTP:
     secure = parts.scheme == "smtps"
     port = parts.port or (465 if secure else 25)
     host = parts.hostname or "localhost"
-    smtp = (smtplib.SMTP_SSL if secure else smtplib.SMTP)(host, port, timeout=TIMEOUT)
-    if not secure:
-        smtp.ehlo()
-        if smtp.has_extn("starttls"):
-            smtp.starttls()
+    # smtplib's default TLS context checks no certificate: verify the server's.
+    context = ssl.create_default_context()
+    if secure:
+        smtp = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT, context=context)
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=TIMEOUT)
+    try:
+        if not secure:
             smtp.ehlo()
-    if parts.username:
-        smtp.login(unquote(parts.username), unquote(parts.password or ""))
+            if smtp.has_extn("starttls"):
+                smtp.starttls(context=context)
+                smtp.ehlo()
+        if parts.username:
+            smtp.login(unquote(parts.username), unquote(parts.password or ""))
+    except BaseException:
+        smtp.close()  # not yet inside the caller's `with`
+        raise
     return smtp

@@ -15,10 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from peewee import CharField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from .db import database, is_sqlite
-from .models import ALL_MODELS, BulkItem, BulkRun, ClientThread, SchemaVersion
+from .models import (
+    ALL_MODELS,
+    BulkItem,
+    BulkRun,
+    ClientThread,
+    EarlyReceipt,
+    SchemaVersion,
+)
 
 
 @dataclass(frozen=True)
@@ -43,10 +51,18 @@ def _bulk_runs(migrator: SchemaMigrator) -> list:
     return []
 
 
+def _receipts_and_kinds(migrator: SchemaMigrator) -> list:
+    database.create_tables([EarlyReceipt])
+    if is_sqlite():
+        return []  # SQLite does not enforce lengths
+    return [migrator.alter_column_type("message", "kind", CharField(max_length=40))]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial),
     Migration(2, "chat threads for client texts", _client_threads),
     Migration(3, "bulk invite runs", _bulk_runs),
+    Migration(4, "early delivery receipts; longer message kinds", _receipts_and_kinds),
 ]
 
 

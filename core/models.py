@@ -209,7 +209,7 @@ class Message(BaseModel):
     invite = ForeignKeyField(Invite, backref="messages", null=True, on_delete="SET NULL")
     direction = CharField(max_length=3, default="out")  # out|in
     channel = CharField(max_length=5)  # sms|email
-    kind = CharField(max_length=20)  # invite|reminder|auto_reminder|reply|help|...
+    kind = CharField(max_length=40)  # invite|reminder|auto_reminder|reply|notice_…|answer_…
     dedupe_key = CharField(max_length=120, null=True, unique=True)
     to_addr = CharField(max_length=254)
     from_addr = CharField(max_length=254, null=True)
@@ -285,6 +285,18 @@ class ClientThread(BaseModel):
         indexes = ((("channel", "ts"), True), (("client", "channel"), True))
 
 
+class EarlyReceipt(BaseModel):
+    """A delivery receipt that arrived before its message recorded the provider's
+    id (the provider can call back faster than the sender saves); applied then."""
+
+    provider_id = CharField(max_length=64, primary_key=True)
+    status = CharField(max_length=12)
+    error_code = CharField(max_length=16, null=True)
+    reason = CharField(max_length=300, null=True)
+    address_problem = CharField(max_length=200, null=True)
+    at = UTCDateTimeField(default=clock.now)
+
+
 class BulkRun(BaseModel):
     """Many clients invited at once: who asked, whom, and how each one went."""
 
@@ -340,4 +352,5 @@ ALL_MODELS = [
     ClientThread,
     BulkRun,
     BulkItem,
+    EarlyReceipt,
 ]

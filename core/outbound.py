@@ -24,7 +24,7 @@ from peewee import IntegrityError
 from . import clock, notices, optouts
 from .config import settings
 from .db import database
-from .models import Message
+from .models import Client, Message
 from .templates import Rendered
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,12 @@ class SendResult:
     error_code: str | None = None
     error_message: str | None = None
     retry: bool = False  # a transient failure: leave pending and try again
+    # The address itself can't take messages: OPTED_OUT (the recipient opted out
+    # with the provider), or plain words such as "not a mobile number".
+    address_problem: str | None = None
+
+
+OPTED_OUT = "opted out"
 
 
 class Sender(Protocol):
@@ -166,9 +172,27 @@ def _finish(message: Message, result: SendResult) -> Message:
     message.sent_at = now if result.status not in {"failed", "canceled"} else None
     message.updated_at = now
     message.save()
+    if message.provider_id:
+        from . import deliveries  # (imported here: deliveries imports this module)
+
+        deliveries.apply_early(message)
+    if result.address_problem:
+        address_problem(message, result.address_problem)
     if result.status in {"failed", "undelivered"} and message.kind in CLIENT_KINDS:
         dispatch(notices.delivery_failed(message))
     return message
+
+
+def address_problem(message: Message, problem: str) -> None:
+    """The provider says the address can't take messages: remember it, so nothing
+    more is tried (an opt-out) or staff see why and fix the number."""
+    client = message.client
+    if problem == OPTED_OUT:
+        optouts.opt_out(message.to_addr, f"{message.provider or 'provider'} refused",
+                        firm=message.firm_id, client=client)
+    elif client is not None and message.channel == "sms" and client.phone == message.to_addr:
+        Client.update(phone_problem=problem[:200], updated_at=clock.now()).where(
+            Client.id == client.id).execute()
 
 
 _senders: dict[str, Sender] = {}

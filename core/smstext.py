@@ -51,6 +51,11 @@ def _parts(units: int, single: int, multi: int) -> int:
     return 1 if units <= single else math.ceil(units / multi)
 
 
+def plain(text: str) -> str:
+    """Typography made plain (curly quotes, long dashes); everything else kept."""
+    return "".join(_PLAIN.get(ch, ch) for ch in text)
+
+
 def to_gsm7(text: str) -> str:
     """Our own words and names made GSM-7: curly quotes straightened, accents the
     alphabet lacks dropped (Zoë → Zoe), anything else left out."""

@@ -138,3 +138,53 @@ def render(kind: str, channel: str, text: InviteText) -> Rendered:
         ("reminder", "email"): reminder_email,
     }
     return table[(kind, channel)](text)
+
+
+# --- answers to clients' texts (TwiML replies) and staff replies -------------------------
+
+
+def _reply(text: str) -> Rendered:
+    return _fit_sms([text])
+
+
+def help_sms(firm: str | None, support_email: str) -> Rendered:
+    if firm is None:
+        return _reply("LedgerSync sends messages for accounting firms. If a firm invited you, "
+                      f"reply to its text. Help: {support_email}. Reply STOP to opt out.")
+    firm = _short(firm, FIRM_NAME_LIMIT)
+    return _reply(f"{firm} uses LedgerSync to ask you to connect your bank accounts for your "
+                  f"books. Reply NEW for a new link, STOP to opt out. Help: {support_email}")
+
+
+def stopped_sms(firm: str | None) -> Rendered:
+    who = _short(firm, FIRM_NAME_LIMIT) if firm else "LedgerSync"
+    return _reply(f"You won't get more texts from {who} via LedgerSync. Reply START to "
+                  "get them again.")
+
+
+def resumed_sms(firm: str | None) -> Rendered:
+    who = _short(firm, FIRM_NAME_LIMIT) if firm else "LedgerSync"
+    return _reply(f"You'll get texts from {who} via LedgerSync again. Reply STOP to opt out, "
+                  "HELP for help.")
+
+
+def new_link_sms(firm: str, sent: bool) -> Rendered:
+    firm = _short(firm, FIRM_NAME_LIMIT)
+    if sent:
+        return _reply(f"A new link from {firm} is on its way in the next text.")
+    return _reply(f"Thanks, we've asked {firm} to send you a new link.")
+
+
+def question_ack_sms(firm: str) -> Rendered:
+    return _reply(f"Thanks, {_short(firm, FIRM_NAME_LIMIT)} got your message and will "
+                  "reply here. Reply STOP to opt out.")
+
+
+def staff_reply_sms(firm: str, text: str, first: bool) -> Rendered:
+    """What a staff member wrote, prefixed with the firm; their typography made
+    plain, their emoji kept (which makes the text UCS-2)."""
+    body = f"{_short(firm, FIRM_NAME_LIMIT)}: {smstext.plain(text.strip())}"
+    if first:
+        body += " Reply STOP to opt out."
+    measured = smstext.measure(body)
+    return Rendered(body=body, segments=measured.count, encoding=measured.encoding)

@@ -10,6 +10,7 @@ import time
 
 from core import bulk, clock, db, invites, outbound, reminders, schedule
 from core import sweep as core_sweep
+from core.config import settings
 from core.models import Invite, Message
 
 from . import pacing, queues
@@ -79,6 +80,14 @@ BULK_SLICE = 5.0  # seconds a bulk job works before making way for staff's own s
 BULK_CHAINS = 2  # workers that share a run
 
 
+def report_progress(run_id: int, final: bool = False) -> None:
+    """The run's progress message in Slack, when there is one (throttled there)."""
+    if settings().slack_bot_token:
+        from bot import progress
+
+        progress.report(run_id, force=final)
+
+
 @unit_of_work
 def bulk_send(run_id: int) -> str:
     """Work on a bulk run at the sender's pace; hands over to waiting staff sends
@@ -90,8 +99,10 @@ def bulk_send(run_id: int) -> str:
         if step.result in {"stopped", "idle"}:
             if step.until is not None:
                 queues.schedule_bulk(run_id, step.until)
+            report_progress(run_id, final=True)
             return f"{step.result} after {sent}"
         sent += step.result == "sent"
+        report_progress(run_id)
         if time.monotonic() - started > BULK_SLICE or high.count:
             queues.queue("bulk").enqueue(bulk_send, run_id, job_timeout=600)
             return f"sliced after {sent}"

@@ -19,7 +19,7 @@ from redis import Redis, RedisError
 from core import config, db, migrations, outbound, schedule
 from core.models import ALL_MODELS, SchemaVersion
 
-pytest_plugins = ["tests.slack_fixtures"]
+pytest_plugins = ["tests.slack_fixtures", "tests.twilio_fixtures"]
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/ledgersync_test")
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Mon 23 Nov, 10:00 in New York
@@ -75,6 +75,17 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashing():
+    """Argon2 at its production cost takes ~0.3 s a hash; tests use the same
+    algorithm at its lowest cost (the CLI tests, in their own processes, don't)."""
+    from argon2 import PasswordHasher
+
+    from core import firms
+
+    firms._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 @pytest.fixture

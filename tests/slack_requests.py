@@ -59,3 +59,14 @@ def said(slack, count=1) -> str:
     """Everything the app answered through response URLs, as one string."""
     posts = slack.wait_for("respond:cmd", count) + slack.of("respond:button")
     return json.dumps(posts)
+
+
+def event(web, event: dict, *, team: str = TEAM, retry: int | None = None):
+    """An Events API delivery (`event_callback`), as JSON, signed."""
+    body = json.dumps({"token": "legacy", "team_id": team, "api_app_id": "A1",
+                       "type": "event_callback", "event_id": f"Ev{event.get('ts', '0')}",
+                       "event_time": int(time.time()), "event": event})
+    headers = {"Content-Type": "application/json"}
+    if retry is not None:
+        headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
+    return signed(web, body, headers=headers)

@@ -5,6 +5,7 @@ what was posted."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -21,9 +22,10 @@ class SlackStandIn:
         self.calls: list[tuple[str, dict]] = []
         self.fail: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._seq = itertools.count(1)
         self.server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self):
         self.thread.start()
@@ -59,7 +61,9 @@ class SlackStandIn:
         if name == "auth.test":
             return {"ok": True, "team_id": TEAM, "user_id": BOT, "bot_id": "B1"}
         if name == "chat.postMessage":
-            return {"ok": True, "channel": params.get("channel"), "ts": f"{time.time():.6f}"}
+            # Unique even while a test holds the clock still.
+            return {"ok": True, "channel": params.get("channel"),
+                    "ts": f"{time.time():.0f}.{next(self._seq):06d}"}
         if name.startswith("views."):
             return {"ok": True, "view": {"id": "V1"}}
         return {"ok": True}

@@ -37,7 +37,7 @@ def test_the_plan_says_who_gets_what_and_who_is_skipped(crowd, firm):
                                             "Ed Accepted\nFlo Pending\nNobody Here\nann texter")
     assert (plan.sms, plan.email) == (1, 1)
     skipped = {i.label: i.reason for i in plan.skipped}
-    assert skipped == {"Cy Nothing": "no email address", "Di Stopped": "opted out",
+    assert skipped == {"Cy Nothing": "no mobile number or email address", "Di Stopped": "opted out",
                        "Ed Accepted": "already accepted",
                        "Flo Pending": "a valid invite is still pending",
                        "Nobody Here": "unknown name"}
@@ -65,7 +65,7 @@ def test_confirm_once_then_each_client_gets_exactly_one_invite(crowd, firm):
     assert bulk.confirm(plan.run.id) is False
     result = outcomes(plan.run)
     assert result["Ann Texter"] == ("sent", None) and result["Bo Mailer"] == ("sent", None)
-    assert result["Cy Nothing"] == ("skipped", "no email address")
+    assert result["Cy Nothing"] == ("skipped", "no mobile number or email address")
     assert Message.select().where(Message.kind == "invite",
                                   Message.client == crowd["texter"]).count() == 1
     assert bulk.progress(plan.run.id).run.status == "done"

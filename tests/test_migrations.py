@@ -38,14 +38,24 @@ def migrator_cleanup(database):
 
 
 def test_a_version_1_database_upgrades_in_place(database):
-    from core.models import BulkItem, BulkRun, ClientThread
+    from core.db import is_sqlite
+    from core.models import BulkItem, BulkRun, ClientThread, EarlyReceipt
 
-    database.drop_tables([BulkItem, BulkRun, ClientThread])
+    database.drop_tables([BulkItem, BulkRun, ClientThread, EarlyReceipt])
+    if not is_sqlite():
+        database.execute_sql("ALTER TABLE message ALTER COLUMN kind TYPE VARCHAR(20)")
     SchemaVersion.delete().execute()
     SchemaVersion.create(version=1, name="initial schema")
     assert migrations.current_version() == 1
     assert migrations.upgrade() == ["applied 2: chat threads for client texts",
-                                    "applied 3: bulk invite runs"]
+                                    "applied 3: bulk invite runs",
+                                    "applied 4: early delivery receipts; longer message kinds"]
     assert database.table_exists(ClientThread._meta.table_name)
     assert database.table_exists(BulkItem._meta.table_name)
-    assert migrations.current_version() == 3
+    assert database.table_exists(EarlyReceipt._meta.table_name)
+    assert migrations.current_version() == 4
+    if not is_sqlite():
+        length = database.execute_sql(
+            "SELECT character_maximum_length FROM information_schema.columns "
+            "WHERE table_name = 'message' AND column_name = 'kind'").fetchone()[0]
+        assert length == 40

@@ -45,6 +45,10 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     _error_pages(app)
     for blueprint in (health.bp, outbox_page.bp, client_pages.bp):
         app.register_blueprint(blueprint)
+    from sms import webhooks
+
+    csrf.exempt(webhooks.bp)
+    app.register_blueprint(webhooks.bp)
     if settings.slack_signing_secret and settings.slack_bot_token:
         import bot
 

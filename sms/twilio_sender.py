@@ -1,0 +1,137 @@
+"""Texts through Twilio's REST API (the `sms` channel of the outbound port).
+
+`TWILIO_FROM_NUMBER` or `TWILIO_MESSAGING_SERVICE_SID` is the sender; Twilio posts
+delivery updates to `PUBLIC_BASE_URL/sms/status`. `TWILIO_API_URL` points the SDK
+at another host (a local stand-in) in place of https://api.twilio.com.
+
+Never logged: the auth token, message bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from core import clock
+from core.config import Settings, settings
+from core.models import Message
+from core.outbound import SendResult
+
+from . import errors
+
+log = logging.getLogger(__name__)
+TIMEOUT = 15.0  # seconds, for each request to Twilio
+BUSY_CODES = {20429, 21611}  # too many requests at once; our sender's queue is full
+BUSY = "Twilio is busy; trying again"
+CREDENTIALS_CODES = {20003}
+# Any Twilio API host: api.twilio.com, or api.<edge>.<region>.twilio.com when
+# TWILIO_EDGE / TWILIO_REGION are set in the environment.
+_TWILIO_HOST = re.compile(r"^https://api(\.[a-z0-9-]+)*\.twilio\.com(?=/|$)")
+_STATUSES = {"sending", "sent", "delivered", "failed", "undelivered"}
+
+
+class RoutedHttpClient(TwilioHttpClient):
+    """The SDK's own HTTP client with a timeout, sending to `api_url` when set."""
+
+    def __init__(self, api_url: str = "", timeout: float = TIMEOUT):
+        super().__init__(timeout=timeout)
+        self.api_url = api_url.rstrip("/")
+
+    def request(self, method, url, params=None, data=None, headers=None, auth=None,
+                timeout=None, allow_redirects=False):
+        if self.api_url:
+            url = _TWILIO_HOST.sub(lambda _: self.api_url, url, count=1)
+        return super().request(method, url, params=params, data=data, headers=headers,
+                               auth=auth, timeout=timeout, allow_redirects=allow_redirects)
+
+
+class TwilioSender:
+    def __init__(self):
+        self._client: Client | None = None
+        self._built_for: tuple[str, str, str] | None = None
+
+    def client(self) -> Client:
+        """One SDK client (and connection pool) per sender, rebuilt only when the
+        credentials or API URL change."""
+        config = settings()
+        key = (config.twilio_account_sid, config.twilio_auth_token, config.twilio_api_url)
+        if self._client is None or key != self._built_for:
+            self._client = Client(config.twilio_account_sid, config.twilio_auth_token,
+                                  http_client=RoutedHttpClient(config.twilio_api_url))
+            self._built_for = key
+        return self._client
+
+    def send(self, message: Message) -> SendResult:
+        try:
+            sent = self.client().messages.create(**_create_params(message, settings()))
+        except (TwilioRestException, TwilioServiceException) as problem:
+            return _refused(message, problem)
+        except (TwilioException, OSError) as problem:  # requests' errors are OSErrors
+            log.warning("message %s: Twilio unreachable (%s)", message.id,
+                        type(problem).__name__)
+            return SendResult("pending", "twilio", retry=True,
+                              error_message=f"Twilio unreachable ({type(problem).__name__})")
+        log.info("message %s: Twilio took it as %s (%s)", message.id, sent.sid, sent.status)
+        return _accepted(sent)
+
+    def find_sent(self, message: Message) -> SendResult | None:
+        """After a crash mid-send: the text Twilio took for this message, if any.
+
+        Matched on recipient, body and creation time (not Twilio's `DateSent`
+        filter: a text still waiting in Twilio's queue has no date sent yet)."""
+        since = clock.as_utc(message.updated_at) - timedelta(minutes=1)
+        try:
+            candidates = self.client().messages.list(to=message.to_addr, limit=20)
+        except (TwilioException, TwilioServiceException, OSError) as problem:
+            log.warning("message %s: could not ask Twilio what it took (%s)", message.id,
+                        type(problem).__name__)
+            return None
+        for candidate in candidates:
+            created = candidate.date_created
+            if candidate.body == message.body and (created is None or created >= since):
+                return _accepted(candidate)
+        return None
+
+
+def _create_params(message: Message, config: Settings) -> dict:
+    params = {"to": message.to_addr, "body": message.body,
+              "status_callback": f"{config.public_base_url}/sms/status"}
+    if config.twilio_messaging_service_sid:
+        params["messaging_service_sid"] = config.twilio_messaging_service_sid
+    else:
+        params["from_"] = config.twilio_from_number
+    return params
+
+
+def _accepted(sent) -> SendResult:
+    status = sent.status if sent.status in _STATUSES else "queued"  # queued/accepted/…
+    if status in {"failed", "undelivered"}:
+        return SendResult(status, "twilio", provider_id=sent.sid,
+                          error_code=str(sent.error_code or "") or None,
+                          error_message=errors.reason(sent.error_code),
+                          address_problem=errors.address_problem(sent.error_code))
+    return SendResult(status, "twilio", provider_id=sent.sid)
+
+
+def _refused(message: Message, problem) -> SendResult:
+    status, code = int(problem.status or 0), problem.code
+    number = code if isinstance(code, int) and code != status else None
+    error_code = str(number or status)
+    log.warning("message %s: Twilio answered %s (error %s)", message.id, status, number)
+    if status >= 500 or status == 429 or number in BUSY_CODES:
+        return SendResult("pending", "twilio", retry=True, error_code=error_code,
+                          error_message=BUSY)
+    if status == 401 or number in CREDENTIALS_CODES:
+        # Our configuration, not the client's number: keep it and try again later.
+        log.error("Twilio refused our credentials; check TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN")
+        return SendResult("pending", "twilio", retry=True, error_code=error_code,
+                          error_message=errors.reason(20003))
+    return SendResult("failed", "twilio", error_code=error_code,
+                      error_message=errors.reason(number) if number else
+                      f"Twilio refused the text (HTTP {status})",
+                      address_problem=errors.address_problem(number))

@@ -1,0 +1,80 @@
+"""Twilio's webhooks: `POST /sms/inbound` (a client's text; answered with TwiML)
+and `POST /sms/status` (delivery receipts). Both are verified with the twilio
+SDK's own validator against the public address Twilio called, so they are
+correct behind a proxy that terminates https or changes the port."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from flask import Blueprint, Response, abort, current_app, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from core import deliveries, texting
+from core.config import Settings
+
+from . import errors
+
+log = logging.getLogger(__name__)
+bp = Blueprint("sms", __name__, url_prefix="/sms")
+
+
+def public_url(config: Settings) -> str:
+    """The address Twilio called: PUBLIC_BASE_URL, never the Host header."""
+    query = request.query_string.decode()
+    return f"{config.public_base_url}{request.path}" + (f"?{query}" if query else "")
+
+
+def verified(view):
+    @functools.wraps(view)
+    def check():
+        config: Settings = current_app.config["LEDGERSYNC"]
+        signature = request.headers.get("X-Twilio-Signature", "")
+        token = config.twilio_auth_token
+        if not (token and signature and
+                RequestValidator(token).validate(public_url(config), request.form, signature)):
+            log.warning("sms: refused %s: bad or missing Twilio signature", request.path)
+            abort(Response("Invalid signature.\n", 403, mimetype="text/plain"))
+        return view()
+
+    return check
+
+
+@bp.post("/inbound")
+@verified
+def inbound():
+    form = request.form
+    if not form.get("MessageSid") or not form.get("From"):
+        abort(Response("MessageSid and From are required.\n", 400, mimetype="text/plain"))
+    answer = texting.received(texting.Inbound(
+        provider_id=form["MessageSid"], from_addr=form["From"].strip(),
+        to_addr=form.get("To", "").strip(), body=form.get("Body", ""),
+        media=_int(form.get("NumMedia"))))
+    reply = MessagingResponse()
+    if answer.text:
+        reply.message(answer.text)
+    return Response(str(reply), mimetype="text/xml")
+
+
+@bp.post("/status")
+@verified
+def status():
+    form = request.form
+    sid, state = form.get("MessageSid"), form.get("MessageStatus")
+    if not sid or not state:
+        abort(Response("MessageSid and MessageStatus are required.\n", 400,
+                       mimetype="text/plain"))
+    code = form.get("ErrorCode") or None
+    deliveries.record(sid, state, error_code=code,
+                      reason=errors.reason(code) if code else None,
+                      address_problem=errors.address_problem(code) if code else None)
+    return Response(status=204)
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
