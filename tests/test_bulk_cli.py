@@ -89,7 +89,8 @@ def test_invite_all_confirms_sends_and_summarizes(run, firm):
 def test_answering_no_sends_nothing_and_cancels_the_run(run, firm):
     out = run("invite-all", "--sms", stdin="n\n")
     assert "About to invite 4 clients: 4 by SMS, 0 by email." in out
-    assert "no mobile number (2): Cy Nothing, Mail Only" in out
+    assert "no mobile number or email address (1): Cy Nothing" in out
+    assert "no mobile number (1): Mail Only" in out
     assert "Send? [y/N]" in out
     assert "Canceled run #1: nothing was sent." in out
     assert "The outbox is empty." in run("outbox")
