@@ -261,6 +261,24 @@ def outbox_cmd(limit):
         click.echo(render.message(message))
 
 
+@main.command("text-in")
+@click.argument("phone")
+@click.argument("body")
+def text_in(phone, body):
+    """Play a client's text to us (as Twilio would post it): STOP, HELP, NEW, a question."""
+    import secrets
+
+    from core import phones, texting
+
+    region = current_firm().phone_region
+    answer = texting.received(texting.Inbound(
+        provider_id=f"SMlocal{secrets.token_hex(13)}", from_addr=phones.normalize(phone, region),
+        to_addr="local", body=body))
+    click.echo(f"Answered: {answer.text}" if answer.text else "No answer texted back.")
+    if answer.action == "forwarded":
+        click.echo("Passed to the firm (its Slack channel, or the outbox).")
+
+
 main.add_command(bulk_cli.invite_all)
 main.add_command(bulk_cli.bulk_group)
 
@@ -357,7 +375,7 @@ def serve(port, host):
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--simple", is_flag=True, help="Run jobs in this process instead of forking.")
 def worker(burst, simple):
-    """Run an RQ worker (queues high, default) with its scheduler."""
+    """Run an RQ worker (queues high, default, bulk) with its scheduler."""
     from rq import SimpleWorker, Worker
 
     from jobs import queues
