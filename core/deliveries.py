@@ -8,7 +8,7 @@ conditional update, so two receipts racing cannot move it back either.
 from __future__ import annotations
 
 from . import clock, notices, outbound
-from .models import EarlyReceipt, Message
+from .models import BulkItem, EarlyReceipt, Message
 
 RANK = {"pending": 0, "sending": 1, "accepted": 2, "scheduled": 2, "queued": 2, "sent": 3,
         "undelivered": 4, "failed": 4, "delivered": 5, "read": 6}
@@ -57,6 +57,10 @@ def apply_early(message: Message) -> None:
 
 
 def _failed(message: Message, address_problem: str | None) -> None:
+    if message.invite_id is not None and message.kind == "invite":
+        # A bulk run's text that never arrived counts as failed there (Retry failed).
+        BulkItem.update(outcome="failed", reason=message.error_message).where(
+            BulkItem.invite == message.invite_id, BulkItem.outcome == "sent").execute()
     if address_problem:
         outbound.address_problem(message, address_problem)
     if message.kind in outbound.CLIENT_KINDS:

@@ -22,6 +22,10 @@ EVENT_WORDS = {
     "reminder.skipped": "Automatic reminder not sent: {reason}",
     "optout.stopped": "Opted out of messages",
     "optout.resumed": "Opted back in",
+    "invite.new_link_requested": "Asked for a new link",
+    "invite.new_link_by_text": "Asked for a new link by text; one was sent",
+    "client.texted": "Texted the firm ({chars} characters)",
+    "client.answered": "Answered by text from the firm's thread",
 }
 
 DELIVERY_WORDS = {
@@ -93,8 +97,11 @@ def delivery_text(message: Message) -> str:
     if message.channel == "slack":
         what = message.kind.removeprefix("notice_").replace("_", " ")
         return f"Firm notified ({what}) in {message.to_addr}: {state}"
-    labels = {"invite": "Invite", "reminder": "Reminder", "auto_reminder": "Automatic reminder"}
-    label = labels.get(message.kind, message.kind.replace("_", " ").capitalize())
+    labels = {"invite": "Invite", "reminder": "Reminder", "auto_reminder": "Automatic reminder",
+              "reply": "Staff reply"}
+    label = labels.get(message.kind) or (
+        "Automatic answer" if message.kind.startswith("answer_") else
+        message.kind.replace("_", " ").capitalize())
     channel = "SMS" if message.channel == "sms" else "email"
     text = f"{label} {channel} to {message.to_addr}: {state}"
     if message.error_message:

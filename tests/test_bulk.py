@@ -97,6 +97,25 @@ def test_retry_failed_sends_only_the_failed(crowd, firm, settings):
     assert Message.select().where(Message.client == crowd["mailer"]).count() == 1
 
 
+def test_an_undelivered_bulk_text_counts_as_failed_and_is_retried(crowd, firm):
+    from core import deliveries
+
+    plan = bulk.prepare(firm, "not_invited")
+    bulk.start(plan.run.id)
+    first = Message.get(Message.client == crowd["texter"], Message.kind == "invite")
+    Message.update(status="queued").where(Message.id == first.id).execute()  # as Twilio says
+    deliveries.record(first.provider_id, "undelivered", error_code="30003",
+                      reason="the phone was switched off or out of reach")
+    assert outcomes(plan.run)["Ann Texter"] == ("failed",
+                                               "the phone was switched off or out of reach")
+    assert bulk.retry_failed(plan.run.id) == 1
+    bulk.kick(plan.run.id)
+    assert outcomes(plan.run)["Ann Texter"] == ("sent", None)
+    texts = Message.select().where(Message.client == crowd["texter"], Message.kind == "invite")
+    assert texts.count() == 2  # a new link, the first one superseded
+    assert first.invite.refreshed().superseded_at is not None
+
+
 def test_quiet_hours_wait_for_the_morning_and_progress_says_so(clock, firm):
     ny = ZoneInfo("America/New_York")
     clock.move_to(datetime(2026, 11, 23, 22, 0, tzinfo=ny))
