@@ -104,6 +104,12 @@ def held(into: list[int]):
         _held.reset(token)
 
 
+def release(message_ids: list[int]) -> None:
+    """Dispatch what `held` collected, once the caller's transaction has committed."""
+    if message_ids:
+        _dispatcher(list(message_ids))
+
+
 def dispatch(*messages: Message | None) -> None:
     ids = [m.id for m in messages if m is not None]
     if not ids:

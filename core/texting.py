@@ -56,18 +56,22 @@ def keyword(body: str) -> str | None:
 def received(text: Inbound) -> Answer:
     """Act on one inbound text, once."""
     client = whose(text.from_addr)
+    held: list[int] = []
     try:
-        with database.atomic():
+        # The record, what it causes and the answer commit together: a crash
+        # half-way leaves nothing, and Twilio's retry does it all.
+        with outbound.held(held), database.atomic():
             inbound = Message.create(
                 firm=client.firm_id if client else None, client=client, direction="in",
                 channel="sms", kind="inbound", to_addr=text.to_addr, from_addr=text.from_addr,
                 body=text.body[:MAX_SMS_CHARS * 2], provider="twilio",
                 provider_id=text.provider_id, status="received", sent_at=clock.now())
+            answer = _act(inbound, text, client)
+            if answer.text:
+                _record_answer(inbound, answer)
     except IntegrityError:
         return _repeat(text)
-    answer = _act(inbound, text, client)
-    if answer.text:
-        _record_answer(inbound, answer)
+    outbound.release(held)
     return answer
 
 
