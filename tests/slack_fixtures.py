@@ -19,8 +19,9 @@ def slack():
         yield standin
 
 
-@pytest.fixture
-def web(sqlite_database, slack):
+def slack_app(slack):
+    """The real Flask app with Slack pointed at the stand-in, on the current settings
+    (no Redis: work is done inline, so a test sees it done)."""
     from jobs import queues
     from web import create_app
 
@@ -31,6 +32,11 @@ def web(sqlite_database, slack):
     queues.uninstall()
     outbound.reset_senders()
     return app.test_client()
+
+
+@pytest.fixture
+def web(sqlite_database, slack):
+    return slack_app(slack)
 
 
 @pytest.fixture

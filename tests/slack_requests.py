@@ -70,3 +70,9 @@ def event(web, event: dict, *, team: str = TEAM, retry: int | None = None):
     if retry is not None:
         headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
     return signed(web, body, headers=headers)
+
+
+def opened_view(slack) -> dict:
+    """The modal the app opened (views.open), as a dict."""
+    view = slack.wait_for("views.open")[0]["view"]
+    return json.loads(view) if isinstance(view, str) else view

@@ -11,28 +11,20 @@ import threading
 import time
 from urllib.parse import parse_qs
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from .standin import LocalServer
 
 TEAM, BOT = "T0FIRM", "UBOT"
 
 
-class SlackStandIn:
+class SlackStandIn(LocalServer):
     def __init__(self):
         self.calls: list[tuple[str, dict]] = []
         self.fail: dict[str, str] = {}
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
-        self.server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
+        super().__init__()
 
     @property
     def api_url(self) -> str:

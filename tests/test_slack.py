@@ -13,13 +13,8 @@ from core import access, clients, firms, invites
 from core.models import Client, Event, Firm, Invite, Message, SupportStaff
 
 from .slack_fixtures import OTHER_TEAM
-from .slack_requests import button, command, said, signed, submit
+from .slack_requests import button, command, opened_view, said, signed, submit
 from .slack_standin import TEAM
-
-
-def opened_view(slack) -> dict:
-    view = slack.wait_for("views.open")[0]["view"]
-    return json.loads(view) if isinstance(view, str) else view
 
 
 def test_help_and_unknown_commands(web, slack, smith):

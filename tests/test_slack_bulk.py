@@ -13,7 +13,7 @@ from core import clients, optouts
 from core.models import BulkRun, Message, SupportStaff
 
 from .slack_fixtures import OTHER_TEAM
-from .slack_requests import command, interaction, said, submit
+from .slack_requests import command, interaction, opened_view, said, submit
 from .slack_standin import TEAM
 
 
@@ -104,10 +104,8 @@ def test_support_and_staff_without_the_right_cannot_invite_all(web, slack, roste
 def test_a_pasted_list_reports_unknown_and_ambiguous_names(web, slack, roster):
     clients.add(roster, "Ann Other", phone="2125550111")
     command(web, slack, "invite-all list")
-    view = slack.wait_for("views.open")[0]["view"]
-    view = json.loads(view) if isinstance(view, str) else view
     submit(web, "bulk_list_modal", {"names": "Maria Gonzalez\nNobody Here\nAnn"},
-           metadata=view["private_metadata"])
+           metadata=opened_view(slack)["private_metadata"])
     text = said(slack)
     assert "*1* will get an invite" in text
     assert "unknown name (1): Nobody Here" in text

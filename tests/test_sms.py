@@ -9,11 +9,12 @@ from xml.etree import ElementTree
 
 import pytest
 
-from core import clients, config, invites, optouts, outbound, reminders
+from core import clients, invites, optouts, outbound, reminders
 from core.errors import Refused
 from core.models import ClientThread, Event, Firm, Message
 
-from .slack_requests import SECRET, event
+from .slack_fixtures import slack_app
+from .slack_requests import event
 from .slack_standin import TEAM
 from .twilio_standin import AUTH_TOKEN, FROM_NUMBER
 
@@ -24,17 +25,8 @@ STRANGER = "+13105550177"
 
 @pytest.fixture
 def app(sqlite_database, smith, slack, twilio_settings, clock):
-    from jobs import queues
-    from web import create_app
-
     Firm.update(notify_channel="CNOTICE").where(Firm.id == smith.id).execute()
-    settings = config.settings().with_(slack_signing_secret=SECRET, slack_bot_token="xoxb-test",
-                                       slack_api_url=slack.api_url,
-                                       redis_url="redis://127.0.0.1:1/0")
-    flask_app = create_app(settings)
-    queues.uninstall()
-    outbound.reset_senders()
-    return flask_app.test_client()
+    return slack_app(slack)
 
 
 @pytest.fixture

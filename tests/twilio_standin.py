@@ -26,10 +26,11 @@ from email.utils import format_datetime
 from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from core.smstext import measure
+
+from .standin import LocalServer
 
 API = "/2010-04-01"
 ACCOUNT_SID = "AC" + "0" * 32
@@ -81,24 +82,14 @@ class Accepted:
         return int(self.resource["num_segments"])
 
 
-class TwilioStandIn:
+class TwilioStandIn(LocalServer):
     def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN):
         self.account_sid, self.auth_token = account_sid, auth_token
         self.accepted: list[Accepted] = []
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, form or query)
         self._failures: list[tuple[int, int, str]] = []
         self._lock = threading.Lock()
-        self.server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     # --- what a test controls -------------------------------------------------------
 
