@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 
@@ -35,6 +35,10 @@ def blueprint(config: Settings) -> Blueprint:
 
     @bp.post("/slack/events")
     def events():
+        # Bolt verifies the signature; a timestamp that isn't a number would make
+        # its check raise (a 500 for an unauthenticated request): refuse it first.
+        if not request.headers.get("X-Slack-Request-Timestamp", "").isdigit():
+            return Response("invalid request\n", 401, mimetype="text/plain")
         return handler.handle(request)
 
     return bp

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from core import access, clients, clock, doctor, firms, invites, status
+from core import access, clients, clock, doctor, invites, status
 from core.access import Actor
 from core.errors import Ambiguous, InvalidInput, LedgerSyncError
 from core.models import Client, Firm
 
-from . import bulk, parse, views
+from . import bulk, notices, parse, team, views
+from .ids import record_id
 
 
 @dataclass(frozen=True)
@@ -122,24 +123,17 @@ def pending(command, actor: Actor, meta, offset: int = 0) -> dict:
 
 
 def notify(command, actor: Actor, meta) -> dict:
+    """Choose the notices channel, once a test post there went in (no post, no change)."""
     actor.require("notify")
-    channel = parse.slack_channel(command.rest)
-    if channel is None:
-        raise InvalidInput("Name a channel: `/ledgersync notify #ledgersync-alerts`")
-    Firm.update(notify_channel=channel).where(Firm.id == actor.firm.id).execute()
-    return views.message("Notices channel set", [views.section(
-        f":white_check_mark: Firm notices now go to <#{channel}>. Invite me there if the "
-        "channel is private: `/invite @LedgerSync`.")])
-
-
-def role(command, actor: Actor, meta) -> dict:
-    actor.require("roles")
-    words = command.words
-    if len(words) != 2 or words[1].lower() not in ("admin", "staff"):
-        raise InvalidInput("`/ledgersync role <email> admin|staff`")
-    staff = firms.set_role(actor.firm, words[0], words[1].lower(), actor=actor.label)
-    return views.message(f"{staff.email} is now {staff.role}", [views.section(
-        f":white_check_mark: {views.esc(staff.email)} is now *{staff.role}*.")])
+    ref = parse.slack_channel(command.rest)
+    if ref is None:
+        raise InvalidInput("Name a channel: `/ledgersync notify #tax-clients`; or "
+                           + views.NOTIFY_HOW)
+    tried = notices.try_channel(ref, actor.firm.name)
+    if tried.refused:
+        return views.notify_refused(tried.refused, tried.channel, ref.name)
+    Firm.update(notify_channel=tried.channel).where(Firm.id == actor.firm.id).execute()
+    return views.notify_set(tried.channel)
 
 
 def run_doctor(command, actor: Actor, meta) -> dict:
@@ -153,7 +147,8 @@ HANDLERS = {
     "disconnect": disconnect, "clients": list_clients, "client add": client_add,
     "import": import_clients, "invite": invite, "resend": resend, "remind": remind,
     "revoke": revoke, "status": show_status, "pending": pending, "notify": notify,
-    "doctor": run_doctor, "role": role, "invite-all": bulk.invite_all, "bulk": bulk.show,
+    "doctor": run_doctor, "role": team.role, "staff": team.staff, "invite-all": bulk.invite_all,
+    "bulk": bulk.show,
 }
 
 # What a button on a status card needs: the same permission as its command.
@@ -164,7 +159,7 @@ CLIENT_ACTIONS = {"resend": "resend", "remind": "remind", "revoke": "revoke",
 def on_client(action: str, client_id: int, actor: Actor) -> dict:
     """A button on a status card: check, act, and return the updated card."""
     actor.require(CLIENT_ACTIONS[action])
-    client = actor.client(actor.firm_for(None), int(client_id))
+    client = actor.client(actor.firm_for(None), record_id(client_id))
     if action == "resend":
         invites.resend(client, by=actor.staff)
     elif action == "remind":
@@ -195,14 +190,14 @@ def picked(value: dict, actor: Actor) -> dict | OpenModal:
     command = parse.Command(name=name, channel=value.get("channel"),
                             purpose=value.get("purpose"), firm=value.get("firm"))
     actor.require("status" if name == "status" else name)
-    client = actor.client(actor.firm_for(command.firm), int(value.get("client", 0)))
+    client = actor.client(actor.firm_for(command.firm), record_id(value.get("client")))
     return handler(command, actor, {}, client=client)
 
 
 def more(value: dict, actor: Actor) -> dict:
     command = parse.Command(name=value.get("cmd", ""), words=[value.get("q", "")],
                             firm=value.get("firm"))
-    offset = max(0, int(value.get("offset", 0)))
+    offset = record_id(value.get("offset", 0))
     if command.name == "pending":
         return pending(command, actor, {}, offset=offset)
     return list_clients(command, actor, {}, offset=offset)

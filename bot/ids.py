@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from core.errors import InvalidInput
+
 
 class ActionId(StrEnum):
     RESEND = "resend"
@@ -36,3 +38,15 @@ class BlockId(StrEnum):
     CHANNEL = "channel"
     PURPOSE = "purpose"
     NAMES = "names"
+
+
+STALE = "That didn't work: this button is out of date. Run the command again."
+
+
+def record_id(value) -> int:
+    """A database id carried by a button or a modal. Slack signs the request, but the
+    value is still checked: anything but a plain number is a stale or tampered button."""
+    text = str(value if value is not None else "").strip().lstrip("#")
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidInput(STALE)
+    return int(text)

@@ -17,7 +17,7 @@ from core import bulk as core_bulk
 from core.errors import LedgerSyncError
 
 from . import bulk, commands, middleware, progress, threads, views
-from .ids import ActionId, BlockId, CallbackId
+from .ids import ActionId, BlockId, CallbackId, record_id
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ def on_pick(ack, body, action, respond, client, context):
             reply = commands.picked(_json(action.get("value")), context["actor"])
     except LedgerSyncError as problem:
         reply = views.error(str(problem))
+    except Exception:  # noqa: BLE001 - the user gets one line and a reference
+        reply = failure("pick")
     if isinstance(reply, commands.OpenModal):
         client.views_open(trigger_id=body["trigger_id"], view=reply.view)
     else:
@@ -92,6 +94,8 @@ def on_more(ack, action, respond, context):
             reply = commands.more(_json(action.get("value")), context["actor"])
     except LedgerSyncError as problem:
         reply = views.error(str(problem))
+    except Exception:  # noqa: BLE001
+        reply = failure("more")
     respond(replace_original=True, **reply)
 
 
@@ -180,7 +184,7 @@ def on_invite(ack, body, view, context):
     try:
         with db.connection():
             actor.require("invite")
-            client = actor.client(actor.firm, int(meta.get("client", 0)))
+            client = actor.client(actor.firm, record_id(meta.get("client")))
             sent = invites.send(client, _value(view, BlockId.CHANNEL),
                                 purpose=_value(view, BlockId.PURPOSE) or "connect",
                                 banks=[b for b in _value(view, BlockId.BANKS).splitlines()
@@ -188,6 +192,8 @@ def on_invite(ack, body, view, context):
             reply = views.sent("Invited", client, sent.invite, sent.to)
     except LedgerSyncError as problem:
         reply = views.error(str(problem))
+    except Exception:  # noqa: BLE001
+        reply = failure("invite")
     _reply(view, reply)
 
 

@@ -1,18 +1,25 @@
-"""Firm notices posted in the firm's chosen channel (the `slack` channel of the
-outbound port), with the button that is the next step."""
+"""Firm notices posted in the firm's chosen channel, or by direct message to its
+admins until one is chosen (the `slack` channel of the outbound port), with the
+button that is the next step; and the check that the bot can post in a channel
+before it is chosen."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from core import notices, outbound
 from core.config import settings
 from core.models import ClientThread, Message
-from core.notices import NO_CHANNEL
+from core.notices import NO_CHANNEL, NOBODY_TOLD
 from core.outbound import SendResult
 from core.phones import display
 
 from . import client as slack_client
 from .ids import ActionId
+from .parse import ChannelRef
 from .views import button, context, esc, section
 
 NEXT_STEP = {"notice_expired": ("Resend", ActionId.RESEND),
@@ -20,28 +27,38 @@ NEXT_STEP = {"notice_expired": ("Resend", ActionId.RESEND),
              "notice_new_link_requested": ("Resend", ActionId.RESEND),
              "notice_delivery_failed": ("Resend", ActionId.RESEND)}
 PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth",
-             "account_inactive", "msg_too_long"}
+             "account_inactive", "msg_too_long", "user_not_found", "user_disabled",
+             "cannot_dm_bot"}
+NO_THREAD_IN_DM = ("To answer them by text in a thread, an admin chooses a notices channel: "
+                   "/ledgersync notify #channel")
+MAX_PAGES = 20  # conversations.list, 1,000 channels a page
 
 
 class SlackNoticeSender:
     def send(self, message: Message) -> SendResult:
         if message.to_addr == NO_CHANNEL:
-            return SendResult("canceled", "slack", error_message="no channel chosen "
-                                                                 "(/ledgersync notify #channel)")
+            return SendResult("canceled", "slack", error_message=NOBODY_TOLD)
         try:
-            if message.kind == "notice_client_text" and message.client_id:
-                reply = _in_client_thread(message)
-            else:
-                reply = slack_client.web(settings()).chat_postMessage(
-                    channel=message.to_addr, text=esc(message.body)[:3000],
-                    blocks=_blocks(message))
-        except SlackApiError as problem:
-            code = problem.response.get("error", "error")
-            if code in PERMANENT:
-                return SendResult("failed", "slack", error_code=code,
-                                  error_message=f"Slack refused: {code.replace('_', ' ')}")
-            return SendResult("pending", "slack", error_code=code, retry=True)
-        return SendResult("delivered", "slack", provider_id=f"{reply['channel']}:{reply['ts']}")
+            return _post(message)
+        finally:
+            # The same notice to the other admins: written with this one, so committed.
+            outbound.dispatch(*notices.others(message))
+
+
+def _post(message: Message) -> SendResult:
+    try:
+        if message.kind == "notice_client_text" and message.client_id:
+            reply = _client_text(message)
+        else:
+            reply = slack_client.web(settings()).chat_postMessage(
+                channel=message.to_addr, text=esc(message.body)[:3000], blocks=_blocks(message))
+    except SlackApiError as problem:
+        code = problem.response.get("error", "error")
+        if code in PERMANENT:
+            return SendResult("failed", "slack", error_code=code,
+                              error_message=f"Slack refused: {code.replace('_', ' ')}")
+        return SendResult("pending", "slack", error_code=code, retry=True)
+    return SendResult("delivered", "slack", provider_id=f"{reply['channel']}:{reply['ts']}")
 
 
 def _blocks(message: Message) -> list[dict]:
@@ -53,22 +70,91 @@ def _blocks(message: Message) -> list[dict]:
     return blocks
 
 
+def _is_person(to_addr: str) -> bool:
+    """A Slack user id (`chat.postMessage` posts in the app's DM with them), not a channel."""
+    return to_addr[:1] in ("U", "W")
+
+
+def _client_text(message: Message):
+    """A client's text goes in their thread in the channel (started by their first
+    text), where a staff reply is texted back to them; in a DM, as it is."""
+    if not _is_person(message.to_addr):
+        return _in_client_thread(message)
+    return slack_client.web(settings()).chat_postMessage(
+        channel=message.to_addr, text=_texted_text(message),
+        blocks=[_texted(message), context(NO_THREAD_IN_DM)])
+
+
+def _texted_text(message: Message) -> str:
+    return f"{esc(message.client.name)} texted: {esc(message.body)}"[:3000]
+
+
+def _quoted(message: Message) -> str:
+    return f"> {esc(message.body)}".replace("\n", "\n> ")
+
+
+def _texted(message: Message) -> dict:
+    client = message.client
+    number = display(client.phone) if client.phone else "no number on file"
+    return section(f":speech_balloon: *{esc(client.name)}* ({number}) texted:\n"
+                   f"{_quoted(message)}")
+
+
 def _in_client_thread(message: Message):
-    """A client's text goes in their thread (started by their first text), where a
-    staff reply is texted back to them."""
     web = slack_client.web(settings())
     thread = ClientThread.get_or_none(ClientThread.client == message.client_id,
                                       ClientThread.channel == message.to_addr)
-    said = f"> {esc(message.body)}".replace("\n", "\n> ")
     if thread is not None:
         return web.chat_postMessage(channel=message.to_addr, thread_ts=thread.ts,
-                                    text=esc(message.body)[:3000], blocks=[section(said)])
-    client = message.client
-    number = display(client.phone) if client.phone else "no number on file"
+                                    text=esc(message.body)[:3000],
+                                    blocks=[section(_quoted(message))])
     reply = web.chat_postMessage(
-        channel=message.to_addr, text=f"{esc(client.name)} texted: {esc(message.body)}"[:3000],
-        blocks=[section(f":speech_balloon: *{esc(client.name)}* ({number}) texted:\n{said}"),
-                context("Reply in this thread to text them back.")])
-    ClientThread.insert(client=client, channel=reply["channel"], ts=reply["ts"]) \
+        channel=message.to_addr, text=_texted_text(message),
+        blocks=[_texted(message), context("Reply in this thread to text them back.")])
+    ClientThread.insert(client=message.client_id, channel=reply["channel"], ts=reply["ts"]) \
         .on_conflict_ignore().execute()
     return reply
+
+
+# --- choosing the channel (/ledgersync notify) -------------------------------------
+
+
+@dataclass(frozen=True)
+class Tried:
+    """A channel tried for notices: its id when found, and Slack's refusal, if any
+    (`not_found`: no channel of that name that the app can see)."""
+
+    channel: str | None
+    refused: str | None = None
+
+
+def try_channel(ref: ChannelRef, firm_name: str) -> Tried:
+    """Find the channel named and post the confirmation there at once: it may be
+    chosen only when that post went in."""
+    web = slack_client.web(settings())
+    channel = ref.id
+    try:
+        channel = channel or _find(web, ref.name or "")
+        if channel is None:
+            return Tried(None, "not_found")
+        web.chat_postMessage(channel=channel,
+                             text=f"Firm notices for {esc(firm_name)} will be posted here.")
+    except SlackApiError as problem:
+        return Tried(channel, problem.response.get("error") or "error")
+    return Tried(channel)
+
+
+def _find(web: WebClient, name: str) -> str | None:
+    """A channel's id from its name: public ones, and private ones the app is in
+    (`channels:read`, `groups:read`)."""
+    cursor = None
+    for _ in range(MAX_PAGES):
+        page = web.conversations_list(types="public_channel,private_channel",
+                                      exclude_archived=True, limit=1000, cursor=cursor)
+        for channel in page.get("channels") or []:
+            if name in (channel.get("name"), channel.get("name_normalized")):
+                return channel["id"]
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return None
+    return None

@@ -11,7 +11,13 @@ CHANNEL_WORDS = {"sms": "sms", "text": "sms", "txt": "sms", "email": "email", "m
                  "e-mail": "email"}
 PURPOSE_WORDS = {"reconnect": "reconnect", "restore": "reconnect", "connect": "connect"}
 FIRM = re.compile(r"""firm:\s*(?:"([^"]*)"|'([^']*)'|(\S+))""", re.IGNORECASE)
-SLACK_CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|[^>]*)?>")
+# A channel as people give it: a mention as Slack escapes it (`<#C0123ABC|tax-clients>`),
+# a link to it (…/archives/C0123ABC/p170…, …/client/T0/C0123ABC), its id, or its name.
+CHANNEL_ID = r"[CG][A-Z0-9]{6,}"
+CHANNEL_MENTION = re.compile(rf"<#({CHANNEL_ID})(?:\|([^<>]*))?>")
+CHANNEL_LINK = re.compile(
+    rf"https?://[\w.-]*slack\.com/(?:archives|client/[TE][A-Z0-9]+)/({CHANNEL_ID})(?![A-Za-z0-9])")
+CHANNEL_NAME = re.compile(r"#?([\w.-]{1,80})")
 
 
 @dataclass
@@ -64,9 +70,26 @@ def _split(text: str) -> list[str]:
         return text.replace('"', " ").replace("'", " ").split()
 
 
-def slack_channel(text: str) -> str | None:
-    match = SLACK_CHANNEL.search(text or "")
-    return match.group(1) if match else None
+@dataclass(frozen=True)
+class ChannelRef:
+    id: str | None = None  # C… (or G…, an old private channel)
+    name: str | None = None  # as shown, or, without an id, to look up
+
+
+def slack_channel(text: str) -> ChannelRef | None:
+    """The channel named in `notify`'s text, or None when it names none."""
+    text = (text or "").strip()
+    mention = CHANNEL_MENTION.search(text)
+    if mention:
+        return ChannelRef(mention.group(1), mention.group(2) or None)
+    link = CHANNEL_LINK.search(text)
+    if link:
+        return ChannelRef(link.group(1))
+    word = text.strip("<>")
+    if re.fullmatch(CHANNEL_ID, word.lstrip("#")):  # names are lower case; ids upper case
+        return ChannelRef(word.lstrip("#"))
+    name = CHANNEL_NAME.fullmatch(word)
+    return ChannelRef(name=name.group(1).lower()) if name else None
 
 
 SLACK_LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")

@@ -5,6 +5,7 @@ goes through `esc()` (so a client named `<!channel>` pings nobody)."""
 from __future__ import annotations
 
 import json
+import re
 
 from core import clock, phones
 from core.doctor import Check
@@ -31,9 +32,13 @@ HELP = [
     ("revoke <client>", "the link stops working"),
     ("status <client | phone | email>", "`/ledgersync status (415) 555-2671`"),
     ("pending", "open invites, soonest expiry first"),
-    ("notify #channel", "where firm notices go (admins)"),
+    ("notify #channel", "where firm notices go (admins; until then, to admins by DM)"),
     ("doctor", "check the firm's LedgerSync set-up"),
-    ("role <email> admin|staff", "change a colleague's role (admins)"),
+    ("staff", "who works at the firm: role and Slack user"),
+    ("staff add @colleague <email> [admin|staff]",
+     "add a colleague from this workspace, connected at once (admins)"),
+    ("staff remove <email>", "remove a colleague's account (admins)"),
+    ("staff role <email> admin|staff", "change a colleague's role (admins)"),
     ("disconnect", "unlink your Slack user"),
 ]
 
@@ -72,7 +77,7 @@ def help_message(unknown: str | None = None) -> dict:
     return message(head + "LedgerSync commands", [
         section(f"{head}*LedgerSync Connect* — invite clients to connect their banks."),
         section("\n".join(lines)),
-        context("Support: add `firm:\"Firm name\"` to status, pending and doctor."),
+        context("Support: add `firm:\"Firm name\"` to status, pending, doctor and staff."),
     ])
 
 
@@ -181,12 +186,73 @@ def pending_list(rows: list[Invite], now, offset: int, total: int) -> dict:
 
 
 def doctor(firm_name: str, checks: list[Check]) -> dict:
-    lines = [f":white_check_mark: {esc(c.text)}" if c.ok else
-             f":x: {esc(c.text)} — {esc(c.fix)}" for c in checks]
+    lines = [f":white_check_mark: {_check_text(c)}" if c.ok else
+             f":x: {_check_text(c)} — {esc(c.fix)}" for c in checks]
     ok = all(c.ok for c in checks)
     head = "Everything looks right" if ok else f"{sum(not c.ok for c in checks)} thing(s) to fix"
     return message(f"Doctor: {head}", [section(f"*{esc(firm_name)}* — {head}"),
                                         section("\n".join(lines))])
+
+
+def _check_text(check: Check) -> str:
+    return esc(check.text) + (f" {channel(check.channel)}" if check.channel else "")
+
+
+def channel(channel_id: str | None, name: str | None = None) -> str:
+    """A channel in mrkdwn: a mention (Slack shows its name) when its id is known."""
+    if channel_id and re.fullmatch(r"[A-Z0-9]+", channel_id):
+        return f"<#{channel_id}>"
+    return f"#{esc(name or channel_id or 'that channel')}"
+
+
+NOTIFY_HOW = ("pick the channel from Slack's list as you type `#` (Slack then sends its id), "
+              "or paste its link (click the channel's name → Copy link).")
+NOTIFY_REFUSED = {
+    "not_in_channel": "Invite @LedgerSync to {where} first: `/invite @LedgerSync`, "
+                      "then run this again.",
+    "channel_not_found": "I can't see {where}. If it is private, invite me there first "
+                         "(`/invite @LedgerSync`), then run this again.",
+    "is_archived": "{where} is archived: choose another channel.",
+    "not_found": "I can't find a channel named {where}. If it is private, invite me there "
+                 "first (`/invite @LedgerSync`); or " + NOTIFY_HOW,
+    "missing_scope": "I can't look channels up by name: " + NOTIFY_HOW,
+}
+
+
+def notify_set(channel_id: str) -> dict:
+    return message("Notices channel set", [section(
+        f":white_check_mark: Firm notices now go to {channel(channel_id)}: "
+        "I posted a note there to check.")])
+
+
+def notify_refused(code: str, channel_id: str | None, name: str | None) -> dict:
+    """Why the channel can't take notices (so it was not chosen), and what to do."""
+    where = channel(channel_id, name)
+    text = (NOTIFY_REFUSED[code].format(where=where) if code in NOTIFY_REFUSED else
+            f"Slack refused my test post in {where} ({esc(code)}).")
+    return message("Notices channel not changed", [section(
+        f":x: {text}\nThe notices channel was not changed.")])
+
+
+STAFF_LINES = 100
+
+
+def staff_list(firm_name: str, rows: list) -> dict:
+    """A firm's people: email, role, name, and their Slack user when connected."""
+    lines = []
+    for staff in rows[:STAFF_LINES]:
+        user = staff.slack_user_id or ""
+        slack = (f"<@{user}>" if user.isalnum() else esc(user)) if staff.slack_linked_at \
+            else "not connected in Slack"
+        name = f" · {esc(staff.name)}" if staff.name else ""
+        lines.append(f"*{esc(staff.email)}* — {staff.role}{name} · {slack}")
+    blocks = [section(f"*{esc(firm_name)}*: {len(rows)} "
+                      f"{'person' if len(rows) == 1 else 'people'}")]
+    for start in range(0, len(lines), 10):
+        blocks.append(section("\n".join(lines[start:start + 10])))
+    if len(rows) > STAFF_LINES:
+        blocks.append(context(f"…and {len(rows) - STAFF_LINES} more: `ledgersync staff list`"))
+    return message(f"{len(rows)} at {firm_name}", blocks)
 
 
 # --- modals ---------------------------------------------------------------------------

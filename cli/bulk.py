@@ -17,6 +17,7 @@ from core import bulk, clock, config
 from core.models import BulkRun
 
 from . import render
+from .common import current_firm
 
 POLL_SECONDS = 0.5
 STALL_SECONDS = 30
@@ -24,12 +25,6 @@ NOBODY = {"not_invited": "every client has been invited already",
           "expired": "no client's invite has expired",
           "needs_reconnect": "no client has a connection that needs restoring",
           "list": "the list names no one"}
-
-
-def _firm():
-    from .main import current_firm
-
-    return current_firm()
 
 
 # --- invite-all -----------------------------------------------------------------------
@@ -56,7 +51,7 @@ def invite_all(selection, list_file, channel, yes, wait):
         raise click.UsageError("Choose one of --not-invited, --expired, --reconnect or --list")
     names = _read_list(list_file) if list_file else ""
     selection = "list" if list_file else (selection or "not_invited")
-    plan = bulk.prepare(_firm(), selection, names=names, channel=channel)
+    plan = bulk.prepare(current_firm(), selection, names=names, channel=channel)
     settings = config.settings()
     if not plan.sms + plan.email:
         bulk.cancel(plan.run.id, actor="cli")
@@ -172,7 +167,7 @@ def bulk_group():
 @click.argument("run_id", type=int, required=False)
 def bulk_status(run_id):
     """Where run RUN_ID stands (the latest run when omitted)."""
-    firm = _firm()
+    firm = current_firm()
     if run_id is None:
         latest = (BulkRun.select().where(BulkRun.firm == firm).order_by(BulkRun.id.desc())
                   .first())
@@ -212,7 +207,7 @@ def _when(run, tz) -> str:
 @click.option("--limit", default=10, show_default=True)
 def bulk_list(limit):
     """Recent bulk runs, newest first."""
-    firm = _firm()
+    firm = current_firm()
     runs = list(BulkRun.select().where(BulkRun.firm == firm).order_by(BulkRun.id.desc())
                 .limit(max(1, limit)))
     if not runs:
@@ -226,7 +221,7 @@ def bulk_list(limit):
 @click.argument("run_id", type=int)
 def bulk_cancel(run_id):
     """Stop run RUN_ID: what has not gone out is not sent."""
-    run = bulk.get(_firm(), run_id)
+    run = bulk.get(current_firm(), run_id)
     if run.status not in {"confirming", "running"}:
         click.echo(f"Run #{run.id} is already {render.BULK_STATES.get(run.status, run.status)}"
                    "; nothing to cancel.")
@@ -241,7 +236,7 @@ def bulk_cancel(run_id):
 @click.argument("run_id", type=int)
 def bulk_retry(run_id):
     """Send the failed invites of run RUN_ID again."""
-    run = bulk.get(_firm(), run_id)
+    run = bulk.get(current_firm(), run_id)
     again = bulk.retry_failed(run.id)
     if not again:
         click.echo(f"Run #{run.id} has no failed invites to retry.")

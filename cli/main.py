@@ -18,7 +18,8 @@ from core.errors import Ambiguous, LedgerSyncError
 from core.quiet_hours import zone_for
 
 from . import bulk as bulk_cli
-from . import render
+from . import render, team
+from .common import current_firm, password
 
 log = logging.getLogger("ledgersync")
 
@@ -76,17 +77,6 @@ def main(ctx, firm_name):
         queues.install()
 
 
-def current_firm(ctx=None):
-    ctx = ctx or click.get_current_context()
-    name = ctx.find_root().obj.get("firm")
-    if name:
-        return firms.find(name)
-    firm = firms.only()
-    if firm is None:
-        raise click.UsageError("Which firm? Pass --firm NAME (or set LEDGERSYNC_FIRM)")
-    return firm
-
-
 # --- database and firms -------------------------------------------------------------
 
 
@@ -105,20 +95,22 @@ def db_upgrade():
 
 @main.group("firm")
 def firm_group():
-    """Firms and their staff."""
+    """Create and list firms (their people: `ledgersync staff`)."""
 
 
 @firm_group.command("create")
 @click.argument("name")
 @click.option("--admin-email", required=True, help="The first admin's LedgerSync email.")
-@click.option("--admin-password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="The first admin's password (asked for when not given).")
+@click.option("--admin-password-stdin", "from_stdin", is_flag=True,
+              help="Read the admin's password from standard input (one line); "
+                   "otherwise it is asked for, hidden.")
 @click.option("--timezone", default="America/New_York", show_default=True)
 @click.option("--region", default="US", show_default=True, help="Default phone region.")
-def firm_create(name, admin_email, admin_password, timezone, region):
-    """Create a firm and its first admin."""
-    firm = firms.create(name, admin_email=admin_email, admin_password=admin_password,
-                        timezone=timezone, phone_region=region)
+def firm_create(name, admin_email, from_stdin, timezone, region):
+    """Create a firm and its first admin (both, or nothing)."""
+    firm = firms.create(name, admin_email=admin_email,
+                        admin_password=password(from_stdin, "Admin password"),
+                        timezone=timezone, phone_region=region, actor="cli")
     click.echo(f"Created {firm.name} (id {firm.id}) with admin {admin_email}.")
 
 
@@ -281,6 +273,8 @@ def text_in(phone, body):
 
 main.add_command(bulk_cli.invite_all)
 main.add_command(bulk_cli.bulk_group)
+main.add_command(team.staff_group)
+main.add_command(team.support_group)
 
 
 # --- bank connections -------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from core import clock, phones
+from core import clock, outbox, phones
 from core.invites import Sent
 from core.models import Client, Message
 from core.quiet_hours import zone_for
@@ -61,7 +61,7 @@ def message(m: Message) -> str:
     if m.channel == "sms":
         head += f"  {m.segments} segment{'s' if m.segments != 1 else ''}"
     subject = f"\nSubject: {m.subject}" if m.subject else ""
-    return f"{head}{subject}\n{m.body}\n"
+    return f"{head}{subject}\n{outbox.text(m)}\n"
 
 
 # --- bulk runs ----------------------------------------------------------------------

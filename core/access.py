@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from . import clock, events, firms
+from .db import database
 from .errors import NotFound, Refused
 from .models import Client, Event, Firm, Staff, SupportStaff
 
-READ = {"help", "clients", "status", "pending", "doctor"}
+READ = {"help", "clients", "status", "pending", "doctor", "staff"}
 STAFF = READ | {"invite", "resend", "remind", "revoke", "client_add", "import", "reconnect",
                  "reply"}
-ADMIN = STAFF | {"notify", "roles"}
+ADMIN = STAFF | {"notify", "roles", "team"}
 ACTIVE_SUBSCRIPTIONS = {"active", "trialing"}
 ACTION_WORDS = {"roles": "change roles", "notify": "choose the notices channel",
+                "team": "add or remove staff",
                 "client_add": "add clients", "import": "import clients",
                 "reconnect": "ask clients to reconnect", "reply": "text clients"}
 MAX_FAILURES, FAILURE_WINDOW = 5, timedelta(minutes=15)
@@ -134,6 +136,32 @@ def connect(team_id: str, user_id: str, email: str, password: str) -> Connected:
     warning = "" if firm.clients.exists() else (
         "No clients set up yet: add one with /ledgersync client add, or /ledgersync import.")
     return Connected(True, staff=staff, warning=warning)
+
+
+def add_colleague(actor: Actor, user_id: str, email: str, role: str = "staff") -> Staff:
+    """An admin vouches for a colleague in the firm's workspace: a staff account linked to
+    that Slack user at once, with no usable password until one is set."""
+    actor.require("team")
+    team_id = actor.firm.slack_team_id
+    with database.atomic():
+        if slack_user_taken(team_id, user_id):
+            raise Refused("That Slack user is already connected to a LedgerSync account")
+        now = clock.now()
+        staff = firms.add_staff(actor.firm, email, None, role=role, actor=actor.label,
+                                slack_team_id=team_id, slack_user_id=user_id,
+                                slack_linked_at=now, password_changed_at=now)
+        events.record("slack.connected", firm=actor.firm, actor=actor.label,
+                      staff=staff.id, email=staff.email)
+    return staff
+
+
+def slack_user_taken(team_id: str, user_id: str) -> bool:
+    """Whether this Slack user already acts as someone: linked staff, or support."""
+    staff = Staff.select().where(Staff.slack_team_id == team_id, Staff.slack_user_id == user_id,
+                                 Staff.slack_linked_at.is_null(False))
+    support = SupportStaff.select().where(SupportStaff.slack_team_id == team_id,
+                                          SupportStaff.slack_user_id == user_id)
+    return staff.exists() or support.exists()
 
 
 def _link(staff: Staff, firm: Firm, team_id: str, user_id: str) -> None:

@@ -88,6 +88,9 @@ class Settings:
     bank_provider: str = "core.banks:SandboxProvider"
     sms_rate: float = 1.0  # texts per second, across every worker
     email_rate: float = 10.0
+    proxy_hops: int = 0  # proxies in front of the web process whose X-Forwarded-* we believe
+    client_session_idle: timedelta = timedelta(hours=24)
+    client_session_max: timedelta = timedelta(days=7)
 
     @property
     def sms_backend(self) -> str:
@@ -138,6 +141,9 @@ class Settings:
             bank_provider=get("BANK_PROVIDER") or defaults.bank_provider,
             sms_rate=_rate("SMS_RATE", get("SMS_RATE"), defaults.sms_rate),
             email_rate=_rate("EMAIL_RATE", get("EMAIL_RATE"), defaults.email_rate),
+            proxy_hops=_hops(get("PROXY_HOPS")),
+            client_session_idle=parse_duration(get("CLIENT_SESSION_IDLE") or "24h"),
+            client_session_max=parse_duration(get("CLIENT_SESSION_MAX") or "7d"),
         ).validated()
 
     def validated(self) -> Settings:
@@ -158,6 +164,15 @@ def _rate(name: str, value: str | None, default: float) -> float:
     if not 0 < rate <= 1000:
         raise ConfigError(f"{name} must be above 0 and at most 1000")
     return rate
+
+
+def _hops(value: str | None) -> int:
+    if not value:
+        return 0
+    if not value.strip().isdigit() or int(value) > 5:
+        raise ConfigError("PROXY_HOPS is how many proxies are in front of the web process: "
+                          "0 (none), 1 (one load balancer)… at most 5")
+    return int(value)
 
 
 def _csv(value: str) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from . import clock
+from . import clock, notices
 from .access import ACTIVE_SUBSCRIPTIONS
 from .models import BankConnection, Client, Firm, Message, Staff
 
@@ -16,6 +16,7 @@ class Check:
     ok: bool
     text: str
     fix: str = ""
+    channel: str | None = None  # a Slack channel the text ends with (shown as its name)
 
 
 def run(firm: Firm) -> list[Check]:
@@ -64,9 +65,12 @@ def _banks(firm: Firm) -> Check:
 
 def _channel(firm: Firm) -> Check:
     if firm.notify_channel:
-        return Check(True, f"Notifications go to <#{firm.notify_channel}>")
-    return Check(False, "No channel chosen for notifications",
-                 "Pick one: /ledgersync notify #channel (an admin).")
+        return Check(True, "Notices channel:", channel=firm.notify_channel)
+    fix = "Choose one: /ledgersync notify #channel"
+    if notices.linked_admins(firm):
+        return Check(False, "No channel chosen: notices go to admins by direct message", fix)
+    return Check(False, "No channel chosen and no admin connected to Slack: firm notices "
+                        "are being lost", fix)
 
 
 def _deliveries(firm: Firm) -> Check:

@@ -4,27 +4,34 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from peewee import fn
 
 from . import clients, clock, events
+from .db import database, is_sqlite
 from .errors import Ambiguous, InvalidInput, NotFound, Refused
 from .models import Firm, Staff
 
 ROLES = ("admin", "staff")
 MIN_PASSWORD = 10
+MAX_NAME = 200
+NO_PASSWORD = "!"  # no hash looks like this: signing in fails until a password is set
 _hasher = PasswordHasher()
 
 
 def create(name: str, *, admin_email: str, admin_password: str, admin_name: str = "",
-           timezone: str = "America/New_York", phone_region: str = "US") -> Firm:
+           timezone: str = "America/New_York", phone_region: str = "US",
+           actor: str = "system") -> Firm:
+    """A firm and its first admin, in one transaction: both or neither."""
     name = " ".join((name or "").split())
     if not name:
         raise InvalidInput("A firm needs a name")
-    if Firm.select().where(Firm.name == name).exists():
-        raise Refused(f"A firm called {name} already exists")
     _check_zone(timezone)
-    firm = Firm.create(name=name, timezone=timezone, phone_region=phone_region.upper())
-    add_staff(firm, admin_email, admin_password, name=admin_name, role="admin")
-    events.record("firm.created", firm=firm, name=name)
+    with database.atomic():
+        if Firm.select().where(Firm.name == name).exists():
+            raise Refused(f"A firm called {name} already exists")
+        firm = Firm.create(name=name, timezone=timezone, phone_region=phone_region.upper())
+        events.record("firm.created", firm=firm, actor=actor, name=name)
+        add_staff(firm, admin_email, admin_password, name=admin_name, role="admin", actor=actor)
     return firm
 
 
@@ -37,17 +44,33 @@ def _check_zone(name: str) -> None:
         raise InvalidInput(f"'{name}' is not a time zone (try America/New_York)") from None
 
 
-def add_staff(firm: Firm, email: str, password: str, *, name: str = "",
-              role: str = "staff") -> Staff:
-    if role not in ROLES:
-        raise InvalidInput(f"A role is admin or staff, not '{role[:20]}'")
-    email = clients.normalize_email(email)
-    if Staff.select().where(Staff.email == email).exists():
+def add_staff(firm: Firm, email: str, password: str | None, *, name: str = "",
+              role: str = "staff", actor: str = "system", **fields) -> Staff:
+    """A staff account. `password` None: none usable until `set_password`; `fields`
+    are further columns (the Slack link of a colleague added from Slack)."""
+    _check_role(role)
+    email = clients.normalize_email(email).lower()
+    name = person_name(name)
+    if Staff.select().where(fn.LOWER(Staff.email) == email).exists():
         raise Refused(f"{email} already has a LedgerSync account")
+    password_hash = NO_PASSWORD if password is None else hash_password(password)
     staff = Staff.create(firm=firm, email=email, name=name, role=role,
-                         password_hash=hash_password(password))
-    events.record("staff.added", firm=firm, email=email, role=role)
+                         password_hash=password_hash, **fields)
+    events.record("staff.added", firm=firm, actor=actor, email=email, role=role)
     return staff
+
+
+def person_name(text: str | None) -> str:
+    """A person's name as given (spaces tidied), or empty."""
+    name = " ".join((text or "").split())
+    if len(name) > MAX_NAME:
+        raise InvalidInput(f"A name can be at most {MAX_NAME} characters")
+    return name
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput(f"A role is admin or staff, not '{(role or '')[:20]}'")
 
 
 def hash_password(password: str) -> str:
@@ -56,11 +79,13 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def set_password(staff: Staff, password: str) -> None:
+def set_password(staff: Staff, password: str, *, actor: str = "system") -> None:
+    """A new password; any Slack link made before it ends (connect again)."""
     staff.password_hash = hash_password(password)
     staff.password_changed_at = clock.now()
     staff.save()
-    events.record("staff.password_changed", firm=staff.firm_id, staff=staff.id)
+    events.record("staff.password_changed", firm=staff.firm_id, actor=actor, staff=staff.id,
+                  email=staff.email)
 
 
 def check_password(staff: Staff | None, password: str) -> bool:
@@ -100,16 +125,57 @@ def only() -> Firm | None:
     return firms[0] if len(firms) == 1 else None
 
 
+def staff_of(firm: Firm) -> list[Staff]:
+    """Everyone at the firm: admins first, then by email."""
+    order = (Staff.role != "admin", Staff.email)
+    return list(Staff.select().where(Staff.firm == firm).order_by(*order))
+
+
+def member(firm: Firm, email: str) -> Staff:
+    """A staff account of this firm (never another firm's) by its email."""
+    key = (email or "").strip().lower()
+    staff = Staff.get_or_none(fn.LOWER(Staff.email) == key, Staff.firm == firm)
+    if staff is None:
+        raise NotFound(f"No one at {firm.name} signs in as {(email or '').strip()[:80]}")
+    return staff
+
+
 def set_role(firm: Firm, email: str, role: str, *, actor: str = "system") -> Staff:
     """An admin changes a colleague's role (only within their own firm)."""
-    if role not in ROLES:
-        raise InvalidInput(f"A role is admin or staff, not '{role[:20]}'")
-    staff = Staff.get_or_none(Staff.email == (email or "").strip().lower(), Staff.firm == firm)
-    if staff is None:
-        raise NotFound(f"No one at {firm.name} signs in as {email[:80]}")
-    admins = Staff.select().where(Staff.firm == firm, Staff.role == "admin", Staff.id != staff.id)
-    if role == "staff" and staff.role == "admin" and not admins.exists():
-        raise Refused(f"{staff.email} is the only admin; make someone else admin first")
-    Staff.update(role=role).where(Staff.id == staff.id).execute()
-    events.record("staff.role_changed", firm=firm, actor=actor, email=staff.email, role=role)
+    _check_role(role)
+    with database.atomic():
+        _lock(firm)
+        staff = member(firm, email)
+        if role == "staff":
+            _keep_an_admin(firm, staff)
+        Staff.update(role=role).where(Staff.id == staff.id).execute()
+        events.record("staff.role_changed", firm=firm, actor=actor, email=staff.email, role=role)
     return staff.refreshed()
+
+
+def remove_staff(firm: Firm, email: str, *, actor: str = "system") -> Staff:
+    """Delete a staff account: they can no longer sign in, and their Slack link ends."""
+    with database.atomic():
+        _lock(firm)
+        staff = member(firm, email)
+        _keep_an_admin(firm, staff)
+        staff.delete_instance()
+        events.record("staff.removed", firm=firm, actor=actor, email=staff.email,
+                      role=staff.role)
+    return staff
+
+
+def _keep_an_admin(firm: Firm, staff: Staff) -> None:
+    """Refuse a change that would leave the firm with no admin."""
+    others = Staff.select().where(Staff.firm == firm, Staff.role == "admin",
+                                  Staff.id != staff.id)
+    if staff.role == "admin" and not others.exists():
+        raise Refused(f"{staff.email} is the only admin of {firm.name}; "
+                      "make someone else admin first")
+
+
+def _lock(firm: Firm) -> None:
+    """Changes to a firm's staff one at a time, so two admins can't demote each other at
+    once. SQLite: the transaction already holds the write lock (BEGIN IMMEDIATE)."""
+    if not is_sqlite():
+        list(Firm.select(Firm.id).where(Firm.id == firm.id).for_update())

@@ -9,12 +9,22 @@ double-submitted `send` cannot text twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from peewee import IntegrityError
 
-from . import clock, events, notices, optouts, outbound, schedule, templates, tokens
+from . import (
+    clock,
+    events,
+    notices,
+    optouts,
+    outbound,
+    schedule,
+    sessions,
+    templates,
+    tokens,
+)
 from .config import settings
 from .db import database
 from .errors import InvalidInput, Refused
@@ -111,6 +121,7 @@ def _supersede(invite: Invite, now: datetime) -> None:
     )
     if not done:
         raise IntegrityError("invite changed under us")
+    sessions.end_all(invite.client_id, "link replaced")
 
 
 def _channel(client: Client, channel: str | None) -> str:
@@ -158,11 +169,13 @@ def _queue(invite: Invite, kind: str, token: str, dedupe_key: str | None = None)
         expires_at=invite.expires_at, tz=zone_for(client), purpose=invite.purpose,
         support_email=settings().support_email,
     )
+    rendered = templates.render("invite" if kind == "invite" else "reminder", invite.channel, text)
+    # Stored with the link masked: the sender rebuilds it from the sealed token.
+    stored = replace(rendered, body=tokens.mask_link(rendered.body, token),
+                     html=tokens.mask_link(rendered.html, token))
     message = outbound.queue(
         firm=invite.firm_id, client=client, invite=invite, channel=invite.channel,
-        kind=kind, to_addr=address_for(client, invite.channel),
-        rendered=templates.render("invite" if kind == "invite" else "reminder",
-                                  invite.channel, text),
+        kind=kind, to_addr=address_for(client, invite.channel), rendered=stored,
         dedupe_key=dedupe_key or f"invite-{invite.id}-{kind}",
     )
     if message is None:
@@ -225,6 +238,7 @@ def revoke(client: Client, *, by: Staff | None = None) -> Invite:
     done = Invite.update(revoked_at=now).where(Invite.id == invite.id, OPEN_INVITE).execute()
     if not done:
         raise Refused(f"{client.name}'s invite changed just now; look at status again")
+    sessions.end_all(client.id, "invite revoked")
     events.record("invite.revoked", client=client, invite=invite, actor=events.actor_of(by))
     invite.revoked_at = now
     return invite

@@ -11,6 +11,7 @@ import ssl
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
 
+from . import outbound
 from .config import settings
 from .models import Message
 from .outbound import SendResult
@@ -29,9 +30,10 @@ class SmtpSender:
         # after a crash mid-send is recognised (and dropped) by the receiving server.
         stamp = f"{message.created_at:%Y%m%d%H%M%S}"
         email["Message-ID"] = f"<ledgersync-{message.id}-{stamp}@{_domain()}>"
-        email.set_content(message.body)
-        if message.html:
-            email.add_alternative(message.html, subtype="html")
+        body, html = outbound.text_of(message)
+        email.set_content(body)
+        if html:
+            email.add_alternative(html, subtype="html")
         try:
             with _connect(config.smtp_url) as smtp:
                 smtp.send_message(email)

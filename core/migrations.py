@@ -23,6 +23,7 @@ from .models import (
     ALL_MODELS,
     BulkItem,
     BulkRun,
+    ClientSession,
     ClientThread,
     EarlyReceipt,
     SchemaVersion,
@@ -58,11 +59,17 @@ def _receipts_and_kinds(migrator: SchemaMigrator) -> list:
     return [migrator.alter_column_type("message", "kind", CharField(max_length=40))]
 
 
+def _client_sessions(migrator: SchemaMigrator) -> list:
+    database.create_tables([ClientSession])
+    return []
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial),
     Migration(2, "chat threads for client texts", _client_threads),
     Migration(3, "bulk invite runs", _bulk_runs),
     Migration(4, "early delivery receipts; longer message kinds", _receipts_and_kinds),
+    Migration(5, "revocable client sessions", _client_sessions),
 ]
 
 

@@ -178,6 +178,20 @@ class Invite(BaseModel):
         return "pending"
 
 
+class ClientSession(BaseModel):
+    """A signed-in client (core/sessions.py): the browser keeps a random id, the
+    database only its SHA-256; `ended_at` ends it everywhere."""
+
+    id = AutoField()
+    client = ForeignKeyField(Client, backref="sessions", on_delete="CASCADE")
+    invite = ForeignKeyField(Invite, null=True, on_delete="SET NULL")
+    digest = CharField(max_length=64, unique=True)
+    created_at = UTCDateTimeField(default=clock.now)
+    last_seen_at = UTCDateTimeField(default=clock.now)
+    ended_at = UTCDateTimeField(null=True)
+    end_reason = CharField(max_length=40, null=True)
+
+
 OPEN_INVITE = (
     Invite.accepted_at.is_null() & Invite.revoked_at.is_null() & Invite.superseded_at.is_null()
 )
@@ -345,6 +359,7 @@ ALL_MODELS = [
     Client,
     ClientAccount,
     Invite,
+    ClientSession,
     Message,
     OptOut,
     BankConnection,

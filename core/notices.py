@@ -1,28 +1,87 @@
-"""Notices to a firm (in its Slack channel): an invite expired, a delivery failed…
+"""Notices to a firm: an invite expired, a delivery failed…
 
 They go through the same outbound port as client messages (channel `slack`), so
 they are exactly-once too (one `dedupe_key` per notice) and, with no Slack set
 up, land in the local outbox.
+
+Where they go: the firm's chosen channel. Until an admin chooses one, each admin
+connected to Slack gets them by direct message: one message per admin, all
+written in the caller's transaction. The first holds the notice's own key (so
+the notice is still written once, whoever the admins are by then); the others
+add `/dm/<Slack user>` to it. Each is claimed and sent on its own, so a retry
+never repeats a DM already sent. The caller dispatches the first after its
+transaction commits, as for any message; sending it dispatches the others
+(`others`): they were committed with it. With nobody to tell, the notice is
+recorded as canceled with the reason.
 """
 
 from __future__ import annotations
 
 from . import clock, outbound
-from .models import Firm, Message
+from .config import settings
+from .db import database
+from .models import Firm, Message, Staff
 from .quiet_hours import zone_for
 from .templates import Rendered
 
 NO_CHANNEL = "(no channel chosen)"
+NOBODY_TOLD = ("no channel chosen and no admin connected to Slack: "
+               "choose one with /ledgersync notify #channel")
+DM = "/dm/"
+OUTBOX = "core.outbox:OutboxSender"
 
 
 def queue(firm: Firm | int, kind: str, text: str, *, client=None, invite=None,
           dedupe_key: str) -> Message | None:
+    """Write the notice, to each of its recipients; the message to dispatch (the
+    first: sending it dispatches the others), or None when it was written before."""
     firm = firm if isinstance(firm, Firm) else Firm.get_by_id(firm)
-    return outbound.queue(
-        firm=firm, channel="slack", kind=f"notice_{kind}",
-        to_addr=firm.notify_channel or NO_CHANNEL,
-        rendered=Rendered(body=text), client=client, invite=invite, dedupe_key=dedupe_key,
-    )
+    first, *more = recipients(firm)
+
+    def write(to_addr: str, key: str) -> Message | None:
+        return outbound.queue(firm=firm, channel="slack", kind=f"notice_{kind}", to_addr=to_addr,
+                              rendered=Rendered(body=text), client=client, invite=invite,
+                              dedupe_key=key)
+
+    with database.atomic():
+        message = write(first, dedupe_key)
+        if message is not None:
+            for user in more:
+                write(user, f"{dedupe_key}{DM}{user}")
+    return message
+
+
+def recipients(firm: Firm) -> list[str]:
+    """The chosen channel; else, with Slack set up, each connected admin's Slack
+    user; else NO_CHANNEL (the outbox keeps it; Slack records it as canceled)."""
+    if firm.notify_channel:
+        return [firm.notify_channel]
+    if settings().slack_backend == OUTBOX:
+        return [NO_CHANNEL]
+    return linked_admins(firm) or [NO_CHANNEL]
+
+
+def linked_admins(firm: Firm) -> list[str]:
+    """The Slack user ids of the firm's admins whose connection is current (as
+    `access.resolve` accepts them), oldest admin first."""
+    rows = (Staff.select(Staff.slack_user_id).join(Firm)
+            .where(Staff.firm == firm, Staff.role == "admin", Staff.slack_user_id.is_null(False),
+                   Staff.slack_team_id == Firm.slack_team_id,
+                   Staff.slack_linked_at.is_null(False),
+                   Staff.password_changed_at <= Staff.slack_linked_at)
+            .order_by(Staff.id))
+    return list(dict.fromkeys(row.slack_user_id for row in rows))
+
+
+def others(message: Message) -> list[Message]:
+    """When `message` is the first of a notice sent by direct message: the same
+    notice's messages to the other admins, still waiting to be sent."""
+    key = message.dedupe_key
+    if not key or DM in key or message.to_addr == NO_CHANNEL:
+        return []
+    return list(Message.select().where(
+        Message.status == "pending", Message.created_at >= message.created_at,
+        Message.firm == message.firm_id, Message.dedupe_key.startswith(key + DM)))
 
 
 def invite_expired(invite) -> Message | None:

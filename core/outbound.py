@@ -21,7 +21,7 @@ from typing import Protocol
 
 from peewee import IntegrityError
 
-from . import clock, notices, optouts
+from . import clock, notices, optouts, tokens
 from .config import settings
 from .db import database
 from .models import Client, Message
@@ -134,6 +134,8 @@ def deliver(message_id: int) -> Message | None:
         return message
     if message.channel != "slack" and optouts.is_opted_out(message.to_addr):
         return _finish(message, SendResult("canceled", "none", error_message="opted out"))
+    if text_of(message) is None:
+        return _finish(message, SendResult("failed", "none", error_message=LINK_LOST))
     if message.attempts > MAX_ATTEMPTS:
         return _finish(message, SendResult("failed", "none", error_message=(
             f"gave up after {MAX_ATTEMPTS} tries ({message.error_message or 'no answer'})")))
@@ -146,6 +148,24 @@ def deliver(message_id: int) -> Message | None:
         _release(message, result.error_message or result.error_code or "temporary failure")
         raise TransientFailure(result.error_message or "temporary failure")
     return _finish(message, result)
+
+
+LINK_LOST = "its link can't be rebuilt (the encryption keys changed); send a new one with resend"
+
+
+def text_of(message: Message) -> tuple[str, str | None] | None:
+    """What the recipient reads: the stored body and HTML with the link rebuilt
+    from the invite's sealed token (the database keeps it masked). None when the
+    link can't be rebuilt."""
+    if getattr(message, "_text", None) is None:
+        body, html = message.body, message.html
+        if message.invite_id is not None and "/i/" in body:
+            token = tokens.unseal(message.invite.token_sealed)
+            if token is None:
+                return None
+            body, html = tokens.unmask_link(body, token), tokens.unmask_link(html, token)
+        message._text = (body, html)
+    return message._text
 
 
 def _release(message: Message, why: str) -> None:

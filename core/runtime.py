@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from . import config, db, outbound
+from . import config, db, logs, outbound
 
 
 def start(settings: config.Settings | None = None) -> config.Settings:
+    logs.redact_tokens()
     current = config.use(settings or config.settings())
     db.bind(current.database_url)
     outbound.reset_senders()

@@ -5,7 +5,9 @@ of which is a working link on its own:
 - `digest`: HMAC-SHA256 of the token under SECRET_KEY, to find the invite;
 - `sealed`: the token encrypted under ENCRYPTION_KEYS (Fernet), so a reminder can
   repeat the same link instead of breaking the one the client already has.
-Both keys live in the environment, never in the database. Rotation: put the new
+Both keys live in the environment, never in the database, and neither does a
+working link: a stored message keeps its link masked (`AbCd…`, rebuilt from the
+sealed token at send time), and log lines pass through `redact`. Rotation: put the new
 key first (ENCRYPTION_KEYS) or move the old SECRET_KEY to SECRET_KEY_FALLBACKS.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -69,3 +72,30 @@ def unseal(sealed: str, config: Settings | None = None) -> str | None:
 def new_key() -> str:
     """A fresh key for ENCRYPTION_KEYS."""
     return Fernet.generate_key().decode()
+
+
+# --- tokens out of sight: what the database, logs and reports keep ----------------------
+
+_LINK_TOKEN = re.compile(rf"(/i/)([A-Za-z0-9_-]{{{TOKEN_LENGTH}}})(?![A-Za-z0-9_-])")
+MASK = "…"
+
+
+def masked(token: str) -> str:
+    """The first four characters and an ellipsis: enough to tell links apart, never
+    enough to open one (`AbCd…`)."""
+    return token[:4] + MASK
+
+
+def mask_link(text: str | None, token: str) -> str | None:
+    """`text` with this token's link masked (what a stored message keeps)."""
+    return None if text is None else text.replace(f"/i/{token}", f"/i/{masked(token)}")
+
+
+def unmask_link(text: str | None, token: str) -> str | None:
+    """The inverse of `mask_link`, at send time, from the sealed token."""
+    return None if text is None else text.replace(f"/i/{masked(token)}", f"/i/{token}")
+
+
+def redact(text: str) -> str:
+    """Every link token in `text` masked: for log lines and error reports."""
+    return _LINK_TOKEN.sub(lambda m: m.group(1) + masked(m.group(2)), text)

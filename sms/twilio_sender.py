@@ -17,7 +17,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from core import clock
+from core import clock, outbound
 from core.config import Settings, settings
 from core.models import Message
 from core.outbound import SendResult
@@ -91,15 +91,16 @@ class TwilioSender:
             log.warning("message %s: could not ask Twilio what it took (%s)", message.id,
                         type(problem).__name__)
             return None
+        text = outbound.text_of(message)
         for candidate in candidates:
             created = candidate.date_created
-            if candidate.body == message.body and (created is None or created >= since):
+            if text and candidate.body == text[0] and (created is None or created >= since):
                 return _accepted(candidate)
         return None
 
 
 def _create_params(message: Message, config: Settings) -> dict:
-    params = {"to": message.to_addr, "body": message.body,
+    params = {"to": message.to_addr, "body": outbound.text_of(message)[0],
               "status_callback": f"{config.public_base_url}/sms/status"}
     if config.twilio_messaging_service_sid:
         params["messaging_service_sid"] = config.twilio_messaging_service_sid

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
@@ -19,6 +20,9 @@ from . import errors
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sms", __name__, url_prefix="/sms")
+# C0 controls but tab, newline and carriage return; DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_BODY = 5000  # Twilio joins a long text up to 1,600 characters
 
 
 def public_url(config: Settings) -> str:
@@ -42,16 +46,27 @@ def verified(view):
     return check
 
 
+def field(name: str, limit: int) -> str:
+    """A form value as the database can keep it: control characters (a NUL breaks
+    PostgreSQL) dropped, and no longer than its column. Twilio signed it, but a
+    signature says who sent it, not that it is sane."""
+    text = _CONTROL.sub("", request.form.get(name, "")).strip()
+    if len(text) > limit:
+        abort(Response(f"{name} is longer than {limit} characters.\n", 400,
+                       mimetype="text/plain"))
+    return text
+
+
 @bp.post("/inbound")
 @verified
 def inbound():
-    form = request.form
-    if not form.get("MessageSid") or not form.get("From"):
+    sid, sender = field("MessageSid", 64), field("From", 32)
+    if not sid or not sender:
         abort(Response("MessageSid and From are required.\n", 400, mimetype="text/plain"))
     answer = texting.received(texting.Inbound(
-        provider_id=form["MessageSid"], from_addr=form["From"].strip(),
-        to_addr=form.get("To", "").strip(), body=form.get("Body", ""),
-        media=_int(form.get("NumMedia"))))
+        provider_id=sid, from_addr=sender, to_addr=field("To", 32),
+        body=_CONTROL.sub("", request.form.get("Body", ""))[:MAX_BODY],
+        media=_int(request.form.get("NumMedia"))))
     reply = MessagingResponse()
     if answer.text:
         reply.message(answer.text)
@@ -61,12 +76,11 @@ def inbound():
 @bp.post("/status")
 @verified
 def status():
-    form = request.form
-    sid, state = form.get("MessageSid"), form.get("MessageStatus")
+    sid, state = field("MessageSid", 64), field("MessageStatus", 16)
     if not sid or not state:
         abort(Response("MessageSid and MessageStatus are required.\n", 400,
                        mimetype="text/plain"))
-    code = form.get("ErrorCode") or None
+    code = field("ErrorCode", 16) or None
     deliveries.record(sid, state, error_code=code,
                       reason=errors.reason(code) if code else None,
                       address_problem=errors.address_problem(code) if code else None)

@@ -1,7 +1,7 @@
 """A local stand-in for Slack's Web API and response URLs, speaking the real wire
 format (as bolt-python's own tests do): it answers `auth.test`,
-`chat.postMessage`, `views.open` … and records every call, so a test asserts
-what was posted."""
+`chat.postMessage`, `views.open`, `conversations.list` … and records every call,
+so a test asserts what was posted."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ class SlackStandIn(LocalServer):
     def __init__(self):
         self.calls: list[tuple[str, dict]] = []
         self.fail: dict[str, str] = {}
+        # Posting in one of these channels is refused with that error (`not_in_channel`…).
+        self.refuse: dict[str, str] = {}
+        # What `conversations.list` lists ({"id": …, "name": …}), `page_size` at a time.
+        self.channels: list[dict] = []
+        self.page_size = 100
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         super().__init__()
@@ -40,6 +45,7 @@ class SlackStandIn(LocalServer):
             params = json.loads(body or "{}")
         else:
             params = {k: v[0] for k, v in parse_qs(body).items()}
+        params.update({k: v for k, v in request.args.items() if k not in params})  # GETs
         name = request.path.removeprefix("/api/") if request.path.startswith("/api/") else \
             "respond:" + request.path.removeprefix("/respond/")
         with self._lock:
@@ -53,12 +59,31 @@ class SlackStandIn(LocalServer):
         if name == "auth.test":
             return {"ok": True, "team_id": TEAM, "user_id": BOT, "bot_id": "B1"}
         if name == "chat.postMessage":
-            # Unique even while a test holds the clock still.
-            return {"ok": True, "channel": params.get("channel"),
-                    "ts": f"{time.time():.0f}.{next(self._seq):06d}"}
+            return self._post(params.get("channel") or "")
+        if name == "conversations.list":
+            return self._list(params)
         if name.startswith("views."):
             return {"ok": True, "view": {"id": "V1"}}
         return {"ok": True}
+
+    def _post(self, channel: str) -> dict:
+        if channel in self.refuse:
+            return {"ok": False, "error": self.refuse[channel]}
+        if channel[:1] in ("U", "W"):  # a user: the app's DM with them, a D… channel
+            channel = "D" + channel[1:]
+        # Unique even while a test holds the clock still.
+        return {"ok": True, "channel": channel, "ts": f"{time.time():.0f}.{next(self._seq):06d}"}
+
+    def _list(self, params: dict) -> dict:
+        start = int(params.get("cursor") or 0)
+        end = start + min(int(params.get("limit") or 100), self.page_size)
+        more = str(end) if end < len(self.channels) else ""
+        return {"ok": True, "channels": self.channels[start:end],
+                "response_metadata": {"next_cursor": more}}
+
+    def dms(self, user: str) -> list[dict]:
+        """What was posted to one person (by their user id)."""
+        return [p for p in self.of("chat.postMessage") if p.get("channel") == user]
 
     def of(self, name: str) -> list[dict]:
         with self._lock:

@@ -43,7 +43,7 @@ def run(tmp_path):
 def firm(run, tmp_path):
     run("db", "upgrade")
     run("firm", "create", "Smith & Co", "--admin-email", "ann@smith.example",
-        "--admin-password", "correct horse 1")
+        "--admin-password-stdin", stdin="correct horse 1\n")
     (tmp_path / "clients.csv").write_text(CSV)
     assert "6 added" in run("clients", "import", "clients.csv")
 
@@ -135,7 +135,7 @@ def test_bulk_errors_are_one_clear_line(run, firm):
 def test_runs_of_another_firm_are_not_visible(run, firm):
     run("invite-all", "--list", "-", "--yes", stdin="Acme\n")
     run("firm", "create", "Other LLP", "--admin-email", "o@o.example",
-        "--admin-password", "correct horse 2")
+        "--admin-password-stdin", stdin="correct horse 2\n")
     assert "Error: No such bulk run" in run("--firm", "Other LLP", "bulk", "status", "1",
                                             ok=False)
     assert "No bulk runs yet" in run("--firm", "Other LLP", "bulk", "list")

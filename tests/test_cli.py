@@ -20,9 +20,9 @@ def run(tmp_path):
            "SECRET_KEY": "cli-test-secret", "PUBLIC_BASE_URL": "https://connect.example.com",
            "REDIS_URL": "redis://127.0.0.1:1/0"}
 
-    def ledgersync(*args, ok=True):
+    def ledgersync(*args, ok=True, stdin=None):
         done = subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=60)
+                              input=stdin, capture_output=True, text=True, timeout=60)
         assert "Traceback" not in done.stderr, done.stderr
         if ok:
             assert done.returncode == 0, done.stderr
@@ -38,7 +38,8 @@ def test_newcomer_walkthrough(run, tmp_path):
     latest = migrations.latest_version()
     assert f"Already at schema version {latest}." in run("db", "upgrade")
     assert "Created Smith & Co" in run("firm", "create", "Smith & Co", "--admin-email",
-                                       "ann@smith.example", "--admin-password", "correct horse 1")
+                                       "ann@smith.example", "--admin-password-stdin",
+                                       stdin="correct horse 1\n")
     (tmp_path / "clients.csv").write_text(CSV)
     report = run("clients", "import", "clients.csv")
     assert "row    2  added     Acme Co" in report
@@ -70,7 +71,7 @@ def test_newcomer_walkthrough(run, tmp_path):
 def test_errors_are_one_clear_line(run, args, message):
     run("db", "upgrade")
     run("firm", "create", "Smith & Co", "--admin-email", "a@s.example",
-        "--admin-password", "correct horse 1")
+        "--admin-password-stdin", stdin="correct horse 1\n")
     assert message in run(*args, ok=False)
 
 

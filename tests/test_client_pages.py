@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from core import clients, config, connections, invites, tokens
+from core import clients, config, connections, invites, outbox, tokens
 from core.models import BankConnection, ClientAccount, Event, Invite, Message
 
 
@@ -225,7 +225,7 @@ def test_unknown_links_look_dead_and_guessing_is_slowed(web, invited):
 
 def test_links_come_from_public_base_url_not_the_host_header(web, invited):
     invite, token = invited
-    body = Message.get(Message.invite == invite).body
+    body = outbox.text(Message.get(Message.invite == invite))
     assert f"https://connect.example.com/i/{token}" in body
     page = web.get(f"/i/{token}", headers={"Host": "evil.example"})
     assert "evil.example" not in page.text

@@ -39,9 +39,9 @@ def migrator_cleanup(database):
 
 def test_a_version_1_database_upgrades_in_place(database):
     from core.db import is_sqlite
-    from core.models import BulkItem, BulkRun, ClientThread, EarlyReceipt
+    from core.models import BulkItem, BulkRun, ClientSession, ClientThread, EarlyReceipt
 
-    database.drop_tables([BulkItem, BulkRun, ClientThread, EarlyReceipt])
+    database.drop_tables([BulkItem, BulkRun, ClientThread, EarlyReceipt, ClientSession])
     if not is_sqlite():
         database.execute_sql("ALTER TABLE message ALTER COLUMN kind TYPE VARCHAR(20)")
     SchemaVersion.delete().execute()
@@ -49,11 +49,13 @@ def test_a_version_1_database_upgrades_in_place(database):
     assert migrations.current_version() == 1
     assert migrations.upgrade() == ["applied 2: chat threads for client texts",
                                     "applied 3: bulk invite runs",
-                                    "applied 4: early delivery receipts; longer message kinds"]
+                                    "applied 4: early delivery receipts; longer message kinds",
+                                    "applied 5: revocable client sessions"]
     assert database.table_exists(ClientThread._meta.table_name)
     assert database.table_exists(BulkItem._meta.table_name)
     assert database.table_exists(EarlyReceipt._meta.table_name)
-    assert migrations.current_version() == 4
+    assert database.table_exists(ClientSession._meta.table_name)
+    assert migrations.current_version() == 5
     if not is_sqlite():
         length = database.execute_sql(
             "SELECT character_maximum_length FROM information_schema.columns "

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core import config, db, invites, links, optouts, reminders, tokens
+from core import config, db, invites, links, optouts, outbox, reminders, tokens
 from core.models import Event, Invite, Message
 
 DAY3 = timedelta(days=3)
@@ -29,7 +29,8 @@ def test_due_exactly_on_day_three(clock, maria):
     outcome = reminders.send_automatic(invite.id)
     assert outcome.result == "sent"
     assert "Reminder: Smith & Co is waiting" in outcome.message.subject
-    assert tokens.unseal(invite.token_sealed) in outcome.message.body
+    assert tokens.unseal(invite.token_sealed) in outbox.text(outcome.message)
+    assert tokens.unseal(invite.token_sealed) not in outcome.message.html
     assert reminders.send_automatic(invite.id).result == "done"
     assert list(reminders.due()) == []
     assert auto_reminders().count() == 1

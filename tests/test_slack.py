@@ -155,7 +155,7 @@ def test_doctor_answers_each_point(web, slack, smith):
     command(web, slack, "doctor")
     text = said(slack)
     assert ":white_check_mark: Subscription is active" in text
-    assert ":x: No channel chosen for notifications" in text
+    assert ":x: No channel chosen: notices go to admins by direct message" in text
     assert ":x: No client has a bank connected yet" in text
 
 

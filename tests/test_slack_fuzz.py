@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.models import Client, Invite, Message
+from core.models import Client, Invite, Message, Staff
 
 from .slack_requests import command
 
@@ -17,7 +17,8 @@ WORDS = st.sampled_from(["invite", "resend", "remind", "revoke", "status", "clie
                          "notify", "doctor", "help", "client add", "import", "sms", "email",
                          "reconnect", "force", "olga", "Olga Client", "firm:\"Other LLP\"",
                          "firm:Smith", "<#C1|x>", "<!channel>", "'", '"', "2125550199",
-                         "olga@client.example", "😀", "\u202e", "\x00"])
+                         "olga@client.example", "😀", "\u202e", "\x00", "staff", "add",
+                         "remove", "role", "admin", "<@UOLGA|olga>", "olga@other.example"])
 TEXT = st.one_of(
     st.lists(WORDS, max_size=6).map(" ".join),
     st.text(max_size=300),
@@ -28,7 +29,8 @@ TEXT = st.one_of(
 def other_firm_state(firm):
     return (Client.select().where(Client.firm == firm).count(),
             Invite.select().where(Invite.firm == firm).count(),
-            Message.select().where(Message.firm == firm).count())
+            Message.select().where(Message.firm == firm).count(),
+            [(s.email, s.role) for s in Staff.select().where(Staff.firm == firm)])
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from core import clients, invites, optouts, outbound
+from core import clients, invites, optouts, outbound, outbox
 from core.clock import now as utc_now
 from core.errors import Refused
 from core.models import Client, Message
@@ -40,7 +40,8 @@ def test_invite_text_reaches_twilio(clock, maria, twilio, twilio_settings):
     assert text.form["To"] == "+12125550134"
     assert text.form["From"] == FROM_NUMBER
     assert "MessagingServiceSid" not in text.form
-    assert text.form["Body"] == sent.message.body
+    assert text.form["Body"] == outbox.text(sent.message)
+    assert text.form["Body"] != sent.message.body  # the database keeps the link masked
     assert "https://connect.example.com/i/" in text.form["Body"]
     assert text.form["StatusCallback"] == CALLBACK
     message = sent.message

@@ -1,30 +1,20 @@
 """The Flask app factory: drivers hang their blueprints here.
 
 `POST /slack/events` (bot/), `POST /sms/inbound` and `/sms/status` (sms/), the
-client pages under `/i/` and `GET /healthz` (this package).
+client pages under `/i/` and `GET /healthz` (this package). Security headers,
+proxies and same-origin posts: `security.py`; error pages: `errors.py`.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from flask import Flask, render_template
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask import Flask, request
+from flask_wtf.csrf import CSRFProtect
 
 from core import config, db, runtime
 
-from . import client_pages, health, outbox_page
+from . import client_pages, errors, health, outbox_page, security
 
 csrf = CSRFProtect()
-
-ERRORS = {
-    400: ("That didn't work", "The page was open too long or was sent twice. Go back, "
-                              "reload it and try again."),
-    403: ("Not allowed", "You can't do that with this account."),
-    404: ("Not found", "There is nothing here. Open the link from your message again."),
-    429: ("Too many tries", "Too many links that don't work were opened from here. "
-                            "Wait ten minutes, then open the link from your message."),
-}
 
 
 def create_app(settings: config.Settings | None = None) -> Flask:
@@ -38,11 +28,12 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         SESSION_COOKIE_NAME="ls_session", SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
-        PERMANENT_SESSION_LIFETIME=timedelta(days=7), WTF_CSRF_TIME_LIMIT=None,
+        PERMANENT_SESSION_LIFETIME=settings.client_session_max, WTF_CSRF_TIME_LIMIT=None,
     )
+    security.install(app, settings)
     csrf.init_app(app)
     _database_per_request(app)
-    _error_pages(app)
+    errors.install(app)
     for blueprint in (health.bp, outbox_page.bp, client_pages.bp):
         app.register_blueprint(blueprint)
     from sms import webhooks
@@ -59,21 +50,15 @@ def create_app(settings: config.Settings | None = None) -> Flask:
 
 
 def _database_per_request(app: Flask) -> None:
+    """One connection per request, closed after it. `/healthz` opens its own, so
+    that it can answer 503 when the database is down."""
+
     @app.before_request
     def _open_db():
-        db.database.connect(reuse_if_open=True)
+        if request.endpoint != "health.healthz":
+            db.database.connect(reuse_if_open=True)
 
     @app.teardown_request
     def _close_db(_exc):
         if not db.database.is_closed():
             db.database.close()
-
-
-def _error_pages(app: Flask) -> None:
-    def page(code):
-        title, text = ERRORS[code]
-        return render_template("error.html", title=title, text=text, firm=None), code
-
-    for code in ERRORS:
-        app.register_error_handler(code, lambda _e, code=code: page(code))
-    app.register_error_handler(CSRFError, lambda _e: page(400))

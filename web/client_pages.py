@@ -3,7 +3,9 @@ limited Client Account (see its bank connections, add one, restore one).
 
 Opening a link (GET — phones' link previews do it too) changes nothing but the
 first-opened time; only the POST of Accept consumes it. Every form carries a CSRF
-token; every page with a token sends `Referrer-Policy: no-referrer`.
+token and must come from our own pages (`security.same_origin_post`); every page
+sends `Referrer-Policy: no-referrer`. Signing in starts a server-side session
+(`core.sessions`) that sign-out, a revoked or replaced link, or time ends.
 """
 
 from __future__ import annotations
@@ -23,22 +25,26 @@ from flask import (
     url_for,
 )
 
-from core import banks, clock, connections, links
+from core import banks, clock, connections, links, sessions
 from core.errors import LedgerSyncError, NotFound
 from core.models import Client, ClientAccount
 from core.quiet_hours import zone_for
 
+from . import security
 from .throttle import Throttle
 
 bp = Blueprint("client", __name__, url_prefix="/i")
 
 
+@bp.before_request
+def _same_origin():
+    if request.method == "POST":
+        security.same_origin_post(current_app.config["LEDGERSYNC"].public_base_url)
+
+
 @bp.after_request
 def _headers(response):
-    response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
@@ -53,6 +59,7 @@ def _throttle() -> Throttle:
 
 
 def _state(token: str):
+    # The client's own address: behind a proxy, ProxyFix (PROXY_HOPS) put it here.
     address = request.remote_addr or "unknown"
     if _throttle().blocked(address):
         abort(429)
@@ -98,7 +105,7 @@ def accept(token):
         accepted = links.accept(token)
     except LedgerSyncError:
         return _dead(links.check(token))
-    _sign_in(accepted.invite.client_id, accepted.invite.purpose, accepted.invite.banks)
+    _sign_in(accepted.invite)
     return redirect(url_for("client.account"))
 
 
@@ -107,6 +114,8 @@ def new_link(token):
     state = _state(token)
     if state.usable:
         return redirect(url_for("client.link", token=token))
+    if state.invite is None:
+        return _dead(state)  # exactly as any unknown link: guessing teaches nothing
     links.request_new_link(token)
     return render_template("asked.html", firm=state.firm_name)
 
@@ -114,14 +123,17 @@ def new_link(token):
 # --- the account --------------------------------------------------------------------
 
 
-def _sign_in(client_id: int, purpose: str, banks_chosen: list[str]) -> None:
+def _sign_in(invite) -> None:
+    sessions.end(session.get("sid"), "signed in again")
     session.clear()
     session.permanent = True
-    session.update(client_id=client_id, purpose=purpose, banks=list(banks_chosen or []))
+    session.update(sid=sessions.start(invite.client_id, invite.id), purpose=invite.purpose,
+                   banks=list(invite.banks or []))
 
 
 def _signed_in_as(client_id: int) -> bool:
-    return session.get("client_id") == client_id
+    live = sessions.current(session.get("sid"))
+    return live is not None and live.client_id == client_id
 
 
 def client_account(view):
@@ -129,12 +141,12 @@ def client_account(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        client_id = session.get("client_id")
-        account = client_id and ClientAccount.get_or_none(ClientAccount.client == client_id)
+        live = sessions.current(session.get("sid"))
+        account = live and ClientAccount.get_or_none(ClientAccount.client == live.client_id)
         if not account:
             session.clear()
             return render_template("signed_out.html"), 403
-        g.client = Client.get_by_id(client_id)
+        g.client = Client.get_by_id(live.client_id)
         return view(*args, **kwargs)
 
     return wrapper
@@ -205,5 +217,6 @@ def _after(outcome, institution, action, connection=None):
 
 @bp.post("/account/sign-out")
 def sign_out():
+    sessions.end(session.get("sid"))
     session.clear()
     return render_template("signed_out.html", signed_out=True)

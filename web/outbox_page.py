@@ -19,4 +19,5 @@ def show():
     local_only = "outbox" in settings.sms_backend and "outbox" in settings.email_backend
     if not local_only or request.remote_addr not in LOCAL:
         abort(404)
-    return render_template("outbox.html", messages=outbox.latest(limit=50))
+    return render_template("outbox.html", messages=outbox.latest(limit=50),
+                           text=outbox.text)

@@ -1,0 +1,320 @@
+"""The service as production runs it: https behind a TLS-terminating proxy
+(`X-Forwarded-For`/`-Proto`, PROXY_HOPS=1), through the real Flask app. Each test
+is one of the defects that blocked a launch."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import timedelta
+
+import pytest
+from peewee import SqliteDatabase
+
+from core import clients, config, db, firms, invites, links, tokens
+from core.models import ClientAccount, ClientSession, Event, Message
+
+from .slack_fixtures import slack_app
+from .slack_requests import button, command, interaction, signed
+from .slack_standin import TEAM
+from .twilio_standin import AUTH_TOKEN, FROM_NUMBER
+
+PUBLIC = "https://connect.example.com"
+CLIENT_IP = "198.51.100.7"
+PROXY = {"REMOTE_ADDR": "10.0.0.2"}  # the load balancer's own address
+
+
+def behind_proxy(client_ip: str = CLIENT_IP, **headers) -> dict:
+    return {"X-Forwarded-For": client_ip, "X-Forwarded-Proto": "https", **headers}
+
+
+@pytest.fixture
+def app(sqlite_database):
+    from jobs import queues
+    from web import create_app
+
+    app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", proxy_hops=1))
+    queues.uninstall()
+    return app
+
+
+@pytest.fixture
+def web(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def invited(clock, sqlite_database):
+    firm = firms.create("Smith & Co", admin_email="a@s.example", admin_password="x" * 12)
+    client = clients.add(firm, "Maria Gonzalez", phone="2125550134")
+    invite = invites.send(client, "sms").invite
+    return invite, tokens.unseal(invite.token_sealed)
+
+
+def get(web, path, client_ip=CLIENT_IP, **headers):
+    return web.get(path, headers=behind_proxy(client_ip, **headers), environ_base=PROXY)
+
+
+def post(web, path, data=None, client_ip=CLIENT_IP, **headers):
+    return web.post(path, data=data or {}, headers=behind_proxy(client_ip, **headers),
+                    environ_base=PROXY)
+
+
+def csrf(page) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def accept(web, token, **headers):
+    page = get(web, f"/i/{token}")
+    return post(web, f"/i/{token}/accept", {"csrf_token": csrf(page)}, **headers)
+
+
+# --- 1. Accept over https, with no Referer (the pages ask browsers for none) ------------
+
+
+def test_accept_over_https_without_a_referer(web, invited):
+    invite, token = invited
+    # What a browser sends from our page under `Referrer-Policy: no-referrer`.
+    reply = accept(web, token, **{"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert reply.status_code == 302 and reply.headers["Location"] == "/i/account"
+    assert "Secure" in reply.headers["Set-Cookie"]
+    assert ClientAccount.get(ClientAccount.client == invite.client_id)
+    assert "No banks connected yet" in get(web, "/i/account").text
+
+
+def test_a_post_from_another_site_is_refused_even_with_a_token(web, invited):
+    _, token = invited
+    assert accept(web, token, **{"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert accept(web, token, Origin="https://evil.example").status_code == 403
+    assert not ClientAccount.select().exists()
+    assert accept(web, token, Origin=PUBLIC).status_code == 302  # an older browser, our origin
+
+
+# --- 2. No working link at rest or in logs ---------------------------------------------
+
+
+def test_no_working_link_in_the_database(web, invited):
+    invite, token = invited
+    invites.remind(invite.client)
+    invites.send(clients.add(invite.firm, "Ed Email", email="ed@example.com"), "email")
+    rows = [m for m in Message.select()]
+    assert len(rows) == 3
+    dump = json.dumps([[m.body, m.html, m.subject] for m in rows])
+    found = re.findall(r"/i/([A-Za-z0-9_-]{22})", dump)
+    assert found == [] and "/i/" in dump  # links there, masked
+    for row in Event.select():
+        assert token not in json.dumps(row.detail)
+
+
+def test_log_lines_mask_link_tokens(web, invited, caplog):
+    _, token = invited
+    caplog.set_level(logging.INFO)
+    logging.getLogger("gunicorn.access").info(
+        '%(h)s "%(r)s" %(s)s', {"h": CLIENT_IP, "r": f"GET /i/{token} HTTP/1.1", "s": "200"})
+    try:
+        raise ValueError(f"could not open /i/{token}")
+    except ValueError:
+        logging.getLogger("web").exception("failed on /i/%s", token)
+    text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert token not in text
+    assert f"/i/{token[:4]}…" in text
+
+
+# --- 3. Honest health; no stack trace when the database is away -------------------------
+
+
+@pytest.fixture
+def database_down(web):
+    db.bind("postgresql://postgres@127.0.0.1:1/nowhere")
+    yield
+    db.database.initialize(SqliteDatabase(":memory:"))
+
+
+def test_health_says_which_part_is_down(web, database_down):
+    reply = web.get("/healthz")
+    assert reply.status_code == 503
+    assert reply.json["database"] == "unavailable" and reply.json["status"] == "degraded"
+
+
+def test_pages_answer_503_with_retry_after_when_the_database_is_away(web, database_down):
+    page = get(web, "/i/" + "A" * 22)
+    assert page.status_code == 503 and page.headers["Retry-After"] == "30"
+    assert "Try again in a minute" in page.text and "Traceback" not in page.text
+    asked = get(web, "/i/account", Accept="application/json")
+    assert asked.status_code == 503 and asked.json["status"] == 503
+
+
+# --- 4. Behind a proxy, the throttle counts each client's own guesses --------------------
+
+
+def test_one_guesser_behind_the_proxy_does_not_block_everyone(web, invited):
+    _, token = invited
+    for _ in range(25):
+        last = get(web, "/i/" + "B" * 22, client_ip="203.0.113.9")
+    assert last.status_code == 429
+    assert get(web, f"/i/{token}").status_code == 200  # another client, same proxy
+    assert get(web, "/i/" + "B" * 22, client_ip="192.0.2.44").status_code == 404
+
+
+def test_without_a_trusted_proxy_a_forged_forwarded_for_changes_nothing(invited):
+    from jobs import queues
+    from web import create_app
+
+    direct = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0"))
+    queues.uninstall()
+    web = direct.test_client()
+    for n in range(25):  # a new made-up address on every guess
+        last = web.get("/i/" + "C" * 22, headers={"X-Forwarded-For": f"192.0.2.{n}"},
+                       environ_base={"REMOTE_ADDR": "203.0.113.50"})
+    assert last.status_code == 429
+
+
+# --- 5. Sessions end: sign-out, a revoked or replaced link, idle time --------------------
+
+
+def copied_cookie(web) -> str:
+    return web.get_cookie("ls_session").value
+
+
+def test_a_copied_cookie_stops_working_after_sign_out(app, web, invited):
+    _, token = invited
+    accept(web, token)
+    cookie = copied_cookie(web)
+    page = get(web, "/i/account")
+    post(web, "/i/account/sign-out", {"csrf_token": csrf(page)})
+    thief = app.test_client()
+    thief.set_cookie("ls_session", cookie, domain="localhost")
+    assert get(thief, "/i/account").status_code == 403
+    assert ClientSession.get().end_reason == "signed out"
+    assert all(len(s.digest) == 64 for s in ClientSession.select())  # only a digest kept
+
+
+def test_replacing_or_revoking_the_link_ends_the_session(web, invited, clock):
+    invite, token = invited
+    accept(web, token)
+    client = invite.client
+    reconnect = invites.send(client, "sms", purpose="reconnect")
+    assert get(web, "/i/account").status_code == 200  # a new invite alone ends nothing
+    clock.shift(timedelta(minutes=2))
+    invites.resend(client)
+    assert get(web, "/i/account").status_code == 403
+    assert links.check(tokens.unseal(reconnect.invite.token_sealed)).state == "superseded"
+
+    fresh = invites.open_invite(client)
+    accept(web, tokens.unseal(fresh.token_sealed))
+    assert get(web, "/i/account").status_code == 200
+    invites.send(client, "sms", purpose="reconnect")
+    invites.revoke(client)
+    assert get(web, "/i/account").status_code == 403
+
+
+def test_a_session_ends_after_a_day_unused(web, invited, clock):
+    _, token = invited
+    accept(web, token)
+    clock.shift(timedelta(hours=23))
+    assert get(web, "/i/account").status_code == 200
+    clock.shift(timedelta(hours=23))  # used 23 h ago: still within the idle limit
+    assert get(web, "/i/account").status_code == 200
+    clock.shift(timedelta(hours=24, minutes=1))
+    assert get(web, "/i/account").status_code == 403
+    assert ClientSession.get().end_reason == "idle"
+
+
+# --- 7. "Request a new link" on an unknown token says what any unknown link says ---------
+
+
+def test_new_link_for_an_unknown_token_answers_like_any_unknown_link(web, invited):
+    unknown = "D" * 22
+    page = get(web, f"/i/{unknown}")
+    token_form = get(web, f"/i/{invited[1]}")  # any page of ours, for a valid CSRF token
+    reply = post(web, f"/i/{unknown}/new-link", {"csrf_token": csrf(token_form)})
+    assert reply.status_code == page.status_code == 404
+    assert reply.text == page.text
+    assert "None" not in reply.text and "let them know" not in reply.text
+
+
+# --- 8. Security headers on every response; HSTS over https -----------------------------
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/nothing-here", "/i/" + "E" * 22])
+def test_security_headers_everywhere(web, invited, path):
+    reply = get(web, path)
+    assert reply.headers["X-Content-Type-Options"] == "nosniff"
+    assert reply.headers["X-Frame-Options"] == "DENY"
+    assert reply.headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in reply.headers["Content-Security-Policy"]
+    assert reply.headers["Strict-Transport-Security"].startswith("max-age=")
+    plain = web.get(path, environ_base=PROXY)  # no X-Forwarded-Proto: not https
+    assert "Strict-Transport-Security" not in plain.headers
+
+
+def test_the_404_page_is_ours(web):
+    reply = get(web, "/nothing-here")
+    assert reply.status_code == 404 and "There is nothing here" in reply.text
+
+
+# --- 6. Odd bytes get a clean answer, never a 500 ---------------------------------------
+
+
+def _twilio_post(web, path: str, form: dict):
+    from twilio.request_validator import RequestValidator
+
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(f"{PUBLIC}{path}", form)
+    return web.post(path, data=form, headers={"X-Twilio-Signature": signature})
+
+
+@pytest.fixture
+def texting_app(database, slack, twilio_settings):
+    firm = firms.create("Smith & Co", admin_email="ann@smith.example",
+                        admin_password="correct horse 1")
+    clients.add(firm, "Maria Gonzalez", phone="2125550134")
+    from core import access
+
+    assert access.connect(TEAM, "UANN", "ann@smith.example", "correct horse 1").ok
+    return slack_app(slack)
+
+
+def test_a_signed_text_with_a_nul_byte_is_recorded_and_answered(texting_app):
+    form = {"MessageSid": "SM" + "1" * 32, "AccountSid": "AC" + "0" * 32,
+            "From": "+12125550134\x00", "To": FROM_NUMBER, "Body": "HELP\x00 me", "NumMedia": "0"}
+    reply = _twilio_post(texting_app, "/sms/inbound", form)
+    assert reply.status_code == 200 and reply.mimetype == "text/xml"
+    inbound = Message.get(Message.direction == "in")
+    assert inbound.from_addr == "+12125550134" and "\x00" not in inbound.body
+
+
+def test_a_signed_text_with_an_overlong_sender_is_refused_cleanly(texting_app):
+    form = {"MessageSid": "SM" + "2" * 32, "AccountSid": "AC" + "0" * 32,
+            "From": "+1" + "2" * 300, "To": FROM_NUMBER, "Body": "hi", "NumMedia": "0"}
+    reply = _twilio_post(texting_app, "/sms/inbound", form)
+    assert reply.status_code == 400 and "From" in reply.text
+    assert not Message.select().where(Message.direction == "in").exists()
+    receipt = {"MessageSid": "SM\x00" + "3" * 32, "MessageStatus": "delivered\x00"}
+    assert _twilio_post(texting_app, "/sms/status", receipt).status_code == 204
+
+
+def test_a_slack_timestamp_that_is_not_a_number_is_401(texting_app, slack):
+    reply = command(texting_app, slack, "help", timestamp="yesterday")
+    assert reply.status_code == 401
+
+
+def test_tampered_button_ids_get_an_ephemeral_answer(texting_app, slack):
+    for action, value in (("resend", "12; drop"), ("pick_client", '{"cmd": "status", '
+                                                                   '"client": "x"}'),
+                          ("show_more", '{"cmd": "clients", "offset": "-5"}')):
+        assert button(texting_app, slack, action, value).status_code == 200
+    answers = slack.wait_for("respond:button", 3)
+    assert all("this button is out of date" in a["text"] for a in answers), answers
+    meta = json.dumps({"client": "not-a-number", "response_url": slack.response_url("modal")})
+    reply = interaction(texting_app, {
+        "type": "view_submission", "team": {"id": TEAM}, "user": {"id": "UANN"},
+        "api_app_id": "A1", "view": {"id": "V1", "callback_id": "invite_modal",
+                                     "private_metadata": meta, "state": {"values": {}},
+                                     "type": "modal"}})
+    assert reply.status_code == 200
+    assert "this button is out of date" in json.dumps(slack.wait_for("respond:modal"))
+
+
+def test_a_forged_slack_request_is_still_401(texting_app):
+    assert signed(texting_app, "text=help", secret="wrong").status_code == 401

@@ -1,0 +1,70 @@
+"""Error answers: a plain page (or JSON, when the caller asked for JSON), never a
+stack trace. The database or Redis away is a 503 with `Retry-After`."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from peewee import InterfaceError, OperationalError
+from redis import RedisError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+RETRY_AFTER = "30"
+
+PAGES = {
+    400: ("That didn't work", "The page was open too long or was sent twice. Go back, "
+                              "reload it and try again."),
+    403: ("Not allowed", "You can't do that with this account."),
+    404: ("Not found", "There is nothing here. Open the link from your message again."),
+    405: ("Not allowed", "That isn't something this page does."),
+    413: ("Too much", "That was more than this page takes."),
+    429: ("Too many tries", "Too many links that don't work were opened from here. "
+                            "Wait ten minutes, then open the link from your message."),
+    500: ("Something went wrong", "Something went wrong on our side. Try again in a minute; "
+                                  "if it keeps happening, tell the firm that invited you."),
+    503: ("Back in a minute", "LedgerSync is briefly unavailable. Try again in a minute."),
+}
+
+
+def install(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _http)
+    app.register_error_handler(CSRFError, lambda _e: answer(400))
+    for unavailable in (OperationalError, InterfaceError, RedisError):
+        app.register_error_handler(unavailable, _unavailable)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def answer(code: int, headers: dict | None = None):
+    title, text = PAGES.get(code, PAGES[500])
+    if _wants_json():
+        reply = jsonify(error=title, detail=text, status=code)
+    else:
+        reply = render_template("error.html", title=title, text=text, firm=None)
+    return reply, code, headers or {}
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def _http(error: HTTPException):
+    if error.code is None or error.code not in PAGES:
+        return error
+    return answer(error.code)
+
+
+def _unavailable(error: Exception):
+    log.error("unavailable: %s (%s)", type(error).__name__, str(error).splitlines()[0][:200]
+              if str(error) else "")
+    return answer(503, {"Retry-After": RETRY_AFTER})
+
+
+def _unexpected(error: Exception):
+    ref = secrets.token_hex(3)
+    log.exception("unhandled error (ref %s) on %s %s", ref, request.method, request.path)
+    return answer(500, {"X-Error-Ref": ref})

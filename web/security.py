@@ -1,0 +1,68 @@
+"""What every response and every form post gets, as production serves them: https
+behind a proxy.
+
+- **Proxies.** `PROXY_HOPS` (default 0) is how many proxies in front of us may be
+  believed: werkzeug's `ProxyFix` then takes the client's address and the scheme
+  from that many `X-Forwarded-For`/`-Proto` entries, and nothing more (a client
+  can't claim an address by sending the header itself).
+- **Headers.** nosniff, no framing, no referrer on every response; HSTS when
+  served over https.
+- **Same-origin posts.** Pages with a link token send `Referrer-Policy:
+  no-referrer`, so browsers send no `Referer` and `Origin: null` on their own
+  forms. Flask-WTF's strict Referer check for https (`WTF_CSRF_SSL_STRICT`)
+  would refuse every such post, so it is off, deliberately; in its place a post
+  must come from our own pages by the browser's Fetch Metadata (`Sec-Fetch-Site`),
+  or, from a browser without it, by an `Origin` that is ours. The CSRF token
+  (bound to the session) and the SameSite=Lax cookie still guard every form.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from core.config import Settings
+
+HSTS = "max-age=31536000"
+FRAME_AND_TYPE = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+SAFE_SITES = {"same-origin", "none"}  # our own page, or the user typed/bookmarked it
+
+
+def install(app: Flask, settings: Settings) -> None:
+    if settings.proxy_hops:
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+    app.config["WTF_CSRF_SSL_STRICT"] = False  # replaced by `same_origin_post` below
+    app.after_request(_headers)
+
+
+def _headers(response):
+    for name, value in FRAME_AND_TYPE.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def same_origin_post(public_base_url: str) -> None:
+    """403 for a form post that a browser says came from another site."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        if site not in SAFE_SITES:
+            abort(403)
+        return
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and origin.lower() != origin_of(public_base_url):
+        abort(403)
