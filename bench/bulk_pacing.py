@@ -9,6 +9,16 @@ between consecutive texts, and duplicates.
     python -m bench.bulk_pacing [--clients 10000] [--rate 200] [--workers 2]
     BENCH_POSTGRES_URL=postgresql://…/ledgersync_bench BENCH_REDIS_URL=redis://…/12 …
 
+The scenario of `tests/test_bulk_workers.py`, timed (the test asserts only what holds
+on any machine; how fast it goes is measured here):
+
+    python -m bench.bulk_pacing --clients 300 --rate 30 --staff-after 50 --kill-after 100
+
+`--staff-after K` makes a staff invite (the `high` queue) once K texts are out and
+reports how long it took and how many bulk texts came after it; `--kill-after K`
+SIGKILLs the first worker (with the job it is running) once K texts are out, starts
+another, and runs the sweep as cron would (grace periods shortened to 2 s).
+
 The bench database is dropped and created again; the Redis database is flushed.
 Sending stops after --budget seconds (the run is canceled) when the workers can't
 keep up with the rate; the numbers then cover what was sent until then.
@@ -24,24 +34,51 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from redis import Redis  # noqa: E402
+from rq import Worker  # noqa: E402
 
 from bench.sweep_due import fresh_pg  # noqa: E402
-from core import bulk, config, db, firms, migrations, outbound  # noqa: E402
+from core import bulk, clients, config, db, firms, invites, migrations, outbound  # noqa: E402
+from core import sweep as core_sweep  # noqa: E402
 from core.clients import name_key  # noqa: E402
-from core.models import BulkRun, Client  # noqa: E402
+from core.models import Client  # noqa: E402
 from jobs import queues  # noqa: E402
 from jobs.pacing import SAFETY  # noqa: E402
-from tests.helpers import kill_tree, start_worker, worker_env  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    bulk_settled,
+    kill_tree,
+    start_worker,
+    wait_for,
+    worker_env,
+)
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn  # noqa: E402
 
 PG_URL = os.environ.get("BENCH_POSTGRES_URL",
                         "postgresql://postgres@127.0.0.1:5432/ledgersync_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+WALK_IN = "+13125550100"  # the staff invite's client: outside every --clients range
+GRACE = timedelta(seconds=2)  # the sweep's grace periods after a kill, as in the test
+SWEEP_EVERY = 3.0  # seconds between sweeps after a kill (`ledgersync cron`: a minute)
+
+
+@dataclass
+class Scenario:
+    """The workers, and what happened along the way (counts are texts out at the time)."""
+
+    env: dict
+    folder: Path
+    workers: list = field(default_factory=list)
+    walk_in: Client | None = None
+    staff_made: float | None = None  # monotonic
+    staff_after: int | None = None
+    killed_after: int | None = None
+    last_sweep: float = 0.0
 
 
 def setup(args, twilio: TwilioStandIn) -> config.Settings:
@@ -70,21 +107,43 @@ def load_clients(firm, count: int) -> list[str]:
     return numbers
 
 
-def wait_until_sent(run_id: int, twilio: TwilioStandIn, count: int, budget: float) -> None:
-    """Until every text is out, or `budget` seconds: then the run is canceled (what is
-    measured is the pace, which the first minute shows as well as the whole run)."""
-    deadline = time.monotonic() + budget
-    while time.monotonic() < deadline:
-        if len(twilio.sent()) >= count and BulkRun.get_by_id(run_id).status == "done":
+def along_the_way(args, scenario: Scenario, twilio: TwilioStandIn) -> None:
+    """The staff invite, the kill and the sweeps, each when its time comes."""
+    out = len(twilio.sent())
+    if args.staff_after is not None and scenario.staff_made is None and out >= args.staff_after:
+        scenario.staff_made, scenario.staff_after = time.monotonic(), out
+        invites.send(scenario.walk_in, "sms")
+    if args.kill_after is not None and scenario.killed_after is None and out >= args.kill_after:
+        kill_tree(scenario.workers[0])
+        scenario.killed_after = out
+        scenario.workers.append(start_worker(scenario.env, scenario.folder, "replacement"))
+    if scenario.killed_after is not None \
+            and time.monotonic() - scenario.last_sweep >= SWEEP_EVERY:
+        core_sweep.run(pending_grace=GRACE, stuck_after=GRACE)
+        scenario.last_sweep = time.monotonic()
+
+
+def run_until_settled(args, run_id: int, scenario: Scenario, twilio: TwilioStandIn) -> None:
+    """Until every text is out (`tests.helpers.bulk_settled`), or `budget` seconds: then
+    the run is canceled (what is measured is the pace, which the first minute shows as
+    well as the whole run), and the texts already claimed go out."""
+    deadline = time.monotonic() + args.budget
+    while not bulk_settled(run_id):
+        if time.monotonic() >= deadline:
+            left = bulk.cancel(run_id, actor="bench")
+            print(f"  budget of {args.budget:.0f} s used up: canceled the {left:,} texts "
+                  "not sent yet")
+            # An item a killed worker held is never settled once the run is canceled.
+            wait_for(lambda: bulk_settled(run_id), timeout=30.0)
             return
+        along_the_way(args, scenario, twilio)
         time.sleep(0.2)
-    left = bulk.cancel(run_id, actor="bench")
-    time.sleep(1.0)  # the texts already claimed
-    print(f"  budget of {budget:.0f} s used up: canceled the {left:,} texts not sent yet")
 
 
-def report(args, twilio: TwilioStandIn, numbers: list[str], started: float) -> None:
-    texts = sorted(twilio.sent(), key=lambda a: a.monotonic)
+def report(args, twilio: TwilioStandIn, numbers: list[str], started: float,
+           scenario: Scenario) -> None:
+    accepted = sorted(twilio.sent(), key=lambda a: a.monotonic)
+    texts = [a for a in accepted if a.to != WALK_IN]
     marks = [a.monotonic for a in texts]
     gaps = sorted((b - a) * 1000 for a, b in zip(marks, marks[1:], strict=False))
     per_number = collections.Counter(a.to for a in texts)
@@ -100,10 +159,30 @@ def report(args, twilio: TwilioStandIn, numbers: list[str], started: float) -> N
     print(f"  achieved: {overall:.1f} texts/s overall = {100 * overall / args.rate:.1f}% of "
           f"SMS_RATE={args.rate:g}; {steady:.1f} texts/s first to last text = "
           f"{100 * steady / args.rate:.1f}%")
-    print(f"  busiest 1-second window: {twilio.busiest(1.0)} texts (limit {args.rate:g})")
+    print(f"  busiest 1-second window: {twilio.busiest(1.0)} texts, the staff invite's "
+          f"included (limit {args.rate:g})")
     print(f"  gap between consecutive texts: p50 {statistics.median(gaps):.2f} ms, "
           f"p99 {gaps[int(0.99 * (len(gaps) - 1))]:.2f} ms, min {gaps[0]:.2f} ms, "
           f"max {gaps[-1]:.2f} ms (slot = {interval:.2f} ms)")
+    if scenario.killed_after is not None:
+        print(f"  worker killed after {scenario.killed_after:,} texts, one started in its place")
+    staff = [a for a in accepted if a.to == WALK_IN]
+    if scenario.staff_made is not None and staff:
+        behind = sum(1 for a in texts if a.monotonic > staff[0].monotonic)
+        print(f"  staff invite made after {scenario.staff_after:,} texts: accepted "
+              f"{1000 * (staff[0].monotonic - scenario.staff_made):.0f} ms later, with "
+              f"{behind:,} bulk texts behind it")
+    elif scenario.staff_made is not None:
+        print("  staff invite made, never accepted")
+
+
+def start_workers(scenario: Scenario, count: int, redis: Redis) -> None:
+    """Start them and wait until each has registered with Redis (it takes jobs then)."""
+    registered = Worker.count(connection=redis)
+    scenario.workers += [start_worker(scenario.env, scenario.folder, f"w{i}")
+                         for i in range(count)]
+    if not wait_for(lambda: Worker.count(connection=redis) >= registered + count, 60.0):
+        raise SystemExit(f"the workers did not start: see their logs in {scenario.folder}")
 
 
 def main() -> None:
@@ -113,6 +192,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--budget", type=float, default=60.0,
                         help="seconds of sending before the run is canceled (default 60)")
+    parser.add_argument("--staff-after", type=int, metavar="K",
+                        help="make a staff invite once K texts are out")
+    parser.add_argument("--kill-after", type=int, metavar="K",
+                        help="SIGKILL a worker once K texts are out and start another")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     begun = time.monotonic()
@@ -129,18 +212,19 @@ def main() -> None:
         env = worker_env(settings, SMS_RATE=str(args.rate), TWILIO_ACCOUNT_SID=ACCOUNT_SID,
                          TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER,
                          TWILIO_API_URL=twilio.url, SLACK_BOT_TOKEN="")
-        workers = [start_worker(env, Path(folder), f"w{i}") for i in range(args.workers)]
+        scenario = Scenario(env, Path(folder))
+        scenario.walk_in = clients.add(firm, "Walk In", phone=WALK_IN)  # after: not in the run
         try:
             assert queues.install(settings), f"Redis not available at {REDIS_URL}"
-            time.sleep(1.5)  # the workers are up: time the run, not their start-up
+            start_workers(scenario, args.workers, queues.connection())  # time the run only
             started = time.monotonic()
             bulk.start(plan.run.id)
-            wait_until_sent(plan.run.id, twilio, plan.sms, args.budget)
+            run_until_settled(args, plan.run.id, scenario, twilio)
         finally:
-            for worker in workers:
+            for worker in scenario.workers:
                 kill_tree(worker)
             queues.uninstall()
-        report(args, twilio, numbers, started)
+        report(args, twilio, numbers, started, scenario)
     print(f"  (whole bench {time.monotonic() - begun:.0f} s)")
 
 

@@ -37,7 +37,8 @@ def blueprint(config: Settings) -> Blueprint:
     def events():
         # Bolt verifies the signature; a timestamp that isn't a number would make
         # its check raise (a 500 for an unauthenticated request): refuse it first.
-        if not request.headers.get("X-Slack-Request-Timestamp", "").isdigit():
+        stamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        if not (stamp.isascii() and stamp.isdigit()):
             return Response("invalid request\n", 401, mimetype="text/plain")
         return handler.handle(request)
 

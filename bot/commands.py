@@ -4,20 +4,15 @@ each function returns a message (a dict for `respond`) or an `OpenModal`."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
-from core import access, clients, clock, doctor, invites, status
+from core import access, clients, clock, doctor, firms, invites, status
 from core.access import Actor
 from core.errors import Ambiguous, InvalidInput, LedgerSyncError
 from core.models import Client, Firm
 
-from . import bulk, notices, parse, team, views
+from . import bulk_commands, notices, parse, team, views
 from .ids import record_id
-
-
-@dataclass(frozen=True)
-class OpenModal:
-    view: dict
+from .views import OpenModal
 
 
 def run(text: str, actor: Actor, meta: dict) -> dict | OpenModal:
@@ -101,10 +96,9 @@ def remind(command, actor: Actor, meta, client: Client | None = None) -> dict:
 def revoke(command, actor: Actor, meta, client: Client | None = None) -> dict:
     if client is None:
         _, client = _client(command, actor, "revoke")
-    invites.revoke(client, by=actor.staff)
-    return views.message(f"Revoked {client.name}'s invite",
-                         [views.section(f":no_entry: Revoked *{views.esc(client.name)}*'s invite; "
-                                        "the link no longer works.")])
+    revoked = invites.revoke(client, by=actor.staff)
+    return views.message(f"Revoked {client.name}'s access", [views.section(
+        f":no_entry: Revoked *{views.esc(client.name)}*'s access: {revoked}.")])
 
 
 def show_status(command, actor: Actor, meta, client: Client | None = None) -> dict:
@@ -132,7 +126,7 @@ def notify(command, actor: Actor, meta) -> dict:
     tried = notices.try_channel(ref, actor.firm.name)
     if tried.refused:
         return views.notify_refused(tried.refused, tried.channel, ref.name)
-    Firm.update(notify_channel=tried.channel).where(Firm.id == actor.firm.id).execute()
+    firms.set_notify_channel(actor.firm, tried.channel, actor=actor.label)
     return views.notify_set(tried.channel)
 
 
@@ -147,8 +141,8 @@ HANDLERS = {
     "disconnect": disconnect, "clients": list_clients, "client add": client_add,
     "import": import_clients, "invite": invite, "resend": resend, "remind": remind,
     "revoke": revoke, "status": show_status, "pending": pending, "notify": notify,
-    "doctor": run_doctor, "role": team.role, "staff": team.staff, "invite-all": bulk.invite_all,
-    "bulk": bulk.show,
+    "doctor": run_doctor, "role": team.role, "staff": team.staff,
+    "invite-all": bulk_commands.invite_all, "bulk": bulk_commands.show,
 }
 
 # What a button on a status card needs: the same permission as its command.

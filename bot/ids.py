@@ -47,6 +47,6 @@ def record_id(value) -> int:
     """A database id carried by a button or a modal. Slack signs the request, but the
     value is still checked: anything but a plain number is a stale or tampered button."""
     text = str(value if value is not None else "").strip().lstrip("#")
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise InvalidInput(STALE)
     return int(text)

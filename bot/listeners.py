@@ -1,13 +1,21 @@
-"""Bolt listeners: acknowledge first, then do the work and answer.
+"""Bolt listeners: acknowledge first, then work out the answer and send it.
 
-Listeners run on Bolt's thread pool; each opens its own database connection.
-Who is asking (`context["actor"]`) was resolved once, by the middleware."""
+Every listener is a plain function that returns its answer; one of three
+decorators does the rest, the same way for all: `answers` (slash commands and
+buttons), `submitted` (modals), and `worked_out` beneath both — a database
+connection for the work, a `LedgerSyncError` turned into its one line, anything
+else into "Something went wrong … quote ref …" (logged with the reference).
+Listeners run on Bolt's thread pool. Who is asking (`context["actor"]`) was
+resolved once, by the middleware."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from slack_bolt import App
 from slack_sdk.webhook import WebhookClient
@@ -16,10 +24,12 @@ from core import access, clients, db, invites
 from core import bulk as core_bulk
 from core.errors import LedgerSyncError
 
-from . import bulk, commands, middleware, progress, threads, views
+from . import bulk_commands, commands, middleware, progress, threads, views
 from .ids import ActionId, BlockId, CallbackId, record_id
 
 log = logging.getLogger(__name__)
+FIELDS = {"name": BlockId.NAME, "phone": BlockId.PHONE, "email": BlockId.CLIENT_EMAIL,
+          "banks": BlockId.BANKS}
 
 
 def register(app: App) -> None:
@@ -39,64 +49,108 @@ def register(app: App) -> None:
     app.view(str(CallbackId.BULK_LIST))(on_bulk_list)
 
 
+# --- the one way answers are worked out -------------------------------------------------
+
+
 def failure(what: str) -> dict:
     ref = secrets.token_hex(3)
     log.exception("slack %s failed (ref %s)", what, ref)
     return views.error(f"Something went wrong with `{what}`. Quote ref {ref} to support.")
 
 
-def on_command(ack, command, respond, client, context):
-    ack()
-    meta = {"response_url": command.get("response_url", ""), "channel": command.get("channel_id")}
+def worked_out(what: str, work: Callable[[], object]) -> tuple[object, LedgerSyncError | None]:
+    """(the answer, None), or (the answer that says what went wrong, the problem)."""
     try:
         with db.connection():
-            reply = commands.run(command.get("text", ""), context["actor"], meta)
-    except Exception:  # noqa: BLE001 - the user gets one line and a reference
-        reply = failure((command.get("text") or "help").split(" ")[0][:20])
-    if isinstance(reply, commands.OpenModal):
-        client.views_open(trigger_id=command["trigger_id"], view=reply.view)
+            return work(), None
+    except LedgerSyncError as problem:
+        return views.error(str(problem)), problem
+    except Exception as unexpected:  # noqa: BLE001 - the user gets one line and a reference
+        return failure(what), LedgerSyncError(str(unexpected))
+
+
+@dataclass(frozen=True)
+class Then:
+    """An answer to show first, and what to do once it is shown (start a bulk run)."""
+
+    answer: dict
+    then: Callable[[], None]
+
+
+def _what(body: dict) -> str:
+    if body.get("command"):
+        return (body.get("text") or "help").split(" ")[0][:20] or "help"
+    actions = body.get("actions") or [{}]
+    return actions[0].get("action_id") or (body.get("view") or {}).get("callback_id") or "slack"
+
+
+def _given(work: Callable, **available) -> dict:
+    return {name: available[name] for name in inspect.signature(work).parameters}
+
+
+def answers(*, replace: bool):
+    """A slash command or a button: ack at once, work out the answer, then open it
+    (a modal) or respond — replacing the message the button is on (`replace`), or
+    ephemeral. What went wrong is always a new ephemeral message."""
+
+    def decorate(work):
+        def listener(ack, respond, client, body, context, action, command):
+            ack()
+            answer, problem = worked_out(_what(body), lambda: work(**_given(
+                work, body=body, context=context, action=action, command=command)))
+            if isinstance(answer, Then):
+                _respond(respond, answer.answer, replace)
+                worked_out(_what(body), answer.then)
+            elif isinstance(answer, views.OpenModal):
+                client.views_open(trigger_id=body["trigger_id"], view=answer.view)
+            else:
+                _respond(respond, answer, replace and problem is None)
+
+        listener.__name__ = listener.__qualname__ = work.__name__
+        listener.__doc__ = work.__doc__
+        return listener
+
+    return decorate
+
+
+def _respond(respond, answer: dict, replace: bool) -> None:
+    if replace:
+        respond(replace_original=True, **answer)
     else:
-        respond(response_type="ephemeral", **reply)
+        respond(replace_original=False, response_type="ephemeral", **answer)
 
 
-def on_card_button(ack, body, action, respond, context):
-    ack()
-    try:
-        with db.connection():
-            card = commands.on_client(action["action_id"], action["value"], context["actor"])
-        respond(replace_original=True, **card)
-    except LedgerSyncError as problem:
-        respond(replace_original=False, response_type="ephemeral", **views.error(str(problem)))
-    except Exception:  # noqa: BLE001
-        respond(replace_original=False, response_type="ephemeral",
-                **failure(action.get("action_id", "button")))
+def submitted(*, check_first: bool = False):
+    """A modal's Submit. The answer goes to the conversation the modal was opened
+    from (its `response_url`, in `private_metadata`). `check_first`: the work runs
+    before the acknowledgement, so a problem with one field is shown under that
+    field and the modal stays open; otherwise ack at once (slow work)."""
+
+    def decorate(work):
+        def listener(ack, body, context, view):
+            if not check_first:
+                ack()
+            answer, problem = worked_out(_what(body), lambda: work(**_given(
+                work, body=body, context=context, view=view)))
+            if check_first:
+                block = FIELDS.get(getattr(problem, "field", None) or "")
+                if block is not None:
+                    ack(response_action="errors", errors={str(block): str(problem)[:150]})
+                    return
+                ack()
+            _reply(view, answer)
+
+        listener.__name__ = listener.__qualname__ = work.__name__
+        listener.__doc__ = work.__doc__
+        return listener
+
+    return decorate
 
 
-def on_pick(ack, body, action, respond, client, context):
-    ack()
-    try:
-        with db.connection():
-            reply = commands.picked(_json(action.get("value")), context["actor"])
-    except LedgerSyncError as problem:
-        reply = views.error(str(problem))
-    except Exception:  # noqa: BLE001 - the user gets one line and a reference
-        reply = failure("pick")
-    if isinstance(reply, commands.OpenModal):
-        client.views_open(trigger_id=body["trigger_id"], view=reply.view)
-    else:
-        respond(replace_original=True, **reply)
-
-
-def on_more(ack, action, respond, context):
-    ack()
-    try:
-        with db.connection():
-            reply = commands.more(_json(action.get("value")), context["actor"])
-    except LedgerSyncError as problem:
-        reply = views.error(str(problem))
-    except Exception:  # noqa: BLE001
-        reply = failure("more")
-    respond(replace_original=True, **reply)
+def _reply(view, message: dict) -> None:
+    url = _json(view.get("private_metadata")).get("response_url")
+    if url:
+        WebhookClient(url).send(response_type="ephemeral", **message)
 
 
 def _json(value) -> dict:
@@ -114,11 +168,80 @@ def _value(view, block: BlockId):
     return state.get("value") or ""
 
 
+# --- commands and buttons -----------------------------------------------------------------
+
+
+@answers(replace=False)
+def on_command(command, context):
+    meta = {"response_url": command.get("response_url", ""), "channel": command.get("channel_id")}
+    return commands.run(command.get("text", ""), context["actor"], meta)
+
+
+@answers(replace=True)
+def on_card_button(action, context):
+    """Resend · Remind · Revoke · Ask to reconnect on a status card: the card again."""
+    return commands.on_client(action["action_id"], action.get("value"), context["actor"])
+
+
+@answers(replace=True)
+def on_pick(action, context):
+    """A client picked among several matches: the command, for that client."""
+    return commands.picked(_json(action.get("value")), context["actor"])
+
+
+@answers(replace=True)
+def on_more(action, context):
+    return commands.more(_json(action.get("value")), context["actor"])
+
+
+@answers(replace=True)
+def on_bulk_button(body, action, context):
+    """Send / Cancel / Retry failed on a bulk run (same checks as the command)."""
+    actor, action_id = context["actor"], action["action_id"]
+    if action_id == ActionId.BULK_CONFIRM:
+        return _start_bulk(actor, action.get("value"), (body.get("channel") or {}).get("id"))
+    change = (bulk_commands.canceled if action_id == ActionId.BULK_CANCEL
+              else bulk_commands.retried)
+    run = change(actor, action.get("value"))
+
+    def then():
+        if action_id == ActionId.BULK_RETRY:
+            core_bulk.kick(run.id)
+        progress.report(run.id, force=True)
+
+    return Then(bulk_commands.view(run.id), then)
+
+
+def _start_bulk(actor, value, channel) -> Then:
+    run = bulk_commands.confirmed(actor, value)
+    if progress.post(run, channel):
+        note = f"Bulk invite #{run.id} started: its progress is posted in this channel."
+    else:
+        note = (f"Bulk invite #{run.id} started. Invite me to this channel to watch it here; "
+                f"meanwhile `/ledgersync bulk {run.id}` shows its progress.")
+
+    def then():
+        core_bulk.kick(run.id)
+        progress.report(run.id, force=True)
+
+    return Then(views.message(note), then)
+
+
+# --- modals ---------------------------------------------------------------------------------
+
+
 def on_connect(ack, body, view):
-    with db.connection():
-        result = access.connect(body["team"]["id"], body["user"]["id"],
-                                _value(view, BlockId.EMAIL), _value(view, BlockId.PASSWORD))
-    if result.ok:
+    """The seed's green check or red X, in the modal itself."""
+
+    def connect():
+        return access.connect(body["team"]["id"], body["user"]["id"],
+                              _value(view, BlockId.EMAIL), _value(view, BlockId.PASSWORD))
+
+    result, problem = worked_out("connect", connect)
+    if problem is not None:
+        ack(response_action="update", view=views.connect_result(
+            False, "That didn't work", result["text"], "Try again in a minute."))
+    elif result.ok:
         staff = result.staff
         detail = (f"Connected as {staff.name or staff.email} ({staff.role}) at "
                   f"{staff.firm.name}.")
@@ -130,71 +253,47 @@ def on_connect(ack, body, view):
             view=views.connect_result(False, result.reason, "Not connected.", result.fix))
 
 
-def _reply(view, message: dict) -> None:
-    url = _json(view.get("private_metadata")).get("response_url")
-    if url:
-        WebhookClient(url).send(response_type="ephemeral", **message)
-
-
-def on_client_add(ack, body, view, context):
+@submitted(check_first=True)
+def on_client_add(view, context):
     actor = context["actor"]
-    try:
-        with db.connection():
-            actor.require("client_add")
-            client = clients.add(actor.firm, _value(view, BlockId.NAME),
-                                 phone=_value(view, BlockId.PHONE),
-                                 email=_value(view, BlockId.CLIENT_EMAIL),
-                                 banks=_value(view, BlockId.BANKS), actor=actor.label)
-            reply = views.message(f"Added {client.name}", [views.section(
-                f":white_check_mark: Added {views.who(client)}. Invite them: "
-                f"`/ledgersync invite {views.esc(client.name)}`")])
-    except LedgerSyncError as problem:
-        field = _field_for(str(problem))
-        ack(response_action="errors", errors={str(field): str(problem)[:150]})
-        return
-    ack()
-    _reply(view, reply)
+    actor.require("client_add")
+    client = clients.add(actor.firm, _value(view, BlockId.NAME),
+                         phone=_value(view, BlockId.PHONE),
+                         email=_value(view, BlockId.CLIENT_EMAIL),
+                         banks=_value(view, BlockId.BANKS), actor=actor.label)
+    return views.message(f"Added {client.name}", [views.section(
+        f":white_check_mark: Added {views.who(client)}. Invite them: "
+        f"`/ledgersync invite {views.esc(client.name)}`")])
 
 
-def _field_for(problem: str) -> BlockId:
-    lowered = problem.lower()
-    if "phone" in lowered or "number" in lowered:
-        return BlockId.PHONE
-    if "email" in lowered:
-        return BlockId.CLIENT_EMAIL
-    return BlockId.NAME
-
-
-def on_import(ack, body, view, context):
-    ack()
+@submitted()
+def on_import(view, context):
     actor = context["actor"]
-    try:
-        with db.connection():
-            actor.require("import")
-            report = clients.import_csv(actor.firm, _value(view, BlockId.CSV), actor=actor.label)
-        _reply(view, views.import_report(report))
-    except LedgerSyncError as problem:
-        _reply(view, views.error(str(problem)))
+    actor.require("import")
+    return views.import_report(
+        clients.import_csv(actor.firm, _value(view, BlockId.CSV), actor=actor.label))
 
 
-def on_invite(ack, body, view, context):
-    ack()
+@submitted()
+def on_invite(view, context):
     actor = context["actor"]
+    actor.require("invite")
+    client = actor.client(actor.firm, record_id(_json(view.get("private_metadata")).get("client")))
+    banks = [b for b in _value(view, BlockId.BANKS).splitlines() if b.strip()]
+    sent = invites.send(client, _value(view, BlockId.CHANNEL),
+                        purpose=_value(view, BlockId.PURPOSE) or "connect",
+                        banks=banks or None, by=actor.staff)
+    return views.sent("Invited", client, sent.invite, sent.to)
+
+
+@submitted()
+def on_bulk_list(view, context):
     meta = _json(view.get("private_metadata"))
-    try:
-        with db.connection():
-            actor.require("invite")
-            client = actor.client(actor.firm, record_id(meta.get("client")))
-            sent = invites.send(client, _value(view, BlockId.CHANNEL),
-                                purpose=_value(view, BlockId.PURPOSE) or "connect",
-                                banks=[b for b in _value(view, BlockId.BANKS).splitlines()
-                                       if b.strip()] or None, by=actor.staff)
-            reply = views.sent("Invited", client, sent.invite, sent.to)
-    except LedgerSyncError as problem:
-        reply = views.error(str(problem))
-    except Exception:  # noqa: BLE001
-        reply = failure("invite")
-    _reply(view, reply)
+    return bulk_commands.invite_list(_value(view, BlockId.NAMES), meta.get("channel"),
+                                     context["actor"])
+
+
+# --- events ------------------------------------------------------------------------------------
 
 
 def on_message(event, client, context):
@@ -202,65 +301,15 @@ def on_message(event, client, context):
     a refusal is shown to its writer alone. Other messages are none of our business."""
     if not threads.is_thread_reply(event):
         return
-    try:
-        with db.connection():
-            thread = threads.client_thread(event)
-            if thread is None:
-                return
-            texted = threads.answer(context["actor"], thread, event)
-        if texted is not None:
-            client.reactions_add(channel=event["channel"], timestamp=event["ts"],
-                                 name="white_check_mark")
-    except LedgerSyncError as problem:
+
+    def answer():
+        thread = threads.client_thread(event)
+        return None if thread is None else threads.answer(context["actor"], thread, event)
+
+    texted, problem = worked_out("reply", answer)
+    if problem is not None:
         client.chat_postEphemeral(channel=event["channel"], user=event.get("user"),
-                                  thread_ts=event["thread_ts"], text=f":x: {problem}")
-    except Exception:  # noqa: BLE001 - the writer sees one line and a reference
-        message = failure("reply")
-        client.chat_postEphemeral(channel=event["channel"], user=event.get("user"),
-                                  thread_ts=event["thread_ts"], text=message["text"])
-
-
-def on_bulk_button(ack, body, action, respond, context):
-    """Send / Cancel / Retry failed on a bulk run (same checks as the command)."""
-    ack()
-    actor, action_id = context["actor"], action["action_id"]
-    try:
-        with db.connection():
-            if action_id == ActionId.BULK_CONFIRM:
-                _start_bulk(actor, action["value"], (body.get("channel") or {}).get("id"),
-                            respond)
-                return
-            run = (bulk.canceled if action_id == ActionId.BULK_CANCEL else bulk.retried)(
-                actor, action["value"])
-            respond(replace_original=True, **bulk.view(run.id))
-            if action_id == ActionId.BULK_RETRY:
-                core_bulk.kick(run.id)
-            progress.report(run.id, force=True)
-    except LedgerSyncError as problem:
-        respond(replace_original=False, response_type="ephemeral", **views.error(str(problem)))
-    except Exception:  # noqa: BLE001
-        respond(replace_original=False, response_type="ephemeral", **failure(action_id))
-
-
-def _start_bulk(actor, value, channel, respond) -> None:
-    run = bulk.confirmed(actor, value)
-    if progress.post(run, channel):
-        note = f"Bulk invite #{run.id} started: its progress is posted in this channel."
-    else:
-        note = (f"Bulk invite #{run.id} started. Invite me to this channel to watch it here; "
-                f"meanwhile `/ledgersync bulk {run.id}` shows its progress.")
-    respond(replace_original=True, **views.message(note))
-    core_bulk.kick(run.id)
-    progress.report(run.id, force=True)
-
-
-def on_bulk_list(ack, body, view, context):
-    ack()
-    meta = _json(view.get("private_metadata"))
-    try:
-        with db.connection():
-            reply = bulk.invite_list(_value(view, BlockId.NAMES), meta.get("channel"),
-                                     context["actor"])
-    except LedgerSyncError as problem:
-        reply = views.error(str(problem))
-    _reply(view, reply)
+                                  thread_ts=event["thread_ts"], text=f":x: {texted['text']}")
+    elif texted is not None:
+        client.reactions_add(channel=event["channel"], timestamp=event["ts"],
+                             name="white_check_mark")

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from core import notices, outbound
+from core import texting
 from core.config import settings
-from core.models import ClientThread, Message
+from core.models import Message, Status
 from core.notices import NO_CHANNEL, NOBODY_TOLD
 from core.outbound import SendResult
 from core.phones import display
@@ -38,11 +38,7 @@ class SlackNoticeSender:
     def send(self, message: Message) -> SendResult:
         if message.to_addr == NO_CHANNEL:
             return SendResult("canceled", "slack", error_message=NOBODY_TOLD)
-        try:
-            return _post(message)
-        finally:
-            # The same notice to the other admins: written with this one, so committed.
-            outbound.dispatch(*notices.others(message))
+        return _post(message)
 
 
 def _post(message: Message) -> SendResult:
@@ -57,7 +53,7 @@ def _post(message: Message) -> SendResult:
         if code in PERMANENT:
             return SendResult("failed", "slack", error_code=code,
                               error_message=f"Slack refused: {code.replace('_', ' ')}")
-        return SendResult("pending", "slack", error_code=code, retry=True)
+        return SendResult(Status.PENDING, "slack", error_code=code, retry=True)
     return SendResult("delivered", "slack", provider_id=f"{reply['channel']}:{reply['ts']}")
 
 
@@ -102,8 +98,7 @@ def _texted(message: Message) -> dict:
 
 def _in_client_thread(message: Message):
     web = slack_client.web(settings())
-    thread = ClientThread.get_or_none(ClientThread.client == message.client_id,
-                                      ClientThread.channel == message.to_addr)
+    thread = texting.thread_of(message.client_id, message.to_addr)
     if thread is not None:
         return web.chat_postMessage(channel=message.to_addr, thread_ts=thread.ts,
                                     text=esc(message.body)[:3000],
@@ -111,8 +106,7 @@ def _in_client_thread(message: Message):
     reply = web.chat_postMessage(
         channel=message.to_addr, text=_texted_text(message),
         blocks=[_texted(message), context("Reply in this thread to text them back.")])
-    ClientThread.insert(client=message.client_id, channel=reply["channel"], ts=reply["ts"]) \
-        .on_conflict_ignore().execute()
+    texting.thread_started(message.client_id, reply["channel"], reply["ts"])
     return reply
 
 

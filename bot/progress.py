@@ -9,10 +9,11 @@ import time
 
 from slack_sdk.errors import SlackApiError
 
+from core import bulk
 from core.config import settings
 from core.models import BulkRun, Firm
 
-from . import bulk as bulk_commands
+from . import bulk_commands
 from . import client as slack_client
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,7 @@ def post(run: BulkRun, channel: str | None) -> bool:
             log.info("bulk %s: can't post progress in %s (%s)", run.id, where,
                      problem.response.get("error"))
             continue
-        BulkRun.update(slack_channel=reply["channel"], slack_ts=reply["ts"]).where(
-            BulkRun.id == run.id).execute()
+        bulk.shown_at(run.id, reply["channel"], reply["ts"])
         return True
     return False
 

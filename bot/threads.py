@@ -19,8 +19,7 @@ def is_thread_reply(event: dict) -> bool:
 
 
 def client_thread(event: dict) -> ClientThread | None:
-    return ClientThread.get_or_none(ClientThread.channel == event.get("channel"),
-                                    ClientThread.ts == event.get("thread_ts"))
+    return texting.thread_at(event.get("channel"), event.get("thread_ts"))
 
 
 def answer(actor: Actor, thread: ClientThread, event: dict) -> Message | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from core import clock, phones
 from core.doctor import Check
@@ -16,6 +17,16 @@ from core.status import ClientStatus
 from .ids import ActionId, BlockId, CallbackId
 
 PAGE = 40  # rows per message: well inside Block Kit's 50 blocks
+
+
+@dataclass(frozen=True)
+class OpenModal:
+    """A command's reply that is a modal to open (within 3 s of the click) rather
+    than a message."""
+
+    view: dict
+
+
 MAX_SECTION = 2900
 
 HELP = [

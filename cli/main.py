@@ -13,12 +13,12 @@ import sys
 import click
 from peewee import OperationalError, ProgrammingError
 
-from core import clients, clock, config, db, firms, invites, migrations, outbox, runtime, status
+import wiring
+from core import clients, clock, config, db, firms, invites, migrations, outbox, status
 from core.errors import Ambiguous, LedgerSyncError
 from core.quiet_hours import zone_for
 
-from . import bulk as bulk_cli
-from . import render, team
+from . import bulk_commands, render, team
 from .common import current_firm, password
 
 log = logging.getLogger("ledgersync")
@@ -65,16 +65,13 @@ def main(ctx, firm_name):
     """LedgerSync Connect: invite clients to connect their banks, and follow up."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        runtime.start()
+        # The web app wires itself (serve); the clock and the schema need no queue.
+        wiring.wire(jobs=ctx.invoked_subcommand not in {"cron", "serve", "db"})
     except LedgerSyncError as problem:
         click.echo(f"Error: {problem}", err=True)
         ctx.exit(2)
     ctx.obj = {"firm": firm_name}
     ctx.call_on_close(db.database.close)
-    if ctx.invoked_subcommand not in {"worker", "cron", "serve", "db"}:
-        from jobs import queues
-
-        queues.install()
 
 
 # --- database and firms -------------------------------------------------------------
@@ -117,9 +114,7 @@ def firm_create(name, admin_email, from_stdin, timezone, region):
 @firm_group.command("list")
 def firm_list():
     """List firms."""
-    from core.models import Firm
-
-    for firm in Firm.select().order_by(Firm.name):
+    for firm in firms.listed():
         click.echo(f"{firm.id:>4}  {firm.name}  ({firm.timezone})")
 
 
@@ -215,10 +210,10 @@ def remind(client, force):
 @main.command()
 @click.argument("client")
 def revoke(client):
-    """Withdraw CLIENT's open invite; the link stops working."""
+    """Withdraw CLIENT's open invite and sign them out of their account."""
     found = _client(client)
-    invites.revoke(found)
-    click.echo(f"Revoked {found.name}'s invite; the link no longer works.")
+    revoked = invites.revoke(found)
+    click.echo(f"Revoked {found.name}'s access: {revoked}.")
 
 
 @main.command("status")
@@ -271,8 +266,8 @@ def text_in(phone, body):
         click.echo("Passed to the firm (its Slack channel, or the outbox).")
 
 
-main.add_command(bulk_cli.invite_all)
-main.add_command(bulk_cli.bulk_group)
+main.add_command(bulk_commands.invite_all)
+main.add_command(bulk_commands.bulk_group)
 main.add_command(team.staff_group)
 main.add_command(team.support_group)
 
@@ -377,7 +372,6 @@ def worker(burst, simple):
     redis = queues.connection()
     if not queues.available(redis):
         raise click.ClickException(_NO_REDIS.format(url=config.settings().redis_url))
-    queues.install()
     worker_class = SimpleWorker if simple else Worker
     worker = worker_class([queues.queue(n, redis) for n in queues.QUEUES], connection=redis)
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
@@ -398,9 +392,7 @@ def cron():
 def sweep_cmd():
     """Do, now, whatever is due and was not done (reminders, expiries, deliveries)."""
     from core import sweep
-    from jobs import queues
 
-    queues.install()
     click.echo(f"Sweep: {sweep.run()}.")
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from core import clock, outbox, phones
 from core.invites import Sent
-from core.models import Client, Message
+from core.models import Client, Message, Status
 from core.quiet_hours import zone_for
 from core.status import DELIVERY_WORDS, ClientStatus
 
@@ -32,7 +32,7 @@ def sent(result: Sent, verb: str) -> str:
     how = "by SMS" if invite.channel == "sms" else "by email"
     to = phones.display(message.to_addr) if invite.channel == "sms" else message.to_addr
     state = DELIVERY_WORDS.get(message.status, message.status)
-    if message.status == "pending":
+    if message.status == Status.PENDING:
         state = "queued to send"
     return (f"{verb} {invite.client.name} {how} at {to}: {state}. "
             f"The link expires {clock.short_date(invite.expires_at, tz)}.")

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from peewee import fn
 
-from . import clients, clock, events, invites, optouts, outbound
+from . import clients, clock, deliveries, events, invites, optouts, outbound
 from .config import settings
 from .db import database
 from .errors import Ambiguous, LedgerSyncError, NotFound, Refused
@@ -29,7 +29,6 @@ SELECTIONS = {"not_invited": "every client not yet invited",
               "expired": "every client whose invite expired",
               "needs_reconnect": "every client with a connection that needs restoring",
               "list": "the clients listed"}
-DONE = {"sent", "failed", "skipped", "canceled"}
 
 
 @dataclass
@@ -200,9 +199,7 @@ def send_next(run_id: int, wait_turn=None) -> Step:
         if allowed > now:
             _set(item, "waiting", "quiet hours: waits for their morning", not_before=allowed)
             return Step("waiting", item, allowed)
-    if wait_turn:
-        wait_turn(item.channel)
-    return _send(run, item)
+    return _send(run, item, wait_turn)
 
 
 def _claim_next(run_id: int, now: datetime) -> BulkItem | None:
@@ -222,7 +219,7 @@ def _claim_next(run_id: int, now: datetime) -> BulkItem | None:
     return None
 
 
-def _send(run: BulkRun, item: BulkItem) -> Step:
+def _send(run: BulkRun, item: BulkItem, wait_turn=None) -> Step:
     held: list[int] = []
     try:
         with outbound.held(held), database.atomic():
@@ -235,7 +232,7 @@ def _send(run: BulkRun, item: BulkItem) -> Step:
             _set(item, "sent", None, invite=sent.invite)
     except LedgerSyncError as problem:
         return _settle(item, "skipped", str(problem))
-    outbound.deliver_now(held)
+    deliveries.deliver_now(held, wait_turn)  # the pace is taken right before the send
     message = sent.message.refreshed()
     if message.status in {"failed", "canceled"}:
         return _settle(item, "failed", message.error_message or "not delivered")
@@ -274,6 +271,21 @@ def set_runner(runner) -> None:
     """How a run is worked on: the jobs layer enqueues workers; None runs here."""
     global _runner
     _runner = runner
+
+
+_progress_hook = None
+
+
+def on_progress(hook) -> None:
+    """Who shows a run's progress as it goes (`hook(run_id, final)`: the Slack
+    message, updated in place); None: nobody."""
+    global _progress_hook
+    _progress_hook = hook
+
+
+def report_progress(run_id: int, final: bool = False) -> None:
+    if _progress_hook is not None:
+        _progress_hook(run_id, final)
 
 
 def start(run_id: int) -> bool:
@@ -337,6 +349,24 @@ def progress(run_id: int) -> Progress:
 def failures(run_id: int, outcome: str = "failed") -> list[BulkItem]:
     return list(BulkItem.select().where(BulkItem.run == run_id, BulkItem.outcome == outcome)
                 .order_by(BulkItem.id))
+
+
+def latest(firm: Firm, *, started: bool = False) -> BulkRun | None:
+    """The firm's newest run (`started`: one confirmed, not just planned)."""
+    runs = BulkRun.select().where(BulkRun.firm == firm)
+    if started:
+        runs = runs.where(BulkRun.status != "confirming")
+    return runs.order_by(BulkRun.id.desc()).first()
+
+
+def recent(firm: Firm, limit: int = 10) -> list[BulkRun]:
+    return list(BulkRun.select().where(BulkRun.firm == firm).order_by(BulkRun.id.desc())
+                .limit(max(1, limit)))
+
+
+def shown_at(run_id: int, channel: str, ts: str) -> None:
+    """Where the run's progress message is (so it can be updated in place)."""
+    BulkRun.update(slack_channel=channel, slack_ts=ts).where(BulkRun.id == run_id).execute()
 
 
 def get(firm: Firm, run_id: int) -> BulkRun:

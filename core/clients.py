@@ -30,15 +30,17 @@ def normalize_email(text: str) -> str:
     try:
         return validate_email(text.strip(), check_deliverability=False).normalized
     except EmailNotValidError:
-        raise InvalidInput(f"'{text.strip()[:60]}' is not an email address") from None
+        raise InvalidInput(f"'{text.strip()[:60]}' is not an email address",
+                           field="email") from None
 
 
 def clean_name(text: str) -> str:
     name = " ".join((text or "").split())
     if not name_key(name):
-        raise InvalidInput("A client needs a name")
+        raise InvalidInput("A client needs a name", field="name")
     if len(name) > MAX_NAME:
-        raise InvalidInput(f"A client's name can be at most {MAX_NAME} characters")
+        raise InvalidInput(f"A client's name can be at most {MAX_NAME} characters",
+                           field="name")
     return name
 
 
@@ -76,7 +78,8 @@ def add(firm: Firm, name: str, *, phone=None, email=None, timezone=None, banks=N
     values = _fields(firm, name, phone, email, timezone, banks or [])
     existing = Client.get_or_none(Client.firm == firm, Client.name_key == values["name_key"])
     if existing:
-        raise Refused(f"{existing.name} is already a client; update them instead")
+        raise Refused(f"{existing.name} is already a client; update them instead",
+                      field="name")
     client = Client.create(firm=firm, **values)
     events.record("client.added", client=client, actor=actor, name=client.name)
     return client

@@ -93,20 +93,18 @@ class Settings:
     client_session_max: timedelta = timedelta(days=7)
 
     @property
-    def sms_backend(self) -> str:
-        if self.twilio_account_sid and self.twilio_auth_token:
-            return "sms.twilio_sender:TwilioSender"
-        return "core.outbox:OutboxSender"
+    def sms_provider(self) -> str:
+        """Who sends texts: `twilio` when its credentials are set, else the local `outbox`."""
+        return "twilio" if self.twilio_account_sid and self.twilio_auth_token else "outbox"
 
     @property
-    def slack_backend(self) -> str:
-        if self.slack_bot_token:
-            return "bot.notices:SlackNoticeSender"
-        return "core.outbox:OutboxSender"
+    def email_provider(self) -> str:
+        return "smtp" if self.smtp_url else "outbox"
 
     @property
-    def email_backend(self) -> str:
-        return "core.mailer:SmtpSender" if self.smtp_url else "core.outbox:OutboxSender"
+    def notice_provider(self) -> str:
+        """Where firm notices go: `slack` when a bot token is set, else the local `outbox`."""
+        return "slack" if self.slack_bot_token else "outbox"
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -169,7 +167,7 @@ def _rate(name: str, value: str | None, default: float) -> float:
 def _hops(value: str | None) -> int:
     if not value:
         return 0
-    if not value.strip().isdigit() or int(value) > 5:
+    if not (value.strip().isascii() and value.strip().isdigit()) or int(value) > 5:
         raise ConfigError("PROXY_HOPS is how many proxies are in front of the web process: "
                           "0 (none), 1 (one load balancer)… at most 5")
     return int(value)

@@ -87,7 +87,7 @@ def mark_broken(connection: BankConnection, reason: str = "the bank asked to sig
         client = connection.client
         events.record("connection.broken", client=client, bank=connection.institution_name,
                       reason=reason)
-        outbound.dispatch(notices.queue(
+        outbound.dispatch(notices.write(
             client.firm_id, "needs_restoring",
             f"{client.name}'s {connection.institution_name} connection needs restoring "
             f"({reason}). Ask them: /ledgersync invite {client.name} reconnect",
@@ -117,6 +117,6 @@ def _acted(client: Client, connection: BankConnection, what: str):
     if settled:
         events.record("reminder.skipped", client=client, reason="the client connected a bank")
     verb = "connected" if what == "connected" else "restored"
-    return notices.queue(
+    return notices.write(
         client.firm_id, f"bank_{what}", f"{client.name} {verb} {connection.institution_name}.",
         client=client, dedupe_key=f"notice-{what}-{connection.id}-{now:%Y%m%d%H%M%S%f}")

@@ -1,18 +1,149 @@
-"""Delivery receipts: the provider tells us what became of a message we sent.
+"""Sending a message and what came of it.
 
-Receipts come late, twice, or out of order; a message's status only ever moves
-forward (a `sent` arriving after `delivered` changes nothing), with one
-conditional update, so two receipts racing cannot move it back either.
+`deliver` claims a pending message (`pending` → `sending`, a conditional update
+only one caller wins), checks opt-outs once more, sends it through its channel's
+sender (`outbound.sender_for`) and records the result: a failure tells the firm,
+an address that can't take messages is remembered. `recover` settles a message
+whose worker died mid-send.
+
+Then receipts: the provider tells us what became of a message. They come late,
+twice, or out of order; a message's status only ever moves forward (a `sent`
+arriving after `delivered` changes nothing), with one conditional update, so two
+receipts racing cannot move it back either. A receipt that beats the sender's own
+record is kept (`EarlyReceipt`) and applied when the record lands.
 """
 
 from __future__ import annotations
 
-from . import clock, notices, outbound
-from .models import BulkItem, EarlyReceipt, Message
+import logging
+from collections.abc import Callable
 
+from . import clock, notices, optouts, outbound
+from .models import BulkItem, Channel, Client, EarlyReceipt, Kind, Message, Status
+from .outbound import CLIENT_KINDS, OPTED_OUT, SendResult, TransientFailure
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+GIVE_UP = {Status.FAILED, Status.CANCELED}
+# How far along a message is; receipts only ever move it forward.
 RANK = {"pending": 0, "sending": 1, "accepted": 2, "scheduled": 2, "queued": 2, "sent": 3,
         "undelivered": 4, "failed": 4, "delivered": 5, "read": 6}
-FAILED = {"undelivered", "failed"}
+FAILED = {Status.UNDELIVERED, Status.FAILED}
+
+
+WaitTurn = Callable[[str], object]
+
+
+def deliver(message_id: int, wait_turn: WaitTurn | None = None) -> Message | None:
+    """Send one pending message exactly once; safe to call any number of times.
+    `wait_turn(channel)` waits for the sender's pace, right before the provider is
+    called (so the time a text reaches the carrier is the time of its slot)."""
+    now = clock.now()
+    claimed = (
+        Message.update(status=Status.SENDING, attempts=Message.attempts + 1, updated_at=now)
+        .where(Message.id == message_id, Message.status == Status.PENDING)
+        .execute()
+    )
+    message = Message.get_or_none(Message.id == message_id)
+    if not claimed or message is None:
+        return message
+    if message.channel == Channel.SLACK:
+        # A notice by direct message: its copies to the other admins were written
+        # with this one (so they are committed too); they go out on their own.
+        outbound.dispatch(*notices.others(message))
+    refused = _refusal(message)
+    if refused is not None:
+        return finish(message, refused)
+    try:
+        sender = outbound.sender_for(message.channel)
+        if wait_turn is not None:
+            wait_turn(message.channel)
+        result = sender.send(message)
+    except Exception as exc:
+        _back_to_pending(message, f"{type(exc).__name__}")
+        raise TransientFailure(str(exc)) from exc
+    if result.retry:
+        _back_to_pending(message, result.error_message or result.error_code or "temporary failure")
+        raise TransientFailure(result.error_message or "temporary failure")
+    return finish(message, result)
+
+
+def _refusal(message: Message) -> SendResult | None:
+    """Why the message must not go out after all, as its result; None: send it."""
+    if message.channel != Channel.SLACK and optouts.is_opted_out(message.to_addr):
+        return SendResult(Status.CANCELED, "none", error_message="opted out")
+    if outbound.text_of(message) is None:
+        return SendResult(Status.FAILED, "none", error_message=outbound.LINK_LOST)
+    if message.attempts > MAX_ATTEMPTS:
+        return SendResult(Status.FAILED, "none", error_message=(
+            f"gave up after {MAX_ATTEMPTS} tries ({message.error_message or 'no answer'})"))
+    return None
+
+
+def deliver_now(message_ids: list[int], wait_turn: WaitTurn | None = None) -> None:
+    """The dispatcher without a job queue: deliver in this process, at once (at
+    the sender's pace, with `wait_turn`)."""
+    for message_id in message_ids:
+        try:
+            deliver(message_id, wait_turn)
+        except TransientFailure:
+            log.warning("message %s: delivery will be retried", message_id)
+
+
+def _back_to_pending(message: Message, why: str) -> None:
+    Message.update(status=Status.PENDING, error_message=why[:300], updated_at=clock.now()).where(
+        Message.id == message.id, Message.status == Status.SENDING
+    ).execute()
+
+
+def recover(message_id: int) -> Message | None:
+    """A message stuck in `sending` (its worker died mid-send): ask the provider
+    whether it went out; record that, or make it `pending` again to be re-sent."""
+    message = Message.get_or_none(Message.id == message_id, Message.status == Status.SENDING)
+    if message is None:
+        return None
+    sender = outbound.sender_for(message.channel)
+    found = sender.find_sent(message) if hasattr(sender, "find_sent") else None
+    if found is not None:
+        return finish(message, found)
+    _back_to_pending(message, "interrupted while sending")
+    return message.refreshed()
+
+
+def finish(message: Message, result: SendResult) -> Message:
+    """Record what the sender said; tell the firm of a failure."""
+    now = clock.now()
+    message.status = result.status
+    message.provider = result.provider
+    message.provider_id = result.provider_id
+    message.error_code = result.error_code
+    message.error_message = (result.error_message or "")[:300] or None
+    message.sent_at = now if result.status not in GIVE_UP else None
+    message.updated_at = now
+    message.save()
+    if message.provider_id:
+        apply_early(message)
+    if result.address_problem:
+        address_problem(message, result.address_problem)
+    if result.status in FAILED and message.kind in CLIENT_KINDS:
+        outbound.dispatch(notices.delivery_failed(message))
+    return message
+
+
+def address_problem(message: Message, problem: str) -> None:
+    """The provider says the address can't take messages: remember it, so nothing
+    more is tried (an opt-out) or staff see why and fix the number."""
+    client = message.client
+    if problem == OPTED_OUT:
+        optouts.opt_out(message.to_addr, f"{message.provider or 'provider'} refused",
+                        firm=message.firm_id, client=client)
+    elif client is not None and message.channel == Channel.SMS and client.phone == message.to_addr:
+        Client.update(phone_problem=problem[:200], updated_at=clock.now()).where(
+            Client.id == client.id).execute()
+
+
+# --- receipts ---------------------------------------------------------------------------
+
 
 
 def record(provider_id: str, status: str, *, error_code: str | None = None,
@@ -56,12 +187,12 @@ def apply_early(message: Message) -> None:
            address_problem=early.address_problem)
 
 
-def _failed(message: Message, address_problem: str | None) -> None:
-    if message.invite_id is not None and message.kind == "invite":
+def _failed(message: Message, problem: str | None) -> None:
+    if message.invite_id is not None and message.kind == Kind.INVITE:
         # A bulk run's text that never arrived counts as failed there (Retry failed).
         BulkItem.update(outcome="failed", reason=message.error_message).where(
             BulkItem.invite == message.invite_id, BulkItem.outcome == "sent").execute()
-    if address_problem:
-        outbound.address_problem(message, address_problem)
-    if message.kind in outbound.CLIENT_KINDS:
+    if problem:
+        address_problem(message, problem)
+    if message.kind in CLIENT_KINDS:
         outbound.dispatch(notices.delivery_failed(message))

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 
 class LedgerSyncError(Exception):
-    """Base class: the message is written for the person who asked."""
+    """Base class: the message is written for the person who asked. `field` names
+    the input it is about (`name`, `phone`, `email`…), so a form can show it there."""
+
+    def __init__(self, message: str = "", *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class ConfigError(LedgerSyncError):
@@ -27,5 +32,5 @@ class Ambiguous(LedgerSyncError):
     """More than one thing matches; `candidates` lists them so the asker can pick."""
 
     def __init__(self, message: str, candidates: list):
-        super().__init__(message)
+        super().__init__(message, field="name")
         self.candidates = candidates

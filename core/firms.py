@@ -51,8 +51,12 @@ def add_staff(firm: Firm, email: str, password: str | None, *, name: str = "",
     _check_role(role)
     email = clients.normalize_email(email).lower()
     name = person_name(name)
-    if Staff.select().where(fn.LOWER(Staff.email) == email).exists():
-        raise Refused(f"{email} already has a LedgerSync account")
+    taken = Staff.get_or_none(fn.LOWER(Staff.email) == email)
+    if taken is not None and taken.firm_id == firm.id:
+        raise Refused(f"{email} is already at {firm.name}")
+    if taken is not None:  # another firm's: say no more than that it can't be used
+        raise Refused(f"{email} can't be used for a new account; if it is right, "
+                      "ask LedgerSync support")
     password_hash = NO_PASSWORD if password is None else hash_password(password)
     staff = Staff.create(firm=firm, email=email, name=name, role=role,
                          password_hash=password_hash, **fields)
@@ -89,13 +93,14 @@ def set_password(staff: Staff, password: str, *, actor: str = "system") -> None:
 
 
 def check_password(staff: Staff | None, password: str) -> bool:
-    """Constant work whether or not the account exists."""
-    target = staff.password_hash if staff else _DUMMY_HASH
+    """Constant work whether or not the account exists, or has a password yet."""
+    usable = staff is not None and staff.password_hash != NO_PASSWORD
+    target = staff.password_hash if usable else _DUMMY_HASH
     try:
         ok = _hasher.verify(target, password or "")
     except (VerificationError, InvalidHashError):
         return False
-    return ok and staff is not None
+    return ok and usable
 
 
 _DUMMY_HASH = _hasher.hash("not-a-real-password-0")
@@ -123,6 +128,16 @@ def only() -> Firm | None:
     """The firm, when there is exactly one (development and small installs)."""
     firms = list(Firm.select().limit(2))
     return firms[0] if len(firms) == 1 else None
+
+
+def listed() -> list[Firm]:
+    return list(Firm.select().order_by(Firm.name))
+
+
+def set_notify_channel(firm: Firm, channel: str, *, actor: str = "system") -> None:
+    """Where the firm's notices go from now on (a Slack channel id)."""
+    Firm.update(notify_channel=channel).where(Firm.id == firm.id).execute()
+    events.record("firm.notify_channel", firm=firm, actor=actor, channel=channel)
 
 
 def staff_of(firm: Firm) -> list[Staff]:

@@ -173,7 +173,7 @@ def _queue(invite: Invite, kind: str, token: str, dedupe_key: str | None = None)
     # Stored with the link masked: the sender rebuilds it from the sealed token.
     stored = replace(rendered, body=tokens.mask_link(rendered.body, token),
                      html=tokens.mask_link(rendered.html, token))
-    message = outbound.queue(
+    message = outbound.write(
         firm=invite.firm_id, client=client, invite=invite, channel=invite.channel,
         kind=kind, to_addr=address_for(client, invite.channel), rendered=stored,
         dedupe_key=dedupe_key or f"invite-{invite.id}-{kind}",
@@ -185,11 +185,6 @@ def _queue(invite: Invite, kind: str, token: str, dedupe_key: str | None = None)
 
 def link(token: str) -> str:
     return f"{settings().public_base_url}/i/{token}"
-
-
-def link_of(invite: Invite) -> str | None:
-    token = tokens.unseal(invite.token_sealed)
-    return link(token) if token else None
 
 
 # --- reminding, revoking ------------------------------------------------------------
@@ -229,19 +224,41 @@ def remind(client: Client, *, by: Staff | None = None, force: bool = False) -> S
     return Sent(invite, message.refreshed())
 
 
-def revoke(client: Client, *, by: Staff | None = None) -> Invite:
+@dataclass(frozen=True)
+class Revoked:
+    invite: Invite | None  # the open invite withdrawn, if there was one
+    sessions_ended: int  # the client's account signed out on every device
+
+    def __str__(self) -> str:
+        done = ["the link no longer works"] if self.invite else []
+        if self.sessions_ended:
+            done.append("they are signed out of their account")
+        return "; ".join(done)
+
+
+def revoke(client: Client, *, by: Staff | None = None) -> Revoked:
+    """Withdraw the open link, and sign the client out wherever they are signed in
+    (a link that reached the wrong person, an account to close). Refused only when
+    there is neither."""
     now = clock.now()
     _record_overdue_expiry(client, now)
     invite = open_invite(client)
-    if invite is None:
-        raise Refused(_nothing_open(client, now))
-    done = Invite.update(revoked_at=now).where(Invite.id == invite.id, OPEN_INVITE).execute()
-    if not done:
-        raise Refused(f"{client.name}'s invite changed just now; look at status again")
-    sessions.end_all(client.id, "invite revoked")
-    events.record("invite.revoked", client=client, invite=invite, actor=events.actor_of(by))
-    invite.revoked_at = now
-    return invite
+    with database.atomic():
+        ended = sessions.end_all(client.id, "access revoked by the firm")
+        if invite is not None:
+            done = Invite.update(revoked_at=now).where(Invite.id == invite.id,
+                                                       OPEN_INVITE).execute()
+            if not done:
+                raise Refused(f"{client.name}'s invite changed just now; look at status again")
+            events.record("invite.revoked", client=client, invite=invite,
+                          actor=events.actor_of(by), sessions_ended=ended)
+            invite.revoked_at = now
+        elif ended:
+            events.record("client.signed_out", client=client, actor=events.actor_of(by),
+                          sessions_ended=ended)
+        else:
+            raise Refused(_nothing_open(client, now))
+    return Revoked(invite, ended)
 
 
 def _nothing_open(client: Client, now: datetime) -> str:

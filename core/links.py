@@ -103,7 +103,7 @@ def accept(token: str) -> Accepted:
         account, created = ClientAccount.get_or_create(client=invite.client_id)
         events.record("invite.accepted", client=invite.client_id, firm=invite.firm_id,
                       invite=invite, actor="client", new_account=created)
-        notice = notices.queue(invite.firm_id, "accepted",
+        notice = notices.write(invite.firm_id, "accepted",
                                f"{invite.client.name} accepted the invite.",
                                client=invite.client_id, invite=invite,
                                dedupe_key=f"notice-accepted-{invite.id}")
@@ -120,7 +120,7 @@ def request_new_link(token: str) -> bool:
         return False
     invite = state.invite
     client = invite.client
-    notice = notices.queue(
+    notice = notices.write(
         invite.firm_id, "new_link_requested",
         f"{client.name} asked for a new link (theirs {DEAD_WORDS[state.state]}). "
         f"Send one: /ledgersync resend {client.name}",

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlparse
 
 from . import outbound
 from .config import settings
-from .models import Message
+from .models import Message, Status
 from .outbound import SendResult
 
 TIMEOUT = 20
@@ -42,14 +42,14 @@ class SmtpSender:
             return _busy(code) if 400 <= code < 500 else _failed(code, text)
         except smtplib.SMTPAuthenticationError as problem:
             # Our SMTP_URL credentials, not the client's address: keep it and retry.
-            return SendResult("pending", "smtp", retry=True, error_code=str(problem.smtp_code),
+            return SendResult(Status.PENDING, "smtp", retry=True, error_code=str(problem.smtp_code),
                               error_message="the mail server refused our login (check SMTP_URL)")
         except smtplib.SMTPResponseException as problem:
             if 400 <= problem.smtp_code < 500:
                 return _busy(problem.smtp_code)
             return _failed(problem.smtp_code, problem.smtp_error)
         except (OSError, smtplib.SMTPException) as problem:
-            return SendResult("pending", "smtp", retry=True,
+            return SendResult(Status.PENDING, "smtp", retry=True,
                               error_message=f"mail server unreachable ({type(problem).__name__})")
         return SendResult("sent", "smtp", provider_id=email["Message-ID"].strip("<>")[:64])
 
@@ -61,7 +61,7 @@ def _domain() -> str:
 
 def _busy(code: int) -> SendResult:
     """A 4xx answer (greylisting, a full queue…): try again later."""
-    return SendResult("pending", "smtp", retry=True, error_code=str(code),
+    return SendResult(Status.PENDING, "smtp", retry=True, error_code=str(code),
                       error_message=f"mail server busy ({code})")
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from peewee import CharField
 from playhouse.migrate import SchemaMigrator, migrate
 
+from . import tokens
 from .db import database, is_sqlite
 from .models import (
     ALL_MODELS,
@@ -26,6 +27,7 @@ from .models import (
     ClientSession,
     ClientThread,
     EarlyReceipt,
+    Message,
     SchemaVersion,
 )
 
@@ -64,12 +66,25 @@ def _client_sessions(migrator: SchemaMigrator) -> list:
     return []
 
 
+def _mask_stored_links(migrator: SchemaMigrator) -> list:
+    """Messages written before links were masked at rest: mask them now, so a copy
+    of the database taken after the upgrade holds no working link."""
+    rows = Message.select(Message.id, Message.body, Message.html).where(
+        Message.body.contains("/i/") | Message.html.contains("/i/"))
+    for row in rows.iterator():
+        body, html = tokens.redact(row.body), row.html and tokens.redact(row.html)
+        if (body, html) != (row.body, row.html):
+            Message.update(body=body, html=html).where(Message.id == row.id).execute()
+    return []
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial),
     Migration(2, "chat threads for client texts", _client_threads),
     Migration(3, "bulk invite runs", _bulk_runs),
     Migration(4, "early delivery receipts; longer message kinds", _receipts_and_kinds),
     Migration(5, "revocable client sessions", _client_sessions),
+    Migration(6, "links masked in stored messages", _mask_stored_links),
 ]
 
 

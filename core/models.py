@@ -7,6 +7,7 @@ way on SQLite and PostgreSQL; conversion to a reader's zone happens at the edges
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 
 from peewee import (
     AutoField,
@@ -213,6 +214,37 @@ Invite.add_index(
 )
 
 
+class Status(StrEnum):
+    """Where a message stands (`Message.status`). Receipts only ever move it
+    forward (`core.deliveries.RANK`)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+    SLACK = "slack"  # firm notices
+
+
+class Kind(StrEnum):
+    """What a message is. Firm notices are `notice_<what>`, answers to a client's
+    text `answer_<what>`."""
+
+    INVITE = "invite"
+    REMINDER = "reminder"
+    AUTO_REMINDER = "auto_reminder"
+    REPLY = "reply"
+    INBOUND = "inbound"
+
+
 class Message(BaseModel):
     """Every SMS and email, in and out. Outgoing ones are written first (status
     `pending`) in the same transaction as the decision to send, then delivered."""
@@ -232,7 +264,7 @@ class Message(BaseModel):
     html = TextField(null=True)
     segments = IntegerField(default=1)
     encoding = CharField(max_length=6, default="GSM-7")
-    status = CharField(max_length=12, default="pending")
+    status = CharField(max_length=12, default=Status.PENDING)
     provider = CharField(max_length=10, null=True)  # outbox|twilio|smtp
     provider_id = CharField(max_length=64, null=True, unique=True)
     error_code = CharField(max_length=16, null=True)
@@ -245,7 +277,7 @@ class Message(BaseModel):
 
 Message.add_index(
     Message.index(Message.created_at, name="message_undelivered").where(
-        Message.status.in_(["pending", "sending"])
+        Message.status.in_([Status.PENDING, Status.SENDING])
     )
 )
 

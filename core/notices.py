@@ -10,9 +10,9 @@ written in the caller's transaction. The first holds the notice's own key (so
 the notice is still written once, whoever the admins are by then); the others
 add `/dm/<Slack user>` to it. Each is claimed and sent on its own, so a retry
 never repeats a DM already sent. The caller dispatches the first after its
-transaction commits, as for any message; sending it dispatches the others
-(`others`): they were committed with it. With nobody to tell, the notice is
-recorded as canceled with the reason.
+transaction commits, as for any message; `deliveries.deliver` dispatches the
+others (`others`) when it claims the first: they were committed with it. With
+nobody to tell, the notice is recorded as canceled with the reason.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 from . import clock, outbound
 from .config import settings
 from .db import database
-from .models import Firm, Message, Staff
+from .models import Channel, Firm, Message, Staff, Status
 from .quiet_hours import zone_for
 from .templates import Rendered
 
@@ -28,26 +28,25 @@ NO_CHANNEL = "(no channel chosen)"
 NOBODY_TOLD = ("no channel chosen and no admin connected to Slack: "
                "choose one with /ledgersync notify #channel")
 DM = "/dm/"
-OUTBOX = "core.outbox:OutboxSender"
 
 
-def queue(firm: Firm | int, kind: str, text: str, *, client=None, invite=None,
+def write(firm: Firm | int, kind: str, text: str, *, client=None, invite=None,
           dedupe_key: str) -> Message | None:
     """Write the notice, to each of its recipients; the message to dispatch (the
-    first: sending it dispatches the others), or None when it was written before."""
+    first: delivering it dispatches the others), or None when it was written before."""
     firm = firm if isinstance(firm, Firm) else Firm.get_by_id(firm)
     first, *more = recipients(firm)
 
-    def write(to_addr: str, key: str) -> Message | None:
-        return outbound.queue(firm=firm, channel="slack", kind=f"notice_{kind}", to_addr=to_addr,
-                              rendered=Rendered(body=text), client=client, invite=invite,
-                              dedupe_key=key)
+    def one(to_addr: str, key: str) -> Message | None:
+        return outbound.write(firm=firm, channel=Channel.SLACK, kind=f"notice_{kind}",
+                              to_addr=to_addr, rendered=Rendered(body=text), client=client,
+                              invite=invite, dedupe_key=key)
 
     with database.atomic():
-        message = write(first, dedupe_key)
+        message = one(first, dedupe_key)
         if message is not None:
             for user in more:
-                write(user, f"{dedupe_key}{DM}{user}")
+                one(user, f"{dedupe_key}{DM}{user}")
     return message
 
 
@@ -56,7 +55,7 @@ def recipients(firm: Firm) -> list[str]:
     user; else NO_CHANNEL (the outbox keeps it; Slack records it as canceled)."""
     if firm.notify_channel:
         return [firm.notify_channel]
-    if settings().slack_backend == OUTBOX:
+    if settings().notice_provider == "outbox":
         return [NO_CHANNEL]
     return linked_admins(firm) or [NO_CHANNEL]
 
@@ -80,7 +79,7 @@ def others(message: Message) -> list[Message]:
     if not key or DM in key or message.to_addr == NO_CHANNEL:
         return []
     return list(Message.select().where(
-        Message.status == "pending", Message.created_at >= message.created_at,
+        Message.status == Status.PENDING, Message.created_at >= message.created_at,
         Message.firm == message.firm_id, Message.dedupe_key.startswith(key + DM)))
 
 
@@ -90,7 +89,7 @@ def invite_expired(invite) -> Message | None:
     how = "SMS" if invite.channel == "sms" else "email"
     text = (f"{client.name}'s invite expired without being accepted (sent {sent} by {how}). "
             f"Send a new link: /ledgersync resend {client.name}")
-    return queue(invite.firm_id, "expired", text, client=client, invite=invite,
+    return write(invite.firm_id, "expired", text, client=client, invite=invite,
                  dedupe_key=f"notice-expired-{invite.id}")
 
 
@@ -100,5 +99,5 @@ def delivery_failed(message: Message) -> Message | None:
     how = "text" if message.channel == "sms" else "email"
     reason = message.error_message or "no reason given"
     text = f"A {how} to {who} could not be delivered: {reason}."
-    return queue(message.firm_id, "delivery_failed", text, client=client, invite=message.invite_id,
+    return write(message.firm_id, "delivery_failed", text, client=client, invite=message.invite_id,
                  dedupe_key=f"notice-failed-{message.id}")

@@ -48,5 +48,5 @@ def _set(address: str, value: bool, source: str, firm, client) -> bool:
 def _tell_firm(client, stopped: bool, event_id: int) -> None:
     text = (f"{client.name} opted out of messages: nothing more is sent to them until they "
             "reply START." if stopped else f"{client.name} opted back in to messages.")
-    outbound.dispatch(notices.queue(client.firm_id, "opted_out" if stopped else "opted_in", text,
+    outbound.dispatch(notices.write(client.firm_id, "opted_out" if stopped else "opted_in", text,
                                     client=client, dedupe_key=f"notice-optout-{event_id}"))

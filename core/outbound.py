@@ -1,18 +1,21 @@
-"""The one port every outgoing SMS and email goes through.
+"""The front door of every outgoing SMS, email and firm notice, and the port
+their senders plug into.
 
-1. `queue()` writes the message (status `pending`) in the caller's transaction,
+1. `write()` records the message (status `pending`) in the caller's transaction,
    with a `dedupe_key` that makes a second copy impossible.
-2. `dispatch()` hands it on: by default delivered at once; when the jobs layer is
-   installed, enqueued for a worker.
-3. `deliver()` claims it (`pending` → `sending`, a conditional update only one
-   caller wins), checks opt-outs once more, and calls the sender that
-   configuration chooses (`Settings.sms_backend` / `email_backend`).
+2. `dispatch()` hands it on once that transaction has committed — to the job
+   queue, or, without one, to `deliveries.deliver_now` (the dispatcher is set by
+   `wiring`); inside `held()` the ids are collected for the caller to dispatch
+   after its own commit (`dispatch_held`).
+3. `core.deliveries` sends it through the `Sender` that `sender_for` gives for
+   its channel (chosen by `wiring`) and records what came of it.
+
+The database keeps a message's link masked; `text_of` rebuilds what the
+recipient reads at the moment a sender sends it.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,20 +24,19 @@ from typing import Protocol
 
 from peewee import IntegrityError
 
-from . import clock, notices, optouts, tokens
-from .config import settings
+from . import tokens
+from .config import Settings, settings
 from .db import database
-from .models import Client, Message
+from .models import Kind, Message
 from .templates import Rendered
 
-log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 8
-CLIENT_KINDS = {"invite", "reminder", "auto_reminder", "reply"}
+CLIENT_KINDS = frozenset({Kind.INVITE, Kind.REMINDER, Kind.AUTO_REMINDER, Kind.REPLY})
+OPTED_OUT = "opted out"  # the address problem of a recipient who opted out with the provider
 
 
 @dataclass(frozen=True)
 class SendResult:
-    status: str  # queued | sent | delivered | failed
+    status: str  # a Status: queued | sent | delivered | failed | canceled
     provider: str
     provider_id: str | None = None
     error_code: str | None = None
@@ -43,9 +45,6 @@ class SendResult:
     # The address itself can't take messages: OPTED_OUT (the recipient opted out
     # with the provider), or plain words such as "not a mobile number".
     address_problem: str | None = None
-
-
-OPTED_OUT = "opted out"
 
 
 class Sender(Protocol):
@@ -59,9 +58,9 @@ class TransientFailure(Exception):
     """Delivery should be tried again later (the job retries with backoff)."""
 
 
-def queue(*, firm, channel: str, kind: str, to_addr: str, rendered: Rendered, client=None,
+def write(*, firm, channel: str, kind: str, to_addr: str, rendered: Rendered, client=None,
           invite=None, dedupe_key: str | None = None) -> Message | None:
-    """Write an outgoing message; None when one with the same `dedupe_key` exists."""
+    """Record an outgoing message; None when one with the same `dedupe_key` exists."""
     try:
         with database.atomic():
             return Message.create(
@@ -74,20 +73,22 @@ def queue(*, firm, channel: str, kind: str, to_addr: str, rendered: Rendered, cl
         return None
 
 
-def deliver_now(message_ids: list[int]) -> None:
-    for message_id in message_ids:
-        try:
-            deliver(message_id)
-        except TransientFailure:
-            log.warning("message %s: delivery will be retried", message_id)
+# --- handing messages on --------------------------------------------------------------
+
+Dispatcher = Callable[[list[int]], None]
+_dispatcher: Dispatcher | None = None
 
 
-_dispatcher: Callable[[list[int]], None] = deliver_now
-
-
-def set_dispatcher(dispatcher: Callable[[list[int]], None] | None) -> None:
+def set_dispatcher(dispatcher: Dispatcher) -> None:
+    """Where dispatched message ids go: the job queue, or `deliveries.deliver_now`."""
     global _dispatcher
-    _dispatcher = dispatcher or deliver_now
+    _dispatcher = dispatcher
+
+
+def _dispatch_ids(ids: list[int]) -> None:
+    if _dispatcher is None:
+        raise RuntimeError("outbound has no dispatcher: start the process with wiring.wire()")
+    _dispatcher(ids)
 
 
 _held: ContextVar[list[int] | None] = ContextVar("held", default=None)
@@ -95,8 +96,8 @@ _held: ContextVar[list[int] | None] = ContextVar("held", default=None)
 
 @contextmanager
 def held(into: list[int]):
-    """Collect what would be dispatched instead (the caller delivers it after its
-    transaction commits, at its own pace)."""
+    """Collect what would be dispatched instead (the caller dispatches it after its
+    transaction commits, with `dispatch_held`, or delivers it at its own pace)."""
     token = _held.set(into)
     try:
         yield into
@@ -104,10 +105,10 @@ def held(into: list[int]):
         _held.reset(token)
 
 
-def release(message_ids: list[int]) -> None:
+def dispatch_held(message_ids: list[int]) -> None:
     """Dispatch what `held` collected, once the caller's transaction has committed."""
     if message_ids:
-        _dispatcher(list(message_ids))
+        _dispatch_ids(list(message_ids))
 
 
 def dispatch(*messages: Message | None) -> None:
@@ -118,37 +119,37 @@ def dispatch(*messages: Message | None) -> None:
     if collecting is not None:
         collecting.extend(ids)
     else:
-        _dispatcher(ids)
+        _dispatch_ids(ids)
 
 
-def deliver(message_id: int) -> Message | None:
-    """Send one pending message exactly once; safe to call any number of times."""
-    now = clock.now()
-    claimed = (
-        Message.update(status="sending", attempts=Message.attempts + 1, updated_at=now)
-        .where(Message.id == message_id, Message.status == "pending")
-        .execute()
-    )
-    message = Message.get_or_none(Message.id == message_id)
-    if not claimed or message is None:
-        return message
-    if message.channel != "slack" and optouts.is_opted_out(message.to_addr):
-        return _finish(message, SendResult("canceled", "none", error_message="opted out"))
-    if text_of(message) is None:
-        return _finish(message, SendResult("failed", "none", error_message=LINK_LOST))
-    if message.attempts > MAX_ATTEMPTS:
-        return _finish(message, SendResult("failed", "none", error_message=(
-            f"gave up after {MAX_ATTEMPTS} tries ({message.error_message or 'no answer'})")))
-    try:
-        result = sender_for(message.channel).send(message)
-    except Exception as exc:
-        _release(message, f"{type(exc).__name__}")
-        raise TransientFailure(str(exc)) from exc
-    if result.retry:
-        _release(message, result.error_message or result.error_code or "temporary failure")
-        raise TransientFailure(result.error_message or "temporary failure")
-    return _finish(message, result)
+# --- senders ----------------------------------------------------------------------------
 
+SenderChooser = Callable[[str, Settings], Sender]
+_choose: SenderChooser | None = None
+_senders: dict[str, Sender] = {}
+
+
+def use_senders(choose: SenderChooser) -> None:
+    """How a channel's sender is chosen from the settings (registered by `wiring`)."""
+    global _choose
+    _choose = choose
+    _senders.clear()
+
+
+def sender_for(channel: str) -> Sender:
+    if channel not in _senders:
+        if _choose is None:
+            raise RuntimeError("outbound has no senders: start the process with wiring.wire()")
+        _senders[channel] = _choose(channel, settings())
+    return _senders[channel]
+
+
+def reset_senders() -> None:
+    """Forget built senders (after settings change)."""
+    _senders.clear()
+
+
+# --- what the recipient reads -------------------------------------------------------------
 
 LINK_LOST = "its link can't be rebuilt (the encryption keys changed); send a new one with resend"
 
@@ -159,81 +160,10 @@ def text_of(message: Message) -> tuple[str, str | None] | None:
     link can't be rebuilt."""
     if getattr(message, "_text", None) is None:
         body, html = message.body, message.html
-        if message.invite_id is not None and "/i/" in body:
+        if message.invite_id is not None and message.kind in CLIENT_KINDS and "/i/" in body:
             token = tokens.unseal(message.invite.token_sealed)
             if token is None:
                 return None
             body, html = tokens.unmask_link(body, token), tokens.unmask_link(html, token)
         message._text = (body, html)
     return message._text
-
-
-def _release(message: Message, why: str) -> None:
-    Message.update(status="pending", error_message=why[:300], updated_at=clock.now()).where(
-        Message.id == message.id, Message.status == "sending"
-    ).execute()
-
-
-def recover(message_id: int) -> Message | None:
-    """A message stuck in `sending` (its worker died mid-send): ask the provider
-    whether it went out; record that, or make it `pending` again to be re-sent."""
-    message = Message.get_or_none(Message.id == message_id, Message.status == "sending")
-    if message is None:
-        return None
-    sender = sender_for(message.channel)
-    found = sender.find_sent(message) if hasattr(sender, "find_sent") else None
-    if found is not None:
-        return _finish(message, found)
-    _release(message, "interrupted while sending")
-    return message.refreshed()
-
-
-def _finish(message: Message, result: SendResult) -> Message:
-    now = clock.now()
-    message.status = result.status
-    message.provider = result.provider
-    message.provider_id = result.provider_id
-    message.error_code = result.error_code
-    message.error_message = (result.error_message or "")[:300] or None
-    message.sent_at = now if result.status not in {"failed", "canceled"} else None
-    message.updated_at = now
-    message.save()
-    if message.provider_id:
-        from . import deliveries  # (imported here: deliveries imports this module)
-
-        deliveries.apply_early(message)
-    if result.address_problem:
-        address_problem(message, result.address_problem)
-    if result.status in {"failed", "undelivered"} and message.kind in CLIENT_KINDS:
-        dispatch(notices.delivery_failed(message))
-    return message
-
-
-def address_problem(message: Message, problem: str) -> None:
-    """The provider says the address can't take messages: remember it, so nothing
-    more is tried (an opt-out) or staff see why and fix the number."""
-    client = message.client
-    if problem == OPTED_OUT:
-        optouts.opt_out(message.to_addr, f"{message.provider or 'provider'} refused",
-                        firm=message.firm_id, client=client)
-    elif client is not None and message.channel == "sms" and client.phone == message.to_addr:
-        Client.update(phone_problem=problem[:200], updated_at=clock.now()).where(
-            Client.id == client.id).execute()
-
-
-_senders: dict[str, Sender] = {}
-
-
-def sender_for(channel: str) -> Sender:
-    config = settings()
-    path = {"sms": config.sms_backend, "email": config.email_backend,
-            "slack": config.slack_backend}[channel]
-    if path not in _senders:
-        module, _, name = path.partition(":")
-        _senders[path] = getattr(importlib.import_module(module), name)()
-    return _senders[path]
-
-
-def reset_senders() -> None:
-    """Forget built senders (after settings change)."""
-    _senders.clear()

@@ -12,13 +12,14 @@ def normalize(text: str, region: str = "US") -> str:
     """E.164 for a number in any common format; InvalidInput if it is not a real number."""
     raw = (text or "").strip()
     if not raw:
-        raise InvalidInput("No phone number given")
+        raise InvalidInput("No phone number given", field="phone")
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
-        raise InvalidInput(f"'{_clip(raw)}' is not a phone number") from None
+        raise InvalidInput(f"'{_clip(raw)}' is not a phone number", field="phone") from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidInput(f"'{_clip(raw)}' is not a valid phone number for {region}")
+        raise InvalidInput(f"'{_clip(raw)}' is not a valid phone number for {region}",
+                           field="phone")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -1,4 +1,5 @@
-"""Start-up for any process (web, worker, CLI): settings, database, senders."""
+"""Start-up of core for any process: settings, database, log redaction. (`wiring.wire`
+calls it, then connects the drivers.)"""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import bulk, clock, invites, outbound, reminders
-from .models import Invite, Message
+from . import bulk, clock, deliveries, invites, outbound, reminders
+from .models import Invite, Message, Status
 
 BATCH = 500
 
@@ -39,16 +39,16 @@ def run(now: datetime | None = None, *, pending_grace: timedelta = timedelta(min
             report.reminders += 1
     for invite_id in due_ids(invites.expiry_due(now), batch):
         report.expired += invites.expire(invite_id, now)
-    for message in _undelivered("sending", now - stuck_after, batch):
-        recovered = outbound.recover(message.id)
+    for message in _undelivered(Status.SENDING, now - stuck_after, batch):
+        recovered = deliveries.recover(message.id)
         if recovered is not None:
             report.recovered += 1
-            if recovered.status == "pending":
+            if recovered.status == Status.PENDING:
                 outbound.dispatch(recovered)
     for run_id in bulk.recover(now - stuck_after):
         bulk.kick(run_id)
         report.bulk_runs += 1
-    lost = list(_undelivered("pending", now - pending_grace, batch))
+    lost = list(_undelivered(Status.PENDING, now - pending_grace, batch))
     outbound.dispatch(*lost)
     report.redispatched = len(lost)
     return report
@@ -61,6 +61,6 @@ def due_ids(query, batch: int = BATCH) -> list[int]:
 def _undelivered(status: str, before: datetime, batch: int):
     """Messages left in `status` since before `before` (the `message_undelivered` index)."""
     return (Message.select(Message.id)
-            .where(Message.status.in_(["pending", "sending"]), Message.status == status,
+            .where(Message.status.in_([Status.PENDING, Status.SENDING]), Message.status == status,
                    Message.created_at <= before, Message.updated_at <= before)
             .order_by(Message.created_at).limit(batch))

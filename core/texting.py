@@ -19,7 +19,7 @@ from . import clock, events, invites, notices, optouts, outbound, smstext, templ
 from .config import settings
 from .db import database
 from .errors import LedgerSyncError, Refused
-from .models import Client, Event, Message, Staff
+from .models import Client, ClientThread, Event, Message, Staff, Status
 from .templates import Rendered
 
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
@@ -71,7 +71,7 @@ def received(text: Inbound) -> Answer:
                 _record_answer(inbound, answer)
     except IntegrityError:
         return _repeat(text)
-    outbound.release(held)
+    outbound.dispatch_held(held)
     return answer
 
 
@@ -128,7 +128,7 @@ def _new_link(inbound: Message, client: Client) -> Answer:
         except LedgerSyncError:
             pass  # e.g. a link went out a minute ago: the firm decides
     today = clock.now().date().isoformat()
-    notice = notices.queue(
+    notice = notices.write(
         client.firm_id, "new_link_requested",
         f"{client.name} texted {inbound.body.strip().upper()[:8]}: they'd like a new link. "
         f"Send one: /ledgersync resend {client.name}",
@@ -151,7 +151,7 @@ def _forward(inbound: Message, text: Inbound, client: Client) -> Answer:
     said = text.body.strip()
     if not said:
         said = "(a picture — open Twilio's console to see it)" if text.media else "(an empty text)"
-    notice = notices.queue(client.firm_id, "client_text", said[:MAX_SMS_CHARS], client=client,
+    notice = notices.write(client.firm_id, "client_text", said[:MAX_SMS_CHARS], client=client,
                            dedupe_key=f"notice-text-{inbound.id}")
     outbound.dispatch(notice)
     events.record("client.texted", client=client, actor="client", chars=len(text.body))
@@ -166,7 +166,7 @@ def _record_answer(inbound: Message, answer: Answer) -> None:
     text we send, keyed by the inbound text, so a retried webhook gets it again."""
     measured = smstext.measure(answer.text)
     with database.atomic():
-        outbound.queue(
+        outbound.write(
             firm=inbound.firm_id, client=inbound.client_id, channel="sms",
             kind=f"answer_{answer.action}", to_addr=inbound.from_addr,
             rendered=Rendered(body=answer.text, segments=measured.count,
@@ -196,13 +196,13 @@ def staff_reply(staff: Staff, client: Client, text: str, *, ref: str) -> Message
     _check_textable(client)
     first = not Message.select().where(
         Message.direction == "out", Message.channel == "sms", Message.to_addr == client.phone,
-        Message.status.not_in(["failed", "canceled", "pending"])).exists()
+        Message.status.not_in([Status.FAILED, Status.CANCELED, Status.PENDING])).exists()
     rendered = templates.staff_reply_sms(client.firm.name, said, first)
     if len(rendered.body) > MAX_SMS_CHARS:
         raise Refused(f"Too long for a text: {len(rendered.body):,} characters, and a text "
                       f"holds at most {MAX_SMS_CHARS:,}. Shorten it and send again.")
     with database.atomic():
-        message = outbound.queue(firm=client.firm_id, client=client, channel="sms", kind="reply",
+        message = outbound.write(firm=client.firm_id, client=client, channel="sms", kind="reply",
                                  to_addr=client.phone, rendered=rendered,
                                  dedupe_key=f"reply-{ref}"[:120])
         if message is not None:
@@ -221,3 +221,22 @@ def _check_textable(client: Client) -> None:
     if client.phone_problem:
         raise Refused(f"Not texted: {client.name}'s number can't get texts "
                       f"({client.phone_problem}). Correct the number first.")
+
+
+# --- the chat thread where a client's texts land -------------------------------------------
+
+
+def thread_of(client_id: int, channel: str) -> ClientThread | None:
+    """The client's thread in a channel, once their first text started it."""
+    return ClientThread.get_or_none(ClientThread.client == client_id,
+                                    ClientThread.channel == channel)
+
+
+def thread_at(channel: str, ts: str) -> ClientThread | None:
+    """The client thread a chat message replies in, if it is one."""
+    return ClientThread.get_or_none(ClientThread.channel == channel, ClientThread.ts == ts)
+
+
+def thread_started(client_id: int, channel: str, ts: str) -> None:
+    """Remember the thread a client's first text started (the first one wins)."""
+    ClientThread.insert(client=client_id, channel=channel, ts=ts).on_conflict_ignore().execute()

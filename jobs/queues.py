@@ -9,12 +9,13 @@ from functools import cache
 from redis import Redis, RedisError
 from rq import Queue, Retry
 
-from core import bulk, outbound, schedule
+from core import bulk, deliveries, outbound, schedule
 from core.config import Settings, settings
 
 log = logging.getLogger(__name__)
 
 QUEUES = ("high", "default", "bulk")
+BULK_CHAINS = 2  # jobs (so workers) that share one bulk run
 DELIVERY_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
 
@@ -61,8 +62,6 @@ def install(config: Settings | None = None) -> bool:
                            job_timeout=120, result_ttl=300, failure_ttl=7 * 86400)
 
     def run_bulk(run_id: int) -> None:
-        from .tasks import BULK_CHAINS
-
         for _ in range(BULK_CHAINS):
             queue("bulk", redis).enqueue("jobs.tasks.bulk_send", run_id, job_timeout=600)
 
@@ -78,6 +77,7 @@ def schedule_bulk(run_id: int, when: datetime) -> None:
 
 
 def uninstall() -> None:
-    outbound.set_dispatcher(None)
+    """Back to doing everything in this process (no queue)."""
+    outbound.set_dispatcher(deliveries.deliver_now)
     schedule.install(None)
     bulk.set_runner(None)

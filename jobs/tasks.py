@@ -8,10 +8,9 @@ import functools
 import logging
 import time
 
-from core import bulk, clock, db, invites, outbound, reminders, schedule
+from core import bulk, clock, db, deliveries, invites, reminders, schedule
 from core import sweep as core_sweep
-from core.config import settings
-from core.models import Invite, Message
+from core.models import Invite, Message, Status
 
 from . import pacing, queues
 
@@ -33,10 +32,9 @@ def deliver(message_id: int) -> str:
     raises, and RQ retries with backoff; a permanent one is recorded, and the
     firm is told."""
     message = Message.get_or_none(Message.id == message_id)
-    if message is None or message.status != "pending":
+    if message is None or message.status != Status.PENDING:
         return message.status if message else "missing"
-    take_turn(message.channel)
-    message = outbound.deliver(message_id)
+    message = deliveries.deliver(message_id, wait_turn=take_turn)
     return message.status if message else "missing"
 
 
@@ -77,15 +75,6 @@ def sweep() -> str:
 
 
 BULK_SLICE = 5.0  # seconds a bulk job works before making way for staff's own sends
-BULK_CHAINS = 2  # workers that share a run
-
-
-def report_progress(run_id: int, final: bool = False) -> None:
-    """The run's progress message in Slack, when there is one (throttled there)."""
-    if settings().slack_bot_token:
-        from bot import progress
-
-        progress.report(run_id, force=final)
 
 
 @unit_of_work
@@ -99,10 +88,10 @@ def bulk_send(run_id: int) -> str:
         if step.result in {"stopped", "idle"}:
             if step.until is not None:
                 queues.schedule_bulk(run_id, step.until)
-            report_progress(run_id, final=True)
+            bulk.report_progress(run_id, final=True)
             return f"{step.result} after {sent}"
         sent += step.result == "sent"
-        report_progress(run_id)
+        bulk.report_progress(run_id)
         if time.monotonic() - started > BULK_SLICE or high.count:
             queues.queue("bulk").enqueue(bulk_send, run_id, job_timeout=600)
             return f"sliced after {sent}"

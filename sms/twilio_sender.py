@@ -19,7 +19,7 @@ from twilio.rest import Client
 
 from core import clock, outbound
 from core.config import Settings, settings
-from core.models import Message
+from core.models import Message, Status
 from core.outbound import SendResult
 
 from . import errors
@@ -32,7 +32,7 @@ CREDENTIALS_CODES = {20003}
 # Any Twilio API host: api.twilio.com, or api.<edge>.<region>.twilio.com when
 # TWILIO_EDGE / TWILIO_REGION are set in the environment.
 _TWILIO_HOST = re.compile(r"^https://api(\.[a-z0-9-]+)*\.twilio\.com(?=/|$)")
-_STATUSES = {"sending", "sent", "delivered", "failed", "undelivered"}
+_STATUSES = {Status.SENDING, Status.SENT, Status.DELIVERED, Status.FAILED, Status.UNDELIVERED}
 
 
 class RoutedHttpClient(TwilioHttpClient):
@@ -74,7 +74,7 @@ class TwilioSender:
         except (TwilioException, OSError) as problem:  # requests' errors are OSErrors
             log.warning("message %s: Twilio unreachable (%s)", message.id,
                         type(problem).__name__)
-            return SendResult("pending", "twilio", retry=True,
+            return SendResult(Status.PENDING, "twilio", retry=True,
                               error_message=f"Twilio unreachable ({type(problem).__name__})")
         log.info("message %s: Twilio took it as %s (%s)", message.id, sent.sid, sent.status)
         return _accepted(sent)
@@ -125,12 +125,12 @@ def _refused(message: Message, problem) -> SendResult:
     error_code = str(number or status)
     log.warning("message %s: Twilio answered %s (error %s)", message.id, status, number)
     if status >= 500 or status == 429 or number in BUSY_CODES:
-        return SendResult("pending", "twilio", retry=True, error_code=error_code,
+        return SendResult(Status.PENDING, "twilio", retry=True, error_code=error_code,
                           error_message=BUSY)
     if status == 401 or number in CREDENTIALS_CODES:
         # Our configuration, not the client's number: keep it and try again later.
         log.error("Twilio refused our credentials; check TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN")
-        return SendResult("pending", "twilio", retry=True, error_code=error_code,
+        return SendResult(Status.PENDING, "twilio", retry=True, error_code=error_code,
                           error_message=errors.reason(20003))
     return SendResult("failed", "twilio", error_code=error_code,
                       error_message=errors.reason(number) if number else

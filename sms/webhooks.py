@@ -76,7 +76,7 @@ def inbound():
 @bp.post("/status")
 @verified
 def status():
-    sid, state = field("MessageSid", 64), field("MessageStatus", 16)
+    sid, state = field("MessageSid", 64), field("MessageStatus", 32)
     if not sid or not state:
         abort(Response("MessageSid and MessageStatus are required.\n", 400,
                        mimetype="text/plain"))

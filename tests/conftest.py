@@ -16,7 +16,8 @@ import pytest
 import time_machine
 from redis import Redis, RedisError
 
-from core import config, db, migrations, outbound, schedule
+import wiring
+from core import bulk, config, db, deliveries, migrations, outbound, schedule
 from core.models import ALL_MODELS, SchemaVersion
 
 pytest_plugins = ["tests.slack_fixtures", "tests.twilio_fixtures"]
@@ -78,6 +79,14 @@ def db_url(request, tmp_path):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def wired():
+    """Core's ports connected as every process connects them (`wiring`); each test's
+    database fixture then chooses inline delivery unless it installs the queue."""
+    outbound.use_senders(wiring.choose_sender)
+    bulk.on_progress(wiring.show_bulk_progress)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def quick_password_hashing():
     """Argon2 at its production cost takes ~0.3 s a hash; tests use the same
     algorithm at its lowest cost (the CLI tests, in their own processes, don't)."""
@@ -98,7 +107,7 @@ def database(settings):
     """A bound, empty, up-to-date database for one test (SQLite and PostgreSQL)."""
     bound = bind_empty(settings)
     yield bound
-    outbound.set_dispatcher(None)
+    outbound.set_dispatcher(deliveries.deliver_now)
     schedule.install(None)
     if not bound.is_closed():
         bound.close()
@@ -107,7 +116,7 @@ def database(settings):
 def bind_empty(settings):
     config.use(settings)
     outbound.reset_senders()
-    outbound.set_dispatcher(None)
+    outbound.set_dispatcher(deliveries.deliver_now)
     schedule.install(None)
     bound = db.bind(settings.database_url)
     bound.connect(reuse_if_open=True)
@@ -124,12 +133,12 @@ def sqlite_database(tmp_path):
     settings = make_settings(f"sqlite:///{tmp_path / 'test.db'}")
     config.use(settings)
     outbound.reset_senders()
-    outbound.set_dispatcher(None)
+    outbound.set_dispatcher(deliveries.deliver_now)
     bound = db.bind(settings.database_url)
     bound.connect(reuse_if_open=True)
     migrations.upgrade()
     yield bound
-    outbound.set_dispatcher(None)
+    outbound.set_dispatcher(deliveries.deliver_now)
     schedule.install(None)
     bound.close()
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import inspect
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -39,6 +41,59 @@ def wait_for(condition, timeout=40.0):
             return True
         time.sleep(0.25)
     return False
+
+
+def bulk_settled(run_id: int) -> bool:
+    """Nothing of bulk run `run_id` is in anyone's hands any more: the run is done or
+    canceled, no item is queued, waiting or held by a worker, no text is pending or being
+    sent, and no item is still marked sent whose text was refused (a worker turns such an
+    item `failed` just after the refusal). From then on nothing of the run can be sent:
+    workers only claim queued or waiting items and only deliver pending texts."""
+    from core.models import BulkItem, BulkRun, Message
+
+    if BulkRun.get_by_id(run_id).status not in {"done", "canceled"}:
+        return False
+    if BulkItem.select().where(BulkItem.run == run_id,
+                               BulkItem.outcome.in_(["queued", "waiting", "sending"])).exists():
+        return False
+    if Message.select().where(Message.status.in_(["pending", "sending"])).exists():
+        return False
+    refused = (BulkItem.select().join(Message, on=(Message.invite == BulkItem.invite))
+               .where(BulkItem.run == run_id, BulkItem.outcome == "sent",
+                      Message.status.in_(["failed", "canceled"])))
+    return not refused.exists()
+
+
+def slack_listeners_idle(web, timeout: float = 60.0) -> bool:
+    """Wait until every Slack listener the app (`web`, its Flask test client) started has
+    returned. Bolt answers Slack's request first and runs the listener after, on its
+    thread pool; so a test that must know a listener is over (to show it did nothing, or
+    before tearing down what it uses) waits here rather than sleeping. One task per pool
+    thread meets at a barrier: they can all be there only when no thread is still running
+    an earlier listener (the pool starts tasks in the order they were submitted)."""
+    pool = _bolt_app(web.application).listener_runner.listener_executor
+    size = pool._max_workers  # ThreadPoolExecutor has no public size
+    barrier = threading.Barrier(size + 1, timeout=timeout)
+    for _ in range(size):
+        pool.submit(barrier.wait)
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        return False
+    return True
+
+
+def _bolt_app(flask_app):
+    """The Bolt app behind a Flask app: the one its Slack view hands requests to."""
+    from slack_bolt.adapter.flask import SlackRequestHandler
+
+    for view in flask_app.view_functions.values():
+        for function in {view, inspect.unwrap(view)}:
+            for cell in getattr(function, "__closure__", None) or ():
+                with contextlib.suppress(ValueError):  # an empty cell
+                    if isinstance(cell.cell_contents, SlackRequestHandler):
+                        return cell.cell_contents.app
+    raise AssertionError("no Bolt app behind this Flask app's views")
 
 
 def descendants(pid: int) -> list[int]:

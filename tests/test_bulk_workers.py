@@ -5,6 +5,11 @@ One worker is SIGKILLed mid-run and replaced, and a staff invite sent mid-run
 overtakes the bulk backlog (the `high` queue). No second of texts holds more than
 the rate, every eligible client gets exactly one text, the skipped ones say why.
 Then: cancel stops the rest, and "retry failed" re-sends only the failed ones.
+
+Only what holds on any machine is asserted here; how fast it goes (texts a second,
+total time) is measured by `python -m bench.bulk_pacing` (see README, "Benchmarks").
+No test sleeps a fixed time: each waits for a condition, with a cap (PATIENCE) that
+only a broken run reaches.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import pytest
 from core import bulk, clients, config, firms, invites, optouts, sweep
 from core.models import BulkItem, BulkRun, Message
 from jobs import queues
-from tests.helpers import kill_tree, start_worker, wait_for, worker_env
+from tests.helpers import bulk_settled, kill_tree, start_worker, wait_for, worker_env
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
 pytestmark = pytest.mark.slow
@@ -34,6 +39,10 @@ SKIPPED = {
     "Ursula Unknown": "unknown name",
 }
 GRACE = timedelta(seconds=2)  # the sweep's stuck_after / pending_grace, shortened
+SWEEP_EVERY = 3.0  # seconds between sweeps while a test waits (`ledgersync cron`: a minute)
+PATIENCE = 300.0  # seconds: the cap on any one wait, for a broken run, never a pace to keep
+WALK_IN = "+12125559999"
+OVERTAKEN = 30  # bulk texts that must still be behind the staff invite when it arrives
 
 
 def phone(i: int) -> str:
@@ -85,10 +94,6 @@ def stack(pg_url, twilio, redis_conn, tmp_path):
     quiet.setLevel(level)
 
 
-def run_finished(run_id: int, statuses=("done",)) -> bool:
-    return BulkRun.get_by_id(run_id).status in statuses
-
-
 def outcomes(run_id: int) -> dict[str, tuple[str, str | None]]:
     return {i.label: (i.outcome, i.reason)
             for i in BulkItem.select().where(BulkItem.run == run_id)}
@@ -103,24 +108,33 @@ def make_skipped(firm) -> None:
     clients.add(firm, "Eddie Emailonly", email="eddie@example.com")
 
 
-def wait_done_with_sweeps(run_id: int, timeout: float) -> None:
-    """Wait for the run to finish; the sweep (what `ledgersync cron` runs every
-    minute, here with short grace periods) is what puts an item a killed worker held
-    in `sending` back in the queue (core.sweep.run -> bulk.recover -> bulk.kick), and
-    recovers a text the killed worker left `sending` or `pending`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if wait_for(lambda: run_finished(run_id), timeout=4.0):
-            return
-        sweep.run(pending_grace=GRACE, stuck_after=GRACE)
-    raise AssertionError(f"run not done: {bulk.progress(run_id).counts}")
+def settle_with_sweeps(run_id: int) -> None:
+    """Wait until the run is settled (`tests.helpers.bulk_settled`), sweeping meanwhile.
+    The sweep (what `ledgersync cron` runs every minute, here with short grace periods)
+    is what puts an item a killed worker held in `sending` back in the queue
+    (core.sweep.run -> bulk.recover -> bulk.kick), and recovers a text the killed worker
+    left `sending` or `pending`: it takes only what has been stuck longer than GRACE, so
+    no wait for the grace is needed, only sweeps until nothing is left."""
+    last_sweep = None
+
+    def swept_and_settled() -> bool:
+        nonlocal last_sweep
+        if bulk_settled(run_id):
+            return True
+        if last_sweep is None or time.monotonic() - last_sweep >= SWEEP_EVERY:
+            sweep.run(pending_grace=GRACE, stuck_after=GRACE)
+            last_sweep = time.monotonic()
+        return False
+
+    if not wait_for(swept_and_settled, timeout=PATIENCE):
+        raise AssertionError(f"run not settled: {bulk.progress(run_id).counts}")
 
 
 def test_bulk_run_on_two_workers_one_killed(stack, twilio):
     firm = stack.setup(RATE)
     for i in range(N):
         clients.add(firm, f"Client {i:03}", phone=phone(i))
-    walk_in = clients.add(firm, "Walk In", phone="+12125559999")  # not in the run
+    walk_in = clients.add(firm, "Walk In", phone=WALK_IN)  # not in the run
     make_skipped(firm)
     names = "\n".join([f"Client {i:03}" for i in range(N)] + list(SKIPPED))
     plan = bulk.prepare(firm, "list", names=names, channel="sms")
@@ -129,42 +143,39 @@ def test_bulk_run_on_two_workers_one_killed(stack, twilio):
     stack.install()
     workers = [stack.worker("a"), stack.worker("b")]
     before = len(twilio.sent())  # Penny's invite
-    started = time.monotonic()
     assert bulk.start(run_id)
 
-    twilio.wait_for(before + 50, timeout=20)
+    twilio.wait_for(before + 50, timeout=PATIENCE)
+    at_invite = len(twilio.sent()) - before
     invites.send(walk_in, "sms")  # staff's own invite: the `high` queue, not behind the run
-    twilio.wait_for(before + 100, timeout=20)
+    # Its text first, then the kill: whether it overtook the backlog is then a question of
+    # queues only, not of how soon the sweep recovers what the killed worker held.
+    twilio.wait_for(1, to=WALK_IN, timeout=PATIENCE)
+    twilio.wait_for(before + 100, timeout=PATIENCE)
     kill_tree(workers[0])  # machine death, mid-run, with the job it was running
     killed_at = len(twilio.sent()) - before
     stack.worker("c")
-    time.sleep(GRACE.total_seconds() + 0.5)
-    # The killed worker may have held an item in `sending` (and its text): only the
-    # sweep recovers those, so run it as cron would.
-    sweep.run(pending_grace=GRACE, stuck_after=GRACE)
-    wait_done_with_sweeps(run_id, timeout=35)
-    numbers = {phone(i) for i in range(N)}
-    # `done` is written once no item is left to claim; the last text may still be on its way.
-    twilio.wait_for(before + N + 1, timeout=5)
-    total = time.monotonic() - started
+    settle_with_sweeps(run_id)
 
-    texts = [a for a in twilio.sent() if a.to in numbers]
+    numbers = {phone(i) for i in range(N)}
+    accepted = twilio.sent()  # in the order the stand-in accepted them
+    texts = [a for a in accepted if a.to in numbers]
     per_number = collections.Counter(a.to for a in texts)
     duplicates = sum(n - 1 for n in per_number.values())
     busiest = twilio.busiest(1.0)
-    span = texts[-1].monotonic - texts[0].monotonic
-    staff = twilio.sent("+12125559999")
-    after_staff = [a for a in texts if a.monotonic > staff[0].monotonic] if staff else []
-    print(f"\nbulk on workers: {len(texts)} texts in {total:.1f} s (first to last "
-          f"{span:.1f} s), {len(texts) / total:.1f} texts/s overall, "
-          f"{(len(texts) - 1) / span:.1f} texts/s while sending, SMS_RATE={RATE}; "
-          f"busiest second {busiest}; duplicates {duplicates}; worker killed after "
-          f"{killed_at} texts; staff invite arrived with {len(after_staff)} bulk texts after it")
+    staff = [i for i, a in enumerate(accepted) if a.to == WALK_IN]
+    behind_staff = sum(1 for a in accepted[staff[0] + 1:] if a.to in numbers) if staff else 0
+    print(f"\nbulk on workers: {len(texts)} texts, SMS_RATE={RATE}; busiest second {busiest}; "
+          f"duplicates {duplicates}; worker killed after {killed_at} texts; staff invite made "
+          f"after {at_invite} bulk texts arrived with {behind_staff} bulk texts behind it")
 
     assert busiest <= RATE
     assert set(per_number) == numbers and duplicates == 0
-    assert len(staff) == 1 and len(after_staff) >= 30
-    assert staff[0].monotonic < texts[-1].monotonic
+    assert len(accepted) == before + N + 1  # Penny's, the run's, the staff invite: no other
+    # Ordering, not timing: had the staff invite queued behind the run, no bulk text would
+    # come after it. It may wait for the texts already in the workers' hands and for a
+    # worker to take it up, so not all of the backlog is behind it — at least OVERTAKEN.
+    assert len(staff) == 1 and behind_staff >= OVERTAKEN
     result = outcomes(run_id)
     assert {label: result[label] for label in SKIPPED} == {
         label: ("skipped", reason) for label, reason in SKIPPED.items()}
@@ -172,7 +183,6 @@ def test_bulk_run_on_two_workers_one_killed(stack, twilio):
     assert BulkRun.get_by_id(run_id).status == "done"
     assert not Message.select().where(Message.status.in_(["pending", "sending"]),
                                       Message.channel == "sms").exists()
-    assert total < 60
 
 
 def add_crowd(firm, count: int) -> set[str]:
@@ -188,14 +198,20 @@ def test_cancel_stops_the_rest(stack, twilio):
     stack.install()
     stack.worker("a"), stack.worker("b")
     assert bulk.start(plan.run.id)
-    twilio.wait_for(10, timeout=20)
-    at_cancel = len(twilio.sent())
+    twilio.wait_for(10, timeout=PATIENCE)
     stopped = bulk.cancel(plan.run.id, actor="test")
-    time.sleep(2.5)  # 25 more texts at 10 a second if the run went on
+    at_cancel = len(twilio.sent())  # counted after the cancel: at least those out before it
+    # Not "wait a while and see that no more came": wait until the run is settled (every
+    # item sent or canceled, no text pending or being sent; tests.helpers.bulk_settled).
+    # From then on nothing of it can go out — workers only claim queued items and deliver
+    # pending texts, and there are none — so the counts below are final, however slow
+    # the machine.
+    assert wait_for(lambda: bulk_settled(plan.run.id), timeout=PATIENCE)
     texts = [a for a in twilio.sent() if a.to in numbers]
     print(f"\ncancel: {at_cancel} texts when canceled, {len(texts)} in the end, "
           f"{stopped} items canceled")
-    assert len(texts) - at_cancel <= 2  # only those already claimed and waiting their turn
+    # Only those already claimed when the cancel landed: one item at a time per worker.
+    assert len(texts) - at_cancel <= 2
     result = list(outcomes(plan.run.id).values())
     counts = collections.Counter(outcome for outcome, _ in result)
     assert counts["sent"] == len(texts) and counts["canceled"] == stopped
@@ -213,14 +229,17 @@ def test_retry_failed_resends_only_the_failed(stack, twilio):
     stack.worker("a"), stack.worker("b")
     twilio.fail_next(3, status=400, code=21408)  # the first three texts are refused
     assert bulk.start(plan.run.id)
-    assert wait_for(lambda: run_finished(plan.run.id), timeout=20)
+    # Settled, not just `done`: the run is marked done as soon as no item is left to
+    # claim, while the last texts may still be on their way and a refused one's item
+    # not yet marked failed.
+    assert wait_for(lambda: bulk_settled(plan.run.id), timeout=PATIENCE)
     failed = {item.client.phone for item in bulk.failures(plan.run.id)}
     assert len(failed) == 3
     assert {a.to for a in twilio.sent()} == numbers - failed
 
     assert bulk.retry_failed(plan.run.id) == 3
     bulk.kick(plan.run.id)
-    assert wait_for(lambda: run_finished(plan.run.id), timeout=20)
+    assert wait_for(lambda: bulk_settled(plan.run.id), timeout=PATIENCE)
     accepted = collections.Counter(a.to for a in twilio.sent())
     attempts = collections.Counter(form["To"] for method, _, form in twilio.requests
                                    if method == "POST")

@@ -55,7 +55,7 @@ def test_newcomer_walkthrough(run, tmp_path):
     assert "Error: Acme Co already has a link" in run("invite", "acme", ok=False)
     assert "Invite: pending" in run("status", "(415) 555-2671")
     assert "Acme Co" in run("pending")
-    assert "Revoked Acme Co's invite" in run("revoke", "Acme")
+    assert "Revoked Acme Co's access: the link no longer works." in run("revoke", "Acme")
     assert "Smith & Co uses LedgerSync" in run("text-in", "(212) 555-0134", "help")
     assert "Passed to the firm" in run("text-in", "2125550134", "Which bank?")
     assert "You won't get more texts from Smith & Co" in run("text-in", "2125550134", "STOP")

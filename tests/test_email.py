@@ -8,7 +8,7 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from core import config, invites, outbound, tokens
+from core import config, deliveries, invites, outbound, tokens
 from core.mailer import SmtpSender
 from core.models import Message
 
@@ -114,10 +114,10 @@ def test_busy_server_is_tried_again(firm, maria, mailbox, smtp_url, where):
 
     assert (message.status, message.error_message) == ("pending", "mail server busy (451)")
     with pytest.raises(outbound.TransientFailure):
-        outbound.deliver(message.id)
+        deliveries.deliver(message.id)
     assert message.refreshed().status == "pending"
     setattr(mailbox, f"{where}_reply", None)
-    assert outbound.deliver(message.id).status == "sent"
+    assert deliveries.deliver(message.id).status == "sent"
     assert len(mailbox.envelopes) == 1 and notices() == []
 
 
@@ -126,5 +126,5 @@ def test_server_down_is_tried_again(maria, smtp_url):
     message = invites.send(maria, "email").message
     assert message.status == "pending"
     with pytest.raises(outbound.TransientFailure, match="unreachable"):
-        outbound.deliver(message.id)
+        deliveries.deliver(message.id)
     assert message.refreshed().status == "pending"

@@ -14,7 +14,18 @@ from email import message_from_bytes
 import pytest
 from aiosmtpd.controller import Controller
 
-from core import clients, config, firms, invites, links, outbound, schedule, sweep, tokens
+from core import (
+    clients,
+    config,
+    deliveries,
+    firms,
+    invites,
+    links,
+    outbound,
+    schedule,
+    sweep,
+    tokens,
+)
 from core.models import Invite, Message
 from jobs import queues
 from tests.helpers import kill_tree, start_worker, wait_for, worker_env
@@ -74,7 +85,7 @@ def pg_database(pg_url, tmp_path):
 
     settings = make_settings(pg_url)
     yield bind_empty(settings)
-    outbound.set_dispatcher(None)
+    outbound.set_dispatcher(deliveries.deliver_now)
     schedule.install(None)
 
 

@@ -50,14 +50,32 @@ def test_a_version_1_database_upgrades_in_place(database):
     assert migrations.upgrade() == ["applied 2: chat threads for client texts",
                                     "applied 3: bulk invite runs",
                                     "applied 4: early delivery receipts; longer message kinds",
-                                    "applied 5: revocable client sessions"]
+                                    "applied 5: revocable client sessions",
+                                    "applied 6: links masked in stored messages"]
     assert database.table_exists(ClientThread._meta.table_name)
     assert database.table_exists(BulkItem._meta.table_name)
     assert database.table_exists(EarlyReceipt._meta.table_name)
     assert database.table_exists(ClientSession._meta.table_name)
-    assert migrations.current_version() == 5
+    assert migrations.current_version() == 6
     if not is_sqlite():
         length = database.execute_sql(
             "SELECT character_maximum_length FROM information_schema.columns "
             "WHERE table_name = 'message' AND column_name = 'kind'").fetchone()[0]
         assert length == 40
+
+
+def test_links_stored_before_masking_are_masked_in_place_and_still_sent_whole(firm, database):
+    from core import invites, outbound, tokens
+    from core.models import Message
+
+    sent = invites.send(clients.add(firm, "Old Link", email="old@example.com"), "email")
+    token = tokens.unseal(sent.invite.token_sealed)
+    whole = outbound.text_of(sent.message)
+    Message.update(body=whole[0], html=whole[1]).execute()  # as an older version stored it
+    SchemaVersion.delete().execute()
+    SchemaVersion.create(version=5, name="revocable client sessions")
+    assert migrations.upgrade() == ["applied 6: links masked in stored messages"]
+    stored = Message.get_by_id(sent.message.id)
+    assert token not in stored.body and token not in stored.html
+    assert f"/i/{token[:4]}…" in stored.body
+    assert outbound.text_of(stored) == whole

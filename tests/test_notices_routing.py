@@ -14,7 +14,19 @@ from rq import Queue, SimpleWorker
 from bot import parse
 from bot.notices import NO_THREAD_IN_DM
 from bot.parse import ChannelRef
-from core import access, config, doctor, firms, invites, links, notices, outbound, sweep, tokens
+from core import (
+    access,
+    config,
+    deliveries,
+    doctor,
+    firms,
+    invites,
+    links,
+    notices,
+    outbound,
+    sweep,
+    tokens,
+)
 from core.models import Client, ClientThread, Firm, Message, Staff
 
 from .slack_requests import command, said
@@ -77,7 +89,7 @@ def test_without_a_channel_each_connected_admin_gets_one_dm(slack_on, admins, ma
         ("UDAN", f"notice-expired-{invite.id}/dm/UDAN", "delivered")]
     # Delivery again (a retried job, the sweep), and the notice again: nothing more.
     for message in sent:
-        outbound.deliver(message.id)
+        deliveries.deliver(message.id)
     clock.shift(timedelta(hours=1))
     sweep.run()
     assert notices.invite_expired(invite) is None
@@ -92,22 +104,22 @@ def test_a_client_accepting_is_told_to_each_admin_once(slack_on, admins, maria):
 
 
 def test_the_dms_are_written_with_the_notice_and_sent_after_it(slack_on, admins, maria):
-    """queue() writes every DM in the caller's transaction and dispatches nothing;
+    """write() writes every DM in the caller's transaction and dispatches nothing;
     the caller dispatches the first after commit; sending it dispatches the others.
     Each is claimed once, so running every delivery twice sends nothing twice."""
     slack, dispatched = slack_on, []
     outbound.set_dispatcher(dispatched.extend)
-    first = notices.queue(admins, "opted_out", "Maria opted out.", client=maria,
+    first = notices.write(admins, "opted_out", "Maria opted out.", client=maria,
                           dedupe_key="notice-test-1")
     assert dispatched == [] and len(notices_of("opted_out")) == 2
     outbound.dispatch(first)
     assert dispatched == [first.id]
-    outbound.deliver(first.id)
+    deliveries.deliver(first.id)
     assert dispatched == [m.id for m in notices_of("opted_out")]
     for message_id in dispatched * 2:
-        outbound.deliver(message_id)
+        deliveries.deliver(message_id)
     assert [len(slack.dms(u)) for u in ("UANN", "UDAN")] == [1, 1]
-    assert notices.queue(admins, "opted_out", "Again.", dedupe_key="notice-test-1") is None
+    assert notices.write(admins, "opted_out", "Again.", dedupe_key="notice-test-1") is None
 
 
 def test_with_workers_the_first_dm_job_enqueues_the_others(slack_on, admins, maria, clock,
@@ -125,7 +137,7 @@ def test_with_workers_the_first_dm_job_enqueues_the_others(slack_on, admins, mar
             burst=True)
         assert [len(slack_on.dms(u)) for u in ("UANN", "UDAN")] == [1, 1]
         # Redis loses the job of a DM the first one enqueued: the sweep sends it, once.
-        first = notices.queue(admins, "opted_out", "Maria opted out.", dedupe_key="notice-t-3")
+        first = notices.write(admins, "opted_out", "Maria opted out.", dedupe_key="notice-t-3")
         assert tasks.deliver(first.id) == "delivered"
         redis_conn.flushdb()  # (this test database only)
         clock.shift(timedelta(minutes=11))
@@ -141,7 +153,7 @@ def test_one_admin_refused_or_slow_does_not_hold_the_others(slack_on, admins, ma
     slack.refuse.update({"UANN": "internal_error", "UDAN": "user_not_found"})
     firms.add_staff(admins, "fay@smith.example", "correct horse fay", role="admin")
     assert access.connect(TEAM, "UFAY", "fay@smith.example", "correct horse fay").ok
-    first = notices.queue(admins, "expired", "It expired.", dedupe_key="notice-test-2")
+    first = notices.write(admins, "expired", "It expired.", dedupe_key="notice-test-2")
     outbound.dispatch(first)  # Ann's fails for now (retried later): Dan's and Fay's still go
     by_user = {m.to_addr: m for m in notices_of("expired")}
     assert by_user["UANN"].status == "pending"
@@ -149,7 +161,7 @@ def test_one_admin_refused_or_slow_does_not_hold_the_others(slack_on, admins, ma
         "failed", "Slack refused: user not found")
     assert by_user["UFAY"].status == "delivered" and len(slack.dms("UFAY")) == 1
     del slack.refuse["UANN"]
-    outbound.deliver(first.id)
+    deliveries.deliver(first.id)
     assert first.refreshed().status == "delivered" and len(slack.dms("UFAY")) == 1
 
 
@@ -184,7 +196,7 @@ def test_without_slack_notices_stay_in_the_outbox(admins, maria, clock):
 
 
 def test_a_client_text_by_dm_says_how_to_answer_in_a_thread(slack_on, admins, maria):
-    outbound.dispatch(notices.queue(admins, "client_text", "Is this legit?", client=maria,
+    outbound.dispatch(notices.write(admins, "client_text", "Is this legit?", client=maria,
                                     dedupe_key="notice-text-1"))
     [dm] = slack_on.dms("UANN")
     assert "Is this legit?" in dm["text"] and NO_THREAD_IN_DM in json.dumps(blocks_of(dm))

@@ -13,6 +13,7 @@ import pytest
 from peewee import SqliteDatabase
 
 from core import clients, config, db, firms, invites, links, tokens
+from core.errors import Refused
 from core.models import ClientAccount, ClientSession, Event, Message
 
 from .slack_fixtures import slack_app
@@ -207,6 +208,18 @@ def test_replacing_or_revoking_the_link_ends_the_session(web, invited, clock):
     invites.send(client, "sms", purpose="reconnect")
     invites.revoke(client)
     assert get(web, "/i/account").status_code == 403
+
+
+def test_revoking_an_accepted_client_signs_them_out(web, invited):
+    invite, token = invited
+    accept(web, token)
+    revoked = invites.revoke(invite.client)  # nothing open: the account is what's revoked
+    assert revoked.invite is None and revoked.sessions_ended == 1
+    assert str(revoked) == "they are signed out of their account"
+    assert get(web, "/i/account").status_code == 403
+    assert Event.get(Event.kind == "client.signed_out").client_id == invite.client_id
+    with pytest.raises(Refused, match="already accepted"):
+        invites.revoke(invite.client)  # nothing left to revoke
 
 
 def test_a_session_ends_after_a_day_unused(web, invited, clock):

@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from core import clients, invites, optouts, outbound, reminders
+from core import clients, deliveries, invites, optouts, outbound, reminders
 from core.errors import Refused
 from core.models import ClientThread, Event, Firm, Message
 
@@ -268,7 +268,7 @@ def test_carrier_opt_out_blocks_a_message_already_queued(app, maria, twilio):
     with outbound.held(held):
         invites.send(maria, "sms")
     text(app, "STOP")
-    outbound.deliver_now(held)
+    deliveries.deliver_now(held)
     assert twilio.sent(MARIA) == []
     assert Message.get(Message.kind == "invite").status == "canceled"
 
@@ -342,9 +342,9 @@ def test_an_undelivered_landline_flags_the_phone_and_tells_the_firm(app, maria, 
 def test_a_receipt_faster_than_the_sender_is_kept_until_the_message_is(app, maria, twilio):
     form = {"MessageSid": "SM" + "e" * 32, "MessageStatus": "delivered", "To": MARIA}
     assert status(app, form).status_code == 204
-    message = outbound.queue(firm=maria.firm_id, client=maria, channel="sms", kind="invite",
+    message = outbound.write(firm=maria.firm_id, client=maria, channel="sms", kind="invite",
                              to_addr=MARIA, rendered=invites.templates.Rendered(body="x"))
-    outbound._finish(message, outbound.SendResult("queued", "twilio", "SM" + "e" * 32))
+    deliveries.finish(message, outbound.SendResult("queued", "twilio", "SM" + "e" * 32))
     assert message.refreshed().status == "delivered"
 
 

@@ -76,7 +76,7 @@ def test_a_bad_admin_email_creates_nothing_and_a_retry_works(cli):
 def test_an_admin_email_already_taken_creates_no_second_firm(smith_cli):
     out = smith_cli("firm", "create", "Other LLP", "--admin-email", "ann@smith.example",
                     "--admin-password-stdin", stdin="correct horse 2\n", ok=False)
-    assert "Error: ann@smith.example already has a LedgerSync account" in out
+    assert "Error: ann@smith.example can't be used for a new account" in out
     assert [f.name for f in Firm.select()] == ["Smith & Co"]
     assert "Created Other LLP" in smith_cli(
         "firm", "create", "Other LLP", "--admin-email", "olga@other.example",
@@ -140,7 +140,7 @@ def test_staff_add_list_role_remove(smith_cli):
 
 @pytest.mark.parametrize("args,stdin,message", [
     (["staff", "add", "ann@smith.example", "--password-stdin"], "correct horse 9\n",
-     "Error: ann@smith.example already has a LedgerSync account"),
+     "Error: ann@smith.example is already at Smith & Co"),
     (["staff", "add", "dan@smith.example", "--password-stdin"], "short\n",
      "Error: A password needs at least 10 characters"),
     (["staff", "add", "dan@", "--password-stdin"], "correct horse 9\n",

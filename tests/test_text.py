@@ -106,7 +106,7 @@ def test_settings_from_env():
     assert (s.invite_ttl, s.reminder_after, s.quiet_hours) == (
         timedelta(seconds=60), timedelta(seconds=30), None)
     assert s.public_base_url == "https://x.example"
-    assert s.sms_backend == "core.outbox:OutboxSender"
+    assert s.sms_provider == s.email_provider == s.notice_provider == "outbox"
     with pytest.raises(ConfigError, match="shorter than INVITE_TTL"):
         Settings.from_env({"SECRET_KEY": "k", "INVITE_TTL": "1d", "REMINDER_AFTER": "2d"})
     with pytest.raises(ConfigError, match="QUIET_HOURS"):

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from core import clients, invites, optouts, outbound, outbox
+from core import clients, deliveries, invites, optouts, outbound, outbox
 from core.clock import now as utc_now
 from core.errors import Refused
 from core.models import Client, Message
@@ -28,7 +28,7 @@ def notices_of(kind: str) -> list[Message]:
 
 
 def queued(firm, client, body: str = "Hi Maria, a note from Smith & Co") -> Message:
-    return outbound.queue(firm=firm, client=client, channel="sms", kind="reminder",
+    return outbound.write(firm=firm, client=client, channel="sms", kind="reminder",
                           to_addr=client.phone, rendered=Rendered(body=body),
                           dedupe_key=f"test-{body}-{utc_now():%H%M%S}")
 
@@ -104,12 +104,12 @@ def test_busy_twilio_is_tried_again(clock, firm, maria, twilio, twilio_settings,
     twilio.fail_next(1, status=status, code=code)
 
     with pytest.raises(outbound.TransientFailure):
-        outbound.deliver(message.id)
+        deliveries.deliver(message.id)
     waiting = message.refreshed()
     assert (waiting.status, waiting.error_message) == ("pending", "Twilio is busy; trying again")
     assert twilio.sent() == []
 
-    delivered = outbound.deliver(message.id)
+    delivered = deliveries.deliver(message.id)
     assert (delivered.status, delivered.attempts) == ("queued", 2)
     assert delivered.provider_id == twilio.sent()[0].sid
     assert notices_of("delivery_failed") == []
@@ -120,7 +120,7 @@ def test_twilio_unreachable_is_tried_again(firm, maria, twilio_settings):
     message = queued(firm, maria)
 
     with pytest.raises(outbound.TransientFailure, match="Twilio unreachable"):
-        outbound.deliver(message.id)
+        deliveries.deliver(message.id)
     assert message.refreshed().status == "pending"
 
 
@@ -128,7 +128,7 @@ def test_other_refusal_fails_in_plain_words(firm, maria, twilio, twilio_settings
     message = queued(firm, maria)
     twilio.fail_next(1, status=400, code=21617, message="The concatenated message body exceeds")
 
-    failed = outbound.deliver(message.id)
+    failed = deliveries.deliver(message.id)
     assert (failed.status, failed.error_code, failed.error_message) == (
         "failed", "21617", "the text is too long")
     assert Client.get_by_id(maria.id).phone_problem is None
@@ -152,10 +152,10 @@ def test_find_sent_after_a_crash_mid_send(clock, firm, maria, twilio, twilio_set
     outbound.sender_for("sms").send(took.refreshed())  # Twilio took it; then the worker died
     clock.shift(timedelta(seconds=30))
 
-    found = outbound.recover(took.id)
+    found = deliveries.recover(took.id)
     assert (found.status, found.provider, found.provider_id) == (
         "queued", "twilio", twilio.sent()[0].sid)
-    assert outbound.recover(lost.id).status == "pending"
+    assert deliveries.recover(lost.id).status == "pending"
     assert len(twilio.sent()) == 1
 
 
@@ -169,7 +169,7 @@ def test_find_sent_ignores_an_older_text_with_the_same_body(clock, firm, maria, 
 
     assert outbound.sender_for("sms").find_sent(message.refreshed()) is None
     twilio.fail_next(1, status=500)
-    assert outbound.recover(message.id).status == "pending"
+    assert deliveries.recover(message.id).status == "pending"
 
 
 def test_auth_token_and_bodies_never_logged(caplog, firm, maria, twilio, twilio_settings):
@@ -181,11 +181,11 @@ def test_auth_token_and_bodies_never_logged(caplog, firm, maria, twilio, twilio_
     twilio.fail_next(1, status=500)
     busy = queued(firm, maria, "private words for Maria")
     with pytest.raises(outbound.TransientFailure):
-        outbound.deliver(busy.id)
+        deliveries.deliver(busy.id)
     outbound.sender_for("sms").find_sent(busy.refreshed())
     twilio_settings(twilio_auth_token=AUTH_TOKEN + "-wrong")
     with pytest.raises(outbound.TransientFailure, match="credentials"):
-        outbound.deliver(busy.id)
+        deliveries.deliver(busy.id)
 
     assert "Twilio answered 401" in caplog.text
     assert AUTH_TOKEN not in caplog.text

@@ -32,3 +32,5 @@ def test_outbox_page_shows_messages_to_this_machine_only(sqlite_database):
     assert "Hi Maria, Smith &amp; Co invites you" in page.text
     remote = app.test_client().get("/outbox", environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert remote.status_code == 404
+    tunnel = app.test_client().get("/outbox", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert tunnel.status_code == 404  # a tunnel or proxy on this machine: not "this machine"

@@ -10,7 +10,8 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
-from core import config, db, runtime
+import wiring
+from core import config, db
 
 from . import client_pages, errors, health, outbox_page, security
 
@@ -18,10 +19,7 @@ csrf = CSRFProtect()
 
 
 def create_app(settings: config.Settings | None = None) -> Flask:
-    settings = runtime.start(settings or config.settings())
-    from jobs import queues
-
-    queues.install(settings)
+    settings = wiring.wire(settings or config.settings())
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key, LEDGERSYNC=settings, MAX_CONTENT_LENGTH=1024 * 1024,

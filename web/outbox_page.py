@@ -1,7 +1,8 @@
 """`GET /outbox`: the local outbox as a page, for trying things on one machine.
 
 Only when no real SMS or email sender is configured, and only to this machine
-(the page shows working links)."""
+(the page shows working links): a request that came through any proxy — a
+tunnel on this machine too — is refused, whatever PROXY_HOPS says."""
 
 from __future__ import annotations
 
@@ -13,11 +14,18 @@ bp = Blueprint("outbox", __name__)
 LOCAL = {"127.0.0.1", "::1"}
 
 
+def _from_this_machine() -> bool:
+    peer = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR",
+                                                                  request.remote_addr)
+    forwarded = any(h in request.headers for h in ("X-Forwarded-For", "Forwarded"))
+    return peer in LOCAL and not forwarded
+
+
 @bp.get("/outbox")
 def show():
     settings = current_app.config["LEDGERSYNC"]
-    local_only = "outbox" in settings.sms_backend and "outbox" in settings.email_backend
-    if not local_only or request.remote_addr not in LOCAL:
+    local_only = settings.sms_provider == settings.email_provider == "outbox"
+    if not local_only or not _from_this_machine():
         abort(404)
     return render_template("outbox.html", messages=outbox.latest(limit=50),
                            text=outbox.text)

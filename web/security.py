@@ -51,9 +51,22 @@ def _headers(response):
     return response
 
 
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
 def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    """scheme://host[:port], lower-cased, without the scheme's default port (as
+    browsers send `Origin`)."""
+    parts = urlsplit(url.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        return "invalid"
+    keep = port is not None and port != DEFAULT_PORTS.get(scheme)
+    return f"{scheme}://{host}:{port}" if keep else f"{scheme}://{host}"
 
 
 def same_origin_post(public_base_url: str) -> None:
@@ -64,5 +77,5 @@ def same_origin_post(public_base_url: str) -> None:
             abort(403)
         return
     origin = request.headers.get("Origin")
-    if origin and origin != "null" and origin.lower() != origin_of(public_base_url):
+    if origin and origin != "null" and origin_of(origin) != origin_of(public_base_url):
         abort(403)

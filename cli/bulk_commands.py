@@ -14,7 +14,6 @@ import time
 import click
 
 from core import bulk, clock, config
-from core.models import BulkRun
 
 from . import render
 from .common import current_firm
@@ -169,8 +168,7 @@ def bulk_status(run_id):
     """Where run RUN_ID stands (the latest run when omitted)."""
     firm = current_firm()
     if run_id is None:
-        latest = (BulkRun.select().where(BulkRun.firm == firm).order_by(BulkRun.id.desc())
-                  .first())
+        latest = bulk.latest(firm)
         if latest is None:
             click.echo("No bulk runs yet; start one with `ledgersync invite-all`.")
             return
@@ -208,8 +206,7 @@ def _when(run, tz) -> str:
 def bulk_list(limit):
     """Recent bulk runs, newest first."""
     firm = current_firm()
-    runs = list(BulkRun.select().where(BulkRun.firm == firm).order_by(BulkRun.id.desc())
-                .limit(max(1, limit)))
+    runs = bulk.recent(firm, limit)
     if not runs:
         click.echo("No bulk runs yet; start one with `ledgersync invite-all`.")
     tz = clock.zone(firm.timezone)

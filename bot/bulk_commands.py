@@ -12,6 +12,7 @@ from core.errors import InvalidInput, Refused
 from core.models import BulkRun
 
 from . import bulk_views
+from .views import OpenModal
 
 SELECTION_WORDS = {"not-invited": "not_invited", "not_invited": "not_invited",
                    "new": "not_invited", "uninvited": "not_invited", "expired": "expired",
@@ -21,8 +22,6 @@ USAGE = "`/ledgersync invite-all [not-invited | expired | reconnect | list] [sms
 
 
 def invite_all(command, actor: Actor, meta: dict):
-    from .commands import OpenModal
-
     actor.require("invite")
     words = [w.lower() for w in command.words]
     if any(w not in SELECTION_WORDS for w in words) or len(set(words)) > 1:
@@ -50,8 +49,7 @@ def show(command, actor: Actor, meta: dict) -> dict:
             raise InvalidInput("`/ledgersync bulk [run number]`")
         run = bulk.get(firm, int(command.words[0].lstrip("#")))
     else:
-        run = (BulkRun.select().where(BulkRun.firm == firm, BulkRun.status != "confirming")
-               .order_by(BulkRun.id.desc()).first())
+        run = bulk.latest(firm, started=True)
         if run is None:
             raise Refused(f"No bulk invites yet. Start one: {USAGE}")
     return view(run.id)

@@ -1,0 +1,58 @@
+"""The one place that connects the drivers to core, for every process: the web
+app (`web.create_app`), the `ledgersync` command and so the worker and the clock.
+
+Core names no driver. Here, once, at start-up:
+- the settings, the database and log redaction (`core.runtime.start`);
+- the sender of each channel — Twilio or the outbox for texts, SMTP or the outbox
+  for email, Slack or the outbox for firm notices — as the settings say;
+- who shows a bulk run's progress (the Slack message updated in place);
+- with `jobs=True` and a Redis that answers, the job queue: deliveries, schedules
+  and bulk runs go to RQ workers; otherwise they are done in this process.
+"""
+
+from __future__ import annotations
+
+from core import bulk, config, deliveries, outbound, runtime
+from core.config import Settings
+from core.outbox import OutboxSender
+
+
+def wire(settings: Settings | None = None, *, jobs: bool = True) -> Settings:
+    """Start the process and connect everything; the settings in force."""
+    settings = runtime.start(settings)
+    outbound.use_senders(choose_sender)
+    outbound.set_dispatcher(deliveries.deliver_now)
+    bulk.on_progress(show_bulk_progress)
+    if jobs:
+        from jobs import queues
+
+        queues.install(settings)
+    return settings
+
+
+def choose_sender(channel: str, settings: Settings) -> outbound.Sender:
+    """The sender of a channel (drivers imported only when chosen: a process that
+    never texts never loads Twilio's SDK)."""
+    provider = {"sms": settings.sms_provider, "email": settings.email_provider,
+                "slack": settings.notice_provider}[channel]
+    if provider == "twilio":
+        from sms.twilio_sender import TwilioSender
+
+        return TwilioSender()
+    if provider == "smtp":
+        from core.mailer import SmtpSender
+
+        return SmtpSender()
+    if provider == "slack":
+        from bot.notices import SlackNoticeSender
+
+        return SlackNoticeSender()
+    return OutboxSender()
+
+
+def show_bulk_progress(run_id: int, final: bool) -> None:
+    """The run's progress message in Slack, when there is one (throttled there)."""
+    if config.settings().notice_provider == "slack":
+        from bot import progress
+
+        progress.report(run_id, force=final)
