@@ -331,3 +331,23 @@ def test_tampered_button_ids_get_an_ephemeral_answer(texting_app, slack):
 
 def test_a_forged_slack_request_is_still_401(texting_app):
     assert signed(texting_app, "text=help", secret="wrong").status_code == 401
+
+
+@pytest.mark.parametrize("public,origin,ok", [
+    ("https://connect.example.com", "https://connect.example.com", True),
+    ("https://connect.example.com:443", "https://connect.example.com", True),
+    ("https://Connect.Example.com/", "https://connect.example.com", True),
+    ("http://127.0.0.1:5000", "http://127.0.0.1:5000", True),
+    ("https://connect.example.com", "https://connect.example.com:8443", False),
+    ("https://connect.example.com", "http://connect.example.com", False),
+    ("https://connect.example.com", "https://connect.example.com.evil.example", False),
+])
+def test_origins_compare_as_browsers_send_them(public, origin, ok):
+    from web import security
+
+    assert (security.origin_of(origin) == security.origin_of(public)) is ok
+
+
+def test_a_slack_timestamp_of_unicode_digits_is_401(texting_app, slack):
+    reply = command(texting_app, slack, "help", timestamp="170000000\u00b2")
+    assert reply.status_code == 401
