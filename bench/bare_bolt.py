@@ -1,4 +1,5 @@
-"""A bare Bolt app on Flask for bench/slack_ack.py: `/ledgersync` only acknowledges."""
+"""A bare Bolt app on Flask for bench/slack_ack.py: `/ledgersync` acknowledges and
+answers at once with a fixed line, in the listener — the least any Bolt app does."""
 
 import os
 
@@ -13,8 +14,9 @@ bolt = App(signing_secret=os.environ["SLACK_SIGNING_SECRET"],
 
 
 @bolt.command("/ledgersync")
-def ledgersync(ack):
+def ledgersync(ack, respond):
     ack()
+    respond(response_type="ephemeral", text="ok")
 
 
 handler = SlackRequestHandler(bolt)

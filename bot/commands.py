@@ -14,6 +14,18 @@ from . import bulk_commands, notices, parse, team, views
 from .ids import record_id
 from .views import OpenModal
 
+MODAL_COMMANDS = {"connect", "client add", "import"}
+
+
+def opens_modal(text: str) -> bool:
+    """Whether the command may answer with a modal, which must open within 3 s of
+    the request (its `trigger_id`): those are answered in the request; the rest on
+    the workers. From the words alone, without the database."""
+    command = parse.parse(text)
+    if command.name == "invite-all":
+        return [w.lower() for w in command.words] == ["list"]
+    return command.name in MODAL_COMMANDS or (command.name == "invite" and not command.channel)
+
 
 def run(text: str, actor: Actor, meta: dict) -> dict | OpenModal:
     command = parse.parse(text)

@@ -17,14 +17,15 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from redis import RedisError
 from slack_bolt import App
-from slack_sdk.webhook import WebhookClient
 
 from core import access, clients, db, invites
 from core import bulk as core_bulk
 from core.errors import LedgerSyncError
+from jobs import queues
 
-from . import bulk_commands, commands, middleware, progress, threads, views
+from . import bulk_commands, commands, middleware, progress, replies, threads, views
 from .ids import ActionId, BlockId, CallbackId, record_id
 
 log = logging.getLogger(__name__)
@@ -88,23 +89,95 @@ def _given(work: Callable, **available) -> dict:
     return {name: available[name] for name in inspect.signature(work).parameters}
 
 
-def answers(*, replace: bool):
-    """A slash command or a button: ack at once, work out the answer, then open it
-    (a modal) or respond — replacing the message the button is on (`replace`), or
-    ephemeral. What went wrong is always a new ephemeral message."""
+def _inputs(body: dict, context) -> dict:
+    actions = body.get("actions") or [None]
+    return {"body": body, "context": context, "action": actions[0], "view": body.get("view"),
+            "command": body if body.get("command") else None}
+
+
+# --- handing the work to the workers ------------------------------------------------------
+
+_deferred: dict[str, Callable[[dict, dict], None]] = {}
+
+
+def _defer(name: str, answer: Callable[[dict, dict], None], in_request=None):
+    """Register how `name` is answered (`answer(body, context)`), and return the
+    check a listener makes first: True when the work went to the workers."""
+    _deferred[name] = answer
+
+    def handed_over(ack, body: dict) -> bool:
+        if not queues.installed() or (in_request is not None and in_request(body)):
+            return False
+        try:
+            queues.queue("high", queues.quick()).enqueue(
+                answer_later, name, body, job_timeout=120, result_ttl=60, failure_ttl=86400)
+        except RedisError as problem:
+            log.warning("slack %s: Redis refused the work (%s); answered busy", name,
+                        type(problem).__name__)
+            _busy(ack, body)
+            return True
+        ack()
+        return True
+
+    return handed_over
+
+
+def _busy(ack, body: dict) -> None:
+    if body.get("command"):
+        ack(response_type="ephemeral", **views.busy())
+        return
+    ack()
+    replies.send(_response_url(body), {"response_type": "ephemeral",
+                                       "replace_original": False, **views.busy()})
+
+
+def _response_url(body: dict) -> str:
+    if body.get("response_url"):
+        return body["response_url"]
+    return _json((body.get("view") or {}).get("private_metadata")).get("response_url", "")
+
+
+def answer_later(name: str, body: dict) -> str:
+    """The job (queue `high`): who is asking, resolved again, then the same answer
+    the request would have given, posted to the response URL."""
+    team = (body.get("team") or {}).get("id") or body.get("team_id")
+    user = (body.get("user") or {}).get("id") or body.get("user_id")
+    with db.connection():
+        actor = access.resolve(team, user)
+    _deferred[name](body, {"actor": actor})
+    return "answered"
+
+
+# --- the decorators -------------------------------------------------------------------------
+
+
+def answers(*, replace: bool, in_request=None):
+    """A slash command or a button: ack at once and hand the work to the workers —
+    or, without a job queue or for what may open a modal (`in_request(body)`), work
+    it out here. Then open it (a modal) or post it — replacing the message the
+    button is on (`replace`), or ephemeral. What went wrong is always a new
+    ephemeral message."""
 
     def decorate(work):
-        def listener(ack, respond, client, body, context, action, command):
+        def answer(body: dict, context, client=None) -> None:
+            reply, problem = worked_out(_what(body), lambda: work(**_given(
+                work, **_inputs(body, context))))
+            url = _response_url(body)
+            if isinstance(reply, Then):
+                _respond(url, reply.answer, replace)
+                worked_out(_what(body), reply.then)
+            elif isinstance(reply, views.OpenModal) and client is not None:
+                client.views_open(trigger_id=body["trigger_id"], view=reply.view)
+            elif not isinstance(reply, views.OpenModal):
+                _respond(url, reply, replace and problem is None)
+
+        handed_over = _defer(work.__name__, answer, in_request)
+
+        def listener(ack, body, context, client):
+            if handed_over(ack, body):
+                return
             ack()
-            answer, problem = worked_out(_what(body), lambda: work(**_given(
-                work, body=body, context=context, action=action, command=command)))
-            if isinstance(answer, Then):
-                _respond(respond, answer.answer, replace)
-                worked_out(_what(body), answer.then)
-            elif isinstance(answer, views.OpenModal):
-                client.views_open(trigger_id=body["trigger_id"], view=answer.view)
-            else:
-                _respond(respond, answer, replace and problem is None)
+            answer(body, context, client)
 
         listener.__name__ = listener.__qualname__ = work.__name__
         listener.__doc__ = work.__doc__
@@ -113,32 +186,43 @@ def answers(*, replace: bool):
     return decorate
 
 
-def _respond(respond, answer: dict, replace: bool) -> None:
+def _respond(url: str, answer: dict, replace: bool) -> None:
     if replace:
-        respond(replace_original=True, **answer)
+        replies.send(url, {"replace_original": True, **answer})
     else:
-        respond(replace_original=False, response_type="ephemeral", **answer)
+        replies.send(url, {"replace_original": False, "response_type": "ephemeral", **answer})
 
 
 def submitted(*, check_first: bool = False):
     """A modal's Submit. The answer goes to the conversation the modal was opened
     from (its `response_url`, in `private_metadata`). `check_first`: the work runs
-    before the acknowledgement, so a problem with one field is shown under that
-    field and the modal stays open; otherwise ack at once (slow work)."""
+    in the request, before the acknowledgement, so a problem with one field is
+    shown under that field and the modal stays open; otherwise ack at once and the
+    workers work it out."""
 
     def decorate(work):
+        def answer(body: dict, context) -> None:
+            reply, _ = worked_out(_what(body), lambda: work(**_given(
+                work, **_inputs(body, context))))
+            _reply(body["view"], reply)
+
+        handed_over = _defer(work.__name__, answer, lambda body: check_first)
+
         def listener(ack, body, context, view):
+            if handed_over(ack, body):
+                return
             if not check_first:
                 ack()
-            answer, problem = worked_out(_what(body), lambda: work(**_given(
-                work, body=body, context=context, view=view)))
-            if check_first:
-                block = FIELDS.get(getattr(problem, "field", None) or "")
-                if block is not None:
-                    ack(response_action="errors", errors={str(block): str(problem)[:150]})
-                    return
-                ack()
-            _reply(view, answer)
+                answer(body, context)
+                return
+            reply, problem = worked_out(_what(body), lambda: work(**_given(
+                work, **_inputs(body, context))))
+            block = FIELDS.get(getattr(problem, "field", None) or "")
+            if block is not None:
+                ack(response_action="errors", errors={str(block): str(problem)[:150]})
+                return
+            ack()
+            _reply(view, reply)
 
         listener.__name__ = listener.__qualname__ = work.__name__
         listener.__doc__ = work.__doc__
@@ -149,8 +233,7 @@ def submitted(*, check_first: bool = False):
 
 def _reply(view, message: dict) -> None:
     url = _json(view.get("private_metadata")).get("response_url")
-    if url:
-        WebhookClient(url).send(response_type="ephemeral", **message)
+    replies.send(url, {"response_type": "ephemeral", **message})
 
 
 def _json(value) -> dict:
@@ -171,7 +254,7 @@ def _value(view, block: BlockId):
 # --- commands and buttons -----------------------------------------------------------------
 
 
-@answers(replace=False)
+@answers(replace=False, in_request=lambda body: commands.opens_modal(body.get("text", "")))
 def on_command(command, context):
     meta = {"response_url": command.get("response_url", ""), "channel": command.get("channel_id")}
     return commands.run(command.get("text", ""), context["actor"], meta)
@@ -183,7 +266,12 @@ def on_card_button(action, context):
     return commands.on_client(action["action_id"], action.get("value"), context["actor"])
 
 
-@answers(replace=True)
+def _picked_opens_modal(body: dict) -> bool:
+    value = _json(((body.get("actions") or [{}])[0]).get("value"))
+    return value.get("cmd") == "invite" and not value.get("channel")
+
+
+@answers(replace=True, in_request=_picked_opens_modal)
 def on_pick(action, context):
     """A client picked among several matches: the command, for that client."""
     return commands.picked(_json(action.get("value")), context["actor"])

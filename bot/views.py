@@ -8,7 +8,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from core import clock, phones
+from core import clock, phones, status
 from core.doctor import Check
 from core.models import Client, Invite
 from core.quiet_hours import zone_for
@@ -58,6 +58,14 @@ def esc(text) -> str:
     return str(text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def clip(text, limit: int) -> str:
+    """`esc(text)` within `limit` characters, never cutting an entity in two."""
+    escaped = esc(text)
+    if len(escaped) <= limit:
+        return escaped
+    return re.sub(r"&[a-z]*$", "", escaped[:limit - 1]) + "…"
+
+
 def section(text: str) -> dict:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_SECTION]}}
 
@@ -66,11 +74,19 @@ def context(text: str) -> dict:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_SECTION]}]}
 
 
-def button(text: str, action: ActionId, value, style: str | None = None) -> dict:
+def plain(text: str) -> dict:
+    return {"type": "plain_text", "text": text}
+
+
+def button(text: str, action: ActionId, value, style: str | None = None,
+           confirm: dict | None = None) -> dict:
+    """A button; `confirm` is Block Kit's are-you-sure dialog, shown before it acts."""
     element = {"type": "button", "text": {"type": "plain_text", "text": text[:75]},
                "action_id": str(action), "value": str(value)[:2000]}
     if style:
         element["style"] = style
+    if confirm:
+        element["confirm"] = confirm
     return element
 
 
@@ -80,6 +96,14 @@ def message(text: str, blocks: list | None = None) -> dict:
 
 def error(text: str) -> dict:
     return message(text, [section(f":x: {esc(text)}")])
+
+
+BUSY = "LedgerSync is busy: nothing was done. Try again in a minute."
+
+
+def busy() -> dict:
+    """The answer when the work can't be handed over (the job queue is down)."""
+    return message(BUSY, [section(f":hourglass: {BUSY}")])
 
 
 def help_message(unknown: str | None = None) -> dict:
@@ -132,25 +156,51 @@ def sent(verb: str, client: Client, invite: Invite, to: str) -> dict:
     ])
 
 
-STATE_WORDS = {"pending": ":hourglass_flowing_sand: Invited, not accepted yet",
-               "accepted": ":white_check_mark: Accepted", "expired": ":x: Link expired",
-               "revoked": ":no_entry: Invite revoked", "superseded": "Replaced by a newer link",
-               "not invited": "Not invited yet"}
+# Where the client stands, and the next step (a button of the card, in bold).
+STATE_WORDS = {
+    "not_invited": ":wave: Not invited yet — *Send invite* when they're ready.",
+    "pending": ":hourglass_flowing_sand: Invited, not accepted yet — link works until {at} "
+               "({left}). *Remind* if they haven't seen it.",
+    "expired": ":x: Link expired {at} — *Resend*",
+    "revoked": ":no_entry: Link revoked {at} — *Resend* if they should still connect.",
+    "superseded": ":arrows_counterclockwise: Link replaced {at} — *Resend* for a working one.",
+    "accepted": ":large_yellow_circle: Accepted {at} — no bank connected yet. *Send a new link* "
+                "if they need to sign in again.",
+    "connected": ":white_check_mark: Connected: {banks}",
+    "needs_restoring": ":red_circle: Needs restoring: {banks} — *Ask to reconnect*",
+    "restoring_asked": ":red_circle: Needs restoring: {banks} — asked to reconnect, link works "
+                       "until {at} ({left}). *Remind* if they haven't seen it.",
+    "opted_out": ":no_bell: Opted out of texts — nothing is sent until they text START. "
+                 "Call them to ask.",
+}
+# The card's primary button: the next step of each state (none when all is well).
+PRIMARY = {"not_invited": ActionId.RESEND, "pending": ActionId.REMIND,
+           "expired": ActionId.RESEND, "revoked": ActionId.RESEND,
+           "superseded": ActionId.RESEND, "accepted": ActionId.RESEND,
+           "needs_restoring": ActionId.RECONNECT, "restoring_asked": ActionId.REMIND}
+RESEND_LABEL = {"not_invited": "Send invite", "accepted": "Send a new link",
+                "connected": "Send a new link"}
+DATE_TIME = "{date_short_pretty} {time}"
+TIMELINE_LINES = 12
+CONNECTION_LINES = 20
+
+
+def when(at, tz) -> str:
+    """A Slack date token: each reader sees the time in their own zone. The fallback
+    (for clients that can't show it) is the time in `tz`, with the zone's name."""
+    unix = int(clock.as_utc(at).timestamp())
+    return f"<!date^{unix}^{DATE_TIME}|{status.local_text(at, tz)}>"
 
 
 def status_card(info: ClientStatus, read_only: bool = False) -> dict:
-    client, tz = info.client, zone_for(info.client)
-    state = STATE_WORDS.get(info.state, info.state)
-    if info.state == "pending":
-        state += f" (link expires {info.link_expires})"
-    blocks = [section(f"{who(client)}\n{state}")]
-    if info.opted_out:
-        blocks.append(section(":no_bell: Opted out of messages: nothing is sent until they "
-                              "reply START."))
-    timeline = [f"`{clock.short_datetime(line.at, tz)}` {esc(line.text)}"
-                for line in info.timeline[-12:]]
+    client = info.client
+    blocks = [section(f"{who(client)}\n{_state_line(info)}")]
+    if info.opted_out and info.situation.key != "opted_out":
+        blocks.append(section(":no_bell: Opted out of texts: nothing is sent until they "
+                              "text START."))
+    timeline = _timeline(info)
     if timeline:
-        blocks.append(section("*Timeline*\n" + "\n".join(timeline)))
+        blocks.append(section(timeline))
     blocks.append(section(_connections(info)))
     if not read_only:
         blocks.append({"type": "actions", "block_id": f"card-{client.id}",
@@ -158,24 +208,73 @@ def status_card(info: ClientStatus, read_only: bool = False) -> dict:
     return message(f"Status of {client.name}", blocks)
 
 
+def _state_line(info: ClientStatus) -> str:
+    where = info.situation
+    words = STATE_WORDS.get(where.key)
+    if words is None:
+        return esc(status.humanise(where.key))
+    return words.format(at=when(where.at, info.zone) if where.at else "", left=esc(where.left),
+                        banks=clip(where.bank_names, 600))
+
+
+def _timeline(info: ClientStatus) -> str:
+    """The latest lines that fit one section, oldest first (a date token is never cut)."""
+    lines, room = [], MAX_SECTION - 40
+    for line in reversed(info.timeline[-TIMELINE_LINES:]):
+        text = f"{when(line.at, info.zone)} — {clip(line.text, 500)}"
+        room -= len(text) + 1
+        if room < 0:
+            break
+        lines.insert(0, text)
+    if not lines:
+        return ""
+    head = "*Timeline*" if len(lines) == len(info.timeline) else f"*Timeline* (latest {len(lines)})"
+    return "\n".join([head, *lines])
+
+
 def _connections(info: ClientStatus) -> str:
     if not info.connections:
         return "*Bank connections:* none yet"
-    icons = {"active": ":large_green_circle:", "needs_reconnect": ":red_circle: needs restoring",
-             "disconnected": ":white_circle: disconnected"}
-    return "*Bank connections*\n" + "\n".join(
-        f"{icons.get(c.status, c.status)} {esc(c.institution_name)}" for c in info.connections)
+    icons = {"active": ":large_green_circle:", "needs_reconnect": ":red_circle:",
+             "disconnected": ":white_circle:"}
+    lines = [f"{icons.get(c.status, ':white_circle:')} {clip(c.institution_name, 100)}"
+             f"{_connection_note(c)}" for c in info.connections[:CONNECTION_LINES]]
+    more = len(info.connections) - CONNECTION_LINES
+    if more > 0:
+        lines.append(f"…and {more} more")
+    return "*Bank connections*\n" + "\n".join(lines)
+
+
+def _connection_note(connection) -> str:
+    if connection.status == "needs_reconnect":
+        why = f" ({clip(connection.last_error, 100)})" if connection.last_error else ""
+        return f" — needs restoring{why}"
+    return " — disconnected" if connection.status == "disconnected" else ""
 
 
 def _card_buttons(info: ClientStatus) -> list:
-    cid = info.client.id
-    buttons = [button("Resend", ActionId.RESEND, cid, "primary")]
+    """The useful next step first, as the primary button; Revoke asks before it acts."""
+    cid, key = info.client.id, info.situation.key
+    wanted = [("Remind", ActionId.REMIND)] if info.state == "pending" else []
+    wanted.append((RESEND_LABEL.get(key, "Resend"), ActionId.RESEND))
+    if info.broken:
+        wanted.append(("Ask to reconnect", ActionId.RECONNECT))
+    primary = PRIMARY.get(key)
+    wanted.sort(key=lambda pair: pair[1] != primary)
+    buttons = [button(label, action, cid, "primary" if action == primary else None)
+               for label, action in wanted]
     if info.state == "pending":
-        buttons += [button("Remind", ActionId.REMIND, cid), button("Revoke", ActionId.REVOKE, cid,
-                                                                   "danger")]
-    if info.state == "accepted" or any(c.status == "needs_reconnect" for c in info.connections):
-        buttons.append(button("Ask to reconnect", ActionId.RECONNECT, cid))
+        buttons.append(_revoke_button(info.client))
     return buttons
+
+
+def _revoke_button(client: Client) -> dict:
+    name = clip(client.name, 200)
+    confirm = {"title": plain("Revoke this link?"),
+               "text": {"type": "mrkdwn", "text": f"Revoke {name}'s link? It stops working at "
+                                                  "once and they are signed out."},
+               "confirm": plain("Revoke"), "deny": plain("Keep"), "style": "danger"}
+    return button("Revoke", ActionId.REVOKE, client.id, "danger", confirm=confirm)
 
 
 def pending_list(rows: list[Invite], now, offset: int, total: int) -> dict:

@@ -362,9 +362,14 @@ def serve(port, host):
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-@click.option("--simple", is_flag=True, help="Run jobs in this process instead of forking.")
-def worker(burst, simple):
-    """Run an RQ worker (queues high, default, bulk) with its scheduler."""
+@click.option("--fork", is_flag=True,
+              help="Fork a process for every job (isolation, at ~30 ms a job).")
+def worker(burst, fork):
+    """Run an RQ worker (queues high, default, bulk) with its scheduler.
+
+    Jobs run in the worker's own process: forking one per job cost most of a job's
+    time (bench/slack_ack.py). A job that overruns its timeout is still stopped
+    (RQ's alarm), and one whose worker dies is found again by the sweep."""
     from rq import SimpleWorker, Worker
 
     from jobs import queues
@@ -372,7 +377,9 @@ def worker(burst, simple):
     redis = queues.connection()
     if not queues.available(redis):
         raise click.ClickException(_NO_REDIS.format(url=config.settings().redis_url))
-    worker_class = SimpleWorker if simple else Worker
+    if config.settings().notice_provider == "slack":
+        import bot.listeners  # noqa: F401 - Slack answers' code, loaded once, not per job
+    worker_class = Worker if fork else SimpleWorker
     worker = worker_class([queues.queue(n, redis) for n in queues.QUEUES], connection=redis)
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Iterable
 
 from core import clock, outbox, phones
 from core.invites import Sent
 from core.models import Client, Message, Status
 from core.quiet_hours import zone_for
-from core.status import DELIVERY_WORDS, ClientStatus
+from core.status import DELIVERY_WORDS, ClientStatus, humanise, local_text
 
 
 def who(client: Client) -> str:
@@ -38,21 +39,54 @@ def sent(result: Sent, verb: str) -> str:
             f"The link expires {clock.short_date(invite.expires_at, tz)}.")
 
 
+# Where the client stands, and the next step as the command to run.
+STATE_LINES = {
+    "not_invited": "Not invited yet. Next: ledgersync invite {name}",
+    "pending": "Invited, not accepted yet — link works until {at} ({left}). "
+               "Remind if they haven't seen it: ledgersync remind {name}",
+    "expired": "Link expired {at}. Next: ledgersync resend {name}",
+    "revoked": "Link revoked {at}. If they should still connect: ledgersync resend {name}",
+    "superseded": "Link replaced {at}. For a working one: ledgersync resend {name}",
+    "accepted": "Accepted {at} — no bank connected yet. If they need to sign in again: "
+                "ledgersync resend {name}",
+    "connected": "Connected: {banks}",
+    "needs_restoring": "Needs restoring: {banks}. Ask them to reconnect: "
+                       "ledgersync invite {name} --reconnect",
+    "restoring_asked": "Needs restoring: {banks} — asked to reconnect, link works until {at} "
+                       "({left}). Remind if they haven't seen it: ledgersync remind {name}",
+    "opted_out": "Opted out of texts — nothing is sent until they text START. Call them to ask.",
+}
+
+CONNECTION_WORDS = {"active": "working", "needs_reconnect": "needs restoring"}
+
+
 def status(info: ClientStatus) -> str:
-    tz = zone_for(info.client)
-    lines = [who(info.client), f"Invite: {info.state}"
-             + (f" (link expires {info.link_expires})" if info.state == "pending" else "")]
-    if info.opted_out:
-        lines.append("Opted out of messages: nothing will be sent until they reply START.")
+    """The status card as text; every time in the client's zone, labelled with it."""
+    lines = [who(info.client), state_line(info)]
+    if info.opted_out and info.situation.key != "opted_out":
+        lines.append("Opted out of texts: nothing is sent until they text START.")
+    if info.timeline:
+        lines.append("Timeline:")
     for line in info.timeline:
-        lines.append(f"  {clock.short_datetime(line.at, tz):<24} {line.text}")
+        lines.append(f"  {local_text(line.at, info.zone):<28} {line.text}")
     if info.connections:
         lines.append("Bank connections:")
         for c in info.connections:
-            lines.append(f"  {c.institution_name}: {c.status.replace('_', ' ')}")
+            why = f" ({c.last_error})" if c.status == "needs_reconnect" and c.last_error else ""
+            lines.append(f"  {c.institution_name}: {CONNECTION_WORDS.get(c.status, c.status)}{why}")
     else:
         lines.append("Bank connections: none yet")
     return "\n".join(lines)
+
+
+def state_line(info: ClientStatus) -> str:
+    where = info.situation
+    words = STATE_LINES.get(where.key)
+    if words is None:
+        return humanise(where.key)
+    return words.format(at=local_text(where.at, info.zone) if where.at else "",
+                        left=where.left, banks=where.bank_names,
+                        name=shlex.quote(info.client.name))
 
 
 def message(m: Message) -> str:

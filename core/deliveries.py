@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from . import clock, notices, optouts, outbound
 from .models import BulkItem, Channel, Client, EarlyReceipt, Kind, Message, Status
@@ -88,6 +89,20 @@ def deliver_now(message_ids: list[int], wait_turn: WaitTurn | None = None) -> No
             deliver(message_id, wait_turn)
         except TransientFailure:
             log.warning("message %s: delivery will be retried", message_id)
+
+
+def wait_for_slot(message_id: int, slot: datetime) -> bool:
+    """A pending message waits for the slot reserved for it: nothing (the sweep
+    included) sends it before, and nobody reserves it another; True if it still waits."""
+    return bool(Message.update(not_before=slot).where(
+        Message.id == message_id, Message.status == Status.PENDING).execute())
+
+
+def slot_of(message: Message) -> datetime | None:
+    """The slot already reserved for the message, if it is still ahead."""
+    if message.not_before is not None and message.not_before > clock.now():
+        return message.not_before
+    return None
 
 
 def _back_to_pending(message: Message, why: str) -> None:

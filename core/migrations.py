@@ -78,6 +78,10 @@ def _mask_stored_links(migrator: SchemaMigrator) -> list:
     return []
 
 
+def _message_slots(migrator: SchemaMigrator) -> list:
+    return [migrator.add_column("message", "not_before", Message.not_before)]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial),
     Migration(2, "chat threads for client texts", _client_threads),
@@ -85,6 +89,7 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "early delivery receipts; longer message kinds", _receipts_and_kinds),
     Migration(5, "revocable client sessions", _client_sessions),
     Migration(6, "links masked in stored messages", _mask_stored_links),
+    Migration(7, "a message's reserved slot", _message_slots),
 ]
 
 

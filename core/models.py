@@ -270,6 +270,8 @@ class Message(BaseModel):
     error_code = CharField(max_length=16, null=True)
     error_message = CharField(max_length=300, null=True)
     attempts = IntegerField(default=0)
+    # Pending until this slot of the sender's pace, reserved for it (jobs/pacing.py).
+    not_before = UTCDateTimeField(null=True)
     created_at = UTCDateTimeField(default=clock.now)
     sent_at = UTCDateTimeField(null=True)
     updated_at = UTCDateTimeField(default=clock.now)

@@ -62,5 +62,6 @@ def _undelivered(status: str, before: datetime, batch: int):
     """Messages left in `status` since before `before` (the `message_undelivered` index)."""
     return (Message.select(Message.id)
             .where(Message.status.in_([Status.PENDING, Status.SENDING]), Message.status == status,
-                   Message.created_at <= before, Message.updated_at <= before)
+                   Message.created_at <= before, Message.updated_at <= before,
+                   Message.not_before.is_null() | (Message.not_before <= before))
             .order_by(Message.created_at).limit(batch))

@@ -52,3 +52,16 @@ class Pace:
 def pace(redis: Redis, channel: str) -> Pace | None:
     rate = rate_for(channel)
     return Pace(redis, channel, rate) if rate else None
+
+
+def reserve(redis: Redis, channel: str) -> float | None:
+    """The next free slot of the channel, reserved, as a Unix time; None when the
+    channel has no pace (firm notices)."""
+    paced = pace(redis, channel)
+    return time.time() + paced.reserve() if paced is not None else None
+
+
+def until(slot: float | None) -> None:
+    """Sleep until a reserved slot (a second at most: later ones are scheduled)."""
+    if slot is not None and slot > time.time():
+        time.sleep(slot - time.time())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from redis import Redis, RedisError
@@ -28,6 +28,16 @@ def _connection(url: str) -> Redis:
     return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
 
 
+def quick(config: Settings | None = None) -> Redis:
+    """For a request that must answer in time (Slack's 3 s): give up on Redis fast."""
+    return _quick((config or settings()).redis_url)
+
+
+@cache
+def _quick(url: str) -> Redis:
+    return Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1)
+
+
 def queue(name: str = "default", redis: Redis | None = None) -> Queue:
     return Queue(name, connection=redis or connection())
 
@@ -39,9 +49,18 @@ def available(redis: Redis) -> bool:
         return False
 
 
+_installed = False
+
+
+def installed() -> bool:
+    """Whether this process hands its work to the workers (Redis answered at start)."""
+    return _installed
+
+
 def install(config: Settings | None = None) -> bool:
     """Route core's deliveries and schedules through RQ; False (and core keeps
     delivering inline) when Redis does not answer."""
+    global _installed
     redis = connection(config)
     if not available(redis):
         return False
@@ -68,7 +87,17 @@ def install(config: Settings | None = None) -> bool:
     outbound.set_dispatcher(enqueue_deliveries)
     schedule.install(schedule_at)
     bulk.set_runner(run_bulk)
+    _installed = True
     return True
+
+
+def deliver_at(message_id: int, slot: float, lead: float) -> None:
+    """The delivery job again, released `lead` seconds before its reserved slot
+    (RQ's scheduler checks every second) to wait the rest of the way in place."""
+    when = datetime.fromtimestamp(slot - lead, UTC)
+    queue("high").enqueue_at(when, "jobs.tasks.deliver", message_id, slot,
+                             retry=DELIVERY_RETRY, job_timeout=120, result_ttl=300,
+                             failure_ttl=7 * 86400)
 
 
 def schedule_bulk(run_id: int, when: datetime) -> None:
@@ -78,6 +107,8 @@ def schedule_bulk(run_id: int, when: datetime) -> None:
 
 def uninstall() -> None:
     """Back to doing everything in this process (no queue)."""
+    global _installed
+    _installed = False
     outbound.set_dispatcher(deliveries.deliver_now)
     schedule.install(None)
     bulk.set_runner(None)

@@ -7,6 +7,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from datetime import UTC, datetime
+
+from rq import get_current_job
 
 from core import bulk, clock, db, deliveries, invites, reminders, schedule
 from core import sweep as core_sweep
@@ -26,16 +29,50 @@ def unit_of_work(func):
     return run
 
 
+HOLD = 1.0  # a worker waits in place for a slot at most this long; later ones are scheduled
+LATE_OK = 60.0  # a slot missed by less (the workers were busy) is used at once
+
+
 @unit_of_work
-def deliver(message_id: int) -> str:
-    """Send one message (client SMS/email or firm notice). A transient failure
-    raises, and RQ retries with backoff; a permanent one is recorded, and the
-    firm is told."""
+def deliver(message_id: int, slot: float | None = None) -> str:
+    """Send one message (client SMS/email or firm notice) in its slot of the
+    sender's pace. A slot more than a second away is kept, and the job comes back
+    for it (RQ's scheduler), so a backlog of texts never holds a worker that staff's
+    answers are waiting for. A transient failure raises, and RQ retries with
+    backoff (reserving a new slot); a permanent one is recorded, and the firm is told.
+    A slot that passed while the workers were busy is used at once, not lost."""
     message = Message.get_or_none(Message.id == message_id)
     if message is None or message.status != Status.PENDING:
         return message.status if message else "missing"
-    message = deliveries.deliver(message_id, wait_turn=take_turn)
+    slot = _slot(message, slot)
+    if slot is not None and slot - time.time() > HOLD:
+        if deliveries.wait_for_slot(message_id, datetime.fromtimestamp(slot, UTC)):
+            queues.deliver_at(message_id, slot, lead=HOLD)
+        return "waiting for its slot"
+    message = deliveries.deliver(message_id, wait_turn=lambda _channel: pacing.until(slot))
     return message.status if message else "missing"
+
+
+def _slot(message: Message, given: float | None) -> float | None:
+    """The slot to send in: the one this job carries, else the one the message
+    already holds (a second job for it — the sweep's, a duplicate — reserves no
+    other), else a new one. A retry after a refusal always takes a new one."""
+    if _retrying():
+        return pacing.reserve(queues.connection(), message.channel)
+    if given is not None and time.time() - given <= LATE_OK:
+        return given
+    held = deliveries.slot_of(message)
+    if held is not None:
+        return held.timestamp()
+    return pacing.reserve(queues.connection(), message.channel)
+
+
+def _retrying() -> bool:
+    """This run is RQ retrying a failed one: the provider wants us to slow down, so
+    the old slot is not reused."""
+    job = get_current_job()
+    return job is not None and job.retries_left is not None and \
+        job.retries_left < queues.DELIVERY_RETRY.max
 
 
 def take_turn(channel: str) -> None:

@@ -114,6 +114,9 @@ def database(settings):
 
 
 def bind_empty(settings):
+    from jobs import queues
+
+    queues.uninstall()  # no test inherits another's job queue
     config.use(settings)
     outbound.reset_senders()
     outbound.set_dispatcher(deliveries.deliver_now)

@@ -27,7 +27,14 @@ class SlackStandIn(LocalServer):
         # What `conversations.list` lists ({"id": …, "name": …}), `page_size` at a time.
         self.channels: list[dict] = []
         self.page_size = 100
+        # A response URL (by key) answers these HTTP statuses first, one per post, then
+        # takes posts again; the posts it turned away are kept apart (`turned_away`).
+        self.unavailable: dict[str, list[int]] = {}
+        self.turned_away: list[tuple[str, int]] = []
+        # When each post to a response URL arrived (`time.perf_counter()`), for benchmarks.
+        self.arrived: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._waiting: dict[str, threading.Event] = {}
         self._seq = itertools.count(1)
         super().__init__()
 
@@ -49,7 +56,17 @@ class SlackStandIn(LocalServer):
         name = request.path.removeprefix("/api/") if request.path.startswith("/api/") else \
             "respond:" + request.path.removeprefix("/respond/")
         with self._lock:
+            statuses = self.unavailable.get(name.removeprefix("respond:"), [])
+            if name.startswith("respond:") and statuses:
+                status = statuses.pop(0)
+                self.turned_away.append((name, status))
+                return Response("unavailable", status=status, headers={"Retry-After": "0"})(
+                    environ, start_response)
             self.calls.append((name, params))
+            if name.startswith("respond:"):
+                self.arrived.setdefault(name, time.perf_counter())
+                if name in self._waiting:
+                    self._waiting[name].set()
         return Response(json.dumps(self._answer(name, params)),
                         content_type="application/json")(environ, start_response)
 
@@ -80,6 +97,19 @@ class SlackStandIn(LocalServer):
         more = str(end) if end < len(self.channels) else ""
         return {"ok": True, "channels": self.channels[start:end],
                 "response_metadata": {"next_cursor": more}}
+
+    def wait_arrival(self, key: str, timeout: float) -> float | None:
+        """When the first post to response URL `key` arrived (perf_counter), waiting
+        up to `timeout` seconds for it; None if it didn't."""
+        name = f"respond:{key}"
+        with self._lock:
+            if name in self.arrived:
+                return self.arrived[name]
+            event = self._waiting.setdefault(name, threading.Event())
+        event.wait(timeout)
+        with self._lock:
+            self._waiting.pop(name, None)
+            return self.arrived.get(name)
 
     def dms(self, user: str) -> list[dict]:
         """What was posted to one person (by their user id)."""

@@ -53,7 +53,7 @@ def test_newcomer_walkthrough(run, tmp_path):
     assert "Hi Acme, Smith & Co invites you" in outbox
     assert "https://connect.example.com/i/" in outbox
     assert "Error: Acme Co already has a link" in run("invite", "acme", ok=False)
-    assert "Invite: pending" in run("status", "(415) 555-2671")
+    assert "Invited, not accepted yet" in run("status", "(415) 555-2671")
     assert "Acme Co" in run("pending")
     assert "Revoked Acme Co's access: the link no longer works." in run("revoke", "Acme")
     assert "Smith & Co uses LedgerSync" in run("text-in", "(212) 555-0134", "help")

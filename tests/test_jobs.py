@@ -151,3 +151,36 @@ def test_a_reminder_due_in_quiet_hours_is_rescheduled_for_the_morning(clock, fir
     assert scheduled.get_scheduled_time(f"remind-{invite.id}") == morning
     assert invite.refreshed().reminder_due_at == morning
     assert auto_reminders().count() == 0
+
+
+def test_a_text_waiting_for_its_slot_holds_no_worker_and_keeps_its_slot(
+        database, firm, rq_installed):
+    """SMS_RATE 1: three invites at once. The first text goes now; the others keep
+    the slots reserved for them and come back for them (RQ's scheduler) instead of a
+    worker sleeping; a second job for one of them (the sweep's, a duplicate)
+    reserves no other slot; the sweep never sends one before its slot."""
+    from core import clients, outbound
+
+    sent = [invites.send(clients.add(firm, f"Client {i}", phone=f"+1212555010{i}"), "sms")
+            for i in range(3)]
+    high = Queue("high", connection=rq_installed)
+    SimpleWorker([high], connection=rq_installed).work(burst=True)
+    first, *waiting = [s.message.refreshed() for s in sent]
+    assert first.status == "delivered"
+    assert [m.status for m in waiting] == ["pending", "pending"]
+    assert all(m.not_before is not None for m in waiting)
+    assert len(ScheduledJobRegistry(queue=high)) == 2
+    pace = rq_installed.get("ledgersync:pace:sms")
+
+    outbound.dispatch(waiting[1])  # a second job for the last one
+    SimpleWorker([high], connection=rq_installed).work(burst=True)
+    assert rq_installed.get("ledgersync:pace:sms") == pace  # no slot reserved twice
+    assert sweep.run(pending_grace=timedelta(0)).redispatched == 0
+
+    def all_sent():
+        SimpleWorker([high], connection=rq_installed).work(burst=True, with_scheduler=True)
+        return all(m.refreshed().status == "delivered" for m in waiting)
+
+    assert wait_for(all_sent, timeout=60)
+    times = sorted(m.refreshed().sent_at for m in [first, *waiting])
+    assert all(b - a >= timedelta(seconds=0.9) for a, b in zip(times, times[1:], strict=False))

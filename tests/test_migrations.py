@@ -30,6 +30,13 @@ def test_a_new_migration_applies_in_place_and_keeps_data(firm, database, monkeyp
     migrator_cleanup(database)
 
 
+def drop_message_slots(database):
+    """As a database before migration 7 was."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    migrate(SchemaMigrator.from_database(database).drop_column("message", "not_before"))
+
+
 def migrator_cleanup(database):
     from playhouse.migrate import SchemaMigrator, migrate
 
@@ -42,6 +49,7 @@ def test_a_version_1_database_upgrades_in_place(database):
     from core.models import BulkItem, BulkRun, ClientSession, ClientThread, EarlyReceipt
 
     database.drop_tables([BulkItem, BulkRun, ClientThread, EarlyReceipt, ClientSession])
+    drop_message_slots(database)
     if not is_sqlite():
         database.execute_sql("ALTER TABLE message ALTER COLUMN kind TYPE VARCHAR(20)")
     SchemaVersion.delete().execute()
@@ -51,12 +59,13 @@ def test_a_version_1_database_upgrades_in_place(database):
                                     "applied 3: bulk invite runs",
                                     "applied 4: early delivery receipts; longer message kinds",
                                     "applied 5: revocable client sessions",
-                                    "applied 6: links masked in stored messages"]
+                                    "applied 6: links masked in stored messages",
+                                    "applied 7: a message's reserved slot"]
     assert database.table_exists(ClientThread._meta.table_name)
     assert database.table_exists(BulkItem._meta.table_name)
     assert database.table_exists(EarlyReceipt._meta.table_name)
     assert database.table_exists(ClientSession._meta.table_name)
-    assert migrations.current_version() == 6
+    assert migrations.current_version() == 7
     if not is_sqlite():
         length = database.execute_sql(
             "SELECT character_maximum_length FROM information_schema.columns "
@@ -74,7 +83,9 @@ def test_links_stored_before_masking_are_masked_in_place_and_still_sent_whole(fi
     Message.update(body=whole[0], html=whole[1]).execute()  # as an older version stored it
     SchemaVersion.delete().execute()
     SchemaVersion.create(version=5, name="revocable client sessions")
-    assert migrations.upgrade() == ["applied 6: links masked in stored messages"]
+    drop_message_slots(database)
+    assert migrations.upgrade() == ["applied 6: links masked in stored messages",
+                                    "applied 7: a message's reserved slot"]
     stored = Message.get_by_id(sent.message.id)
     assert token not in stored.body and token not in stored.html
     assert f"/i/{token[:4]}…" in stored.body

@@ -122,7 +122,7 @@ def test_status_card_and_its_buttons_update_in_place(web, slack, smith):
     invites.send(maria, "sms")
     command(web, slack, "status (212) 555-0134")
     card = said(slack)
-    assert "Invited, not accepted yet" in card and "Invite SMS to +12125550134: delivered" in card
+    assert "Invited, not accepted yet" in card and "Invite SMS to (212) 555-0134: delivered" in card
     assert all(b in card for b in ('"resend"', '"remind"', '"revoke"'))
     button(web, slack, "remind", maria.id)
     posted = slack.wait_for("respond:button")[0]

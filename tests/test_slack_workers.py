@@ -1,0 +1,126 @@
+"""Slack under load: the web process verifies, resolves who is asking, acknowledges
+and hands the work to the workers (queue `high`); a worker works the answer out and
+posts it to the response URL — never lost, never twice. Signed requests into the
+real Flask app, the real Redis, RQ's own worker, the Slack stand-in."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rq import SimpleWorker
+
+from core import config, outbound
+from core.models import Invite
+
+from .slack_requests import SECRET, button, command
+from .slack_standin import TEAM
+
+
+@pytest.fixture
+def queued_app(sqlite_database, smith, slack, redis_conn):
+    """The app as production runs it: Redis answers, so the work goes to the queue."""
+    from jobs import queues
+    from web import create_app
+
+    settings = config.settings().with_(slack_signing_secret=SECRET, slack_bot_token="xoxb-test",
+                                       slack_api_url=slack.api_url)
+    app = create_app(settings)
+    assert queues.installed()
+    outbound.reset_senders()
+    yield app.test_client()
+    queues.uninstall()
+
+
+def work(redis_conn) -> int:
+    """Run every queued job in this process, as a worker would; how many ran."""
+    from jobs import queues
+
+    worker = SimpleWorker([queues.queue(n, redis_conn) for n in queues.QUEUES],
+                          connection=redis_conn)
+    worker.work(burst=True, with_scheduler=False)
+    worker.refresh()
+    return worker.successful_job_count + worker.failed_job_count
+
+
+def answers(slack, key: str = "cmd") -> list[dict]:
+    return slack.of(f"respond:{key}")
+
+
+def test_the_request_acks_and_a_worker_answers(queued_app, slack, redis_conn):
+    reply = command(queued_app, slack, "status maria")
+    assert reply.status_code == 200 and not reply.data  # acknowledged, nothing more
+    assert answers(slack) == []  # the answer is the worker's
+    assert work(redis_conn) == 1
+    [answer] = answers(slack)
+    assert "Maria Gonzalez" in json.dumps(answer) and answer["response_type"] == "ephemeral"
+
+
+def test_an_invite_worked_out_on_a_worker_sends_once(queued_app, slack, redis_conn):
+    command(queued_app, slack, "invite maria sms")
+    work(redis_conn)  # the answer, then the text it queued
+    assert Invite.select().count() == 1
+    assert "Invited" in json.dumps(answers(slack))
+    assert work(redis_conn) == 0  # nothing left, nothing twice
+
+
+def test_what_opens_a_modal_stays_in_the_request(queued_app, slack, redis_conn):
+    command(queued_app, slack, "client add")
+    assert len(slack.wait_for("views.open")) == 1  # within the 3 s of its trigger_id
+    assert work(redis_conn) == 0
+
+
+def test_a_button_is_answered_by_a_worker_too(queued_app, slack, smith, redis_conn):
+    from core import clients
+
+    maria = clients.find(smith, "maria")
+    button(queued_app, slack, "resend", maria.id)
+    assert answers(slack, "button") == []
+    work(redis_conn)
+    [card] = answers(slack, "button")
+    assert card["replace_original"] is True and "Maria Gonzalez" in json.dumps(card)
+
+
+def test_an_answer_turned_away_twice_arrives_once(queued_app, slack, redis_conn):
+    slack.unavailable["cmd"] = [503, 503]
+    command(queued_app, slack, "status maria")
+    work(redis_conn)
+    assert [status for _, status in slack.turned_away] == [503, 503]
+    assert len(answers(slack)) == 1
+
+
+def test_an_answer_slack_cannot_take_now_is_posted_later_once(queued_app, slack, redis_conn):
+    slack.unavailable["cmd"] = [503, 429, 503, 503]  # more than the quick retries
+    command(queued_app, slack, "status maria")
+    assert work(redis_conn) == 2  # the answer, then its later post (RQ retries it)
+    assert len(slack.turned_away) == 4
+    assert len(answers(slack)) == 1
+
+
+def test_an_answer_slack_refuses_is_not_retried(queued_app, slack, redis_conn):
+    slack.unavailable["cmd"] = [404]
+    command(queued_app, slack, "status maria")
+    assert work(redis_conn) == 1
+    assert answers(slack) == [] and len(slack.turned_away) == 1
+
+
+def test_with_redis_down_the_request_answers_busy(queued_app, slack, smith):
+    config.use(config.settings().with_(redis_url="redis://127.0.0.1:1/0"))
+    reply = command(queued_app, slack, "invite maria sms")
+    assert reply.status_code == 200
+    assert "LedgerSync is busy" in reply.json["text"] and reply.json["response_type"] == "ephemeral"
+    assert Invite.select().count() == 0  # nothing was done
+    from core import clients
+
+    button(queued_app, slack, "resend", clients.find(smith, "maria").id)
+    assert "LedgerSync is busy" in json.dumps(slack.wait_for("respond:button"))
+
+
+def test_the_answer_job_checks_who_is_asking_again(queued_app, slack, redis_conn):
+    command(queued_app, slack, "status maria", user="USTRANGER")
+    work(redis_conn)
+    text = json.dumps(answers(slack))
+    assert "Maria Gonzalez" not in text and "connect" in text.lower()
+    command(queued_app, slack, "status maria", team=TEAM, user="UANN")
+    work(redis_conn)
+    assert "Maria Gonzalez" in json.dumps(answers(slack)[-1])
