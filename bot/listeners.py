@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis import RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
+from rq import Callback
 from slack_bolt import App
 
 from core import access, clients, db, invites
@@ -110,11 +112,12 @@ def _defer(name: str, answer: Callable[[dict, dict], None], in_request=None):
             return False
         try:
             queues.queue("high", queues.quick()).enqueue(
-                answer_later, name, body, job_timeout=120, result_ttl=60, failure_ttl=86400)
+                answer_later, name, body, job_timeout=120, result_ttl=60, failure_ttl=86400,
+                on_failure=Callback(answer_failed))
         except RedisError as problem:
             log.warning("slack %s: Redis refused the work (%s); answered busy", name,
                         type(problem).__name__)
-            _busy(ack, body)
+            _busy(ack, body, maybe_done=isinstance(problem, RedisTimeout))
             return True
         ack()
         return True
@@ -122,13 +125,16 @@ def _defer(name: str, answer: Callable[[dict, dict], None], in_request=None):
     return handed_over
 
 
-def _busy(ack, body: dict) -> None:
+def _busy(ack, body: dict, maybe_done: bool) -> None:
+    """Redis refused the work (nothing was done) or didn't answer in time (it may
+    have been taken after all: say so, so nobody sends an invite twice)."""
+    answer = views.busy(maybe_done)
     if body.get("command"):
-        ack(response_type="ephemeral", **views.busy())
+        ack(response_type="ephemeral", **answer)
         return
     ack()
     replies.send(_response_url(body), {"response_type": "ephemeral",
-                                       "replace_original": False, **views.busy()})
+                                       "replace_original": False, **answer})
 
 
 def _response_url(body: dict) -> str:
@@ -140,12 +146,30 @@ def _response_url(body: dict) -> str:
 def answer_later(name: str, body: dict) -> str:
     """The job (queue `high`): who is asking, resolved again, then the same answer
     the request would have given, posted to the response URL."""
-    team = (body.get("team") or {}).get("id") or body.get("team_id")
+    team = ((body.get("team") or {}).get("id") or body.get("team_id")
+            or (body.get("user") or {}).get("team_id"))  # as Bolt's context finds it
     user = (body.get("user") or {}).get("id") or body.get("user_id")
-    with db.connection():
-        actor = access.resolve(team, user)
+    actor, problem = worked_out(_what(body), lambda: access.resolve(team, user))
+    if problem is not None:  # the database is away: say so rather than nothing
+        replies.send(_response_url(body), {"response_type": "ephemeral",
+                                           "replace_original": False, **actor})
+        return "failed"
     _deferred[name](body, {"actor": actor})
     return "answered"
+
+
+def answer_failed(job, connection, *exc_info) -> None:
+    """The answer job died (its worker too, RQ finds it abandoned): tell the person
+    it may not have been done, rather than nothing."""
+    body = job.args[1] if len(job.args) > 1 else {}
+    ref = secrets.token_hex(3)
+    log.error("slack %s: the answer job failed (ref %s): %s", _what(body), ref,
+              exc_info[0].__name__ if exc_info and exc_info[0] else "abandoned")
+    replies.send(_response_url(body), {"response_type": "ephemeral", "replace_original": False,
+                                       **views.error(f"Something went wrong with `{_what(body)}`. "
+                                                     "It may have been done in part: check "
+                                                     f"before trying again. Quote ref {ref} "
+                                                     "to support.")})
 
 
 # --- the decorators -------------------------------------------------------------------------
@@ -168,7 +192,9 @@ def answers(*, replace: bool, in_request=None):
                 worked_out(_what(body), reply.then)
             elif isinstance(reply, views.OpenModal) and client is not None:
                 client.views_open(trigger_id=body["trigger_id"], view=reply.view)
-            elif not isinstance(reply, views.OpenModal):
+            elif isinstance(reply, views.OpenModal):  # too late to open a form from a job
+                _respond(url, views.error("That opens a form: run the command again."), False)
+            else:
                 _respond(url, reply, replace and problem is None)
 
         handed_over = _defer(work.__name__, answer, in_request)

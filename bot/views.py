@@ -99,11 +99,15 @@ def error(text: str) -> dict:
 
 
 BUSY = "LedgerSync is busy: nothing was done. Try again in a minute."
+BUSY_MAYBE = ("LedgerSync is busy and may not have done that. In a minute, check "
+              "(`/ledgersync status <client>`) before trying again.")
 
 
-def busy() -> dict:
-    """The answer when the work can't be handed over (the job queue is down)."""
-    return message(BUSY, [section(f":hourglass: {BUSY}")])
+def busy(maybe_done: bool = False) -> dict:
+    """The answer when the work can't be handed over (the job queue is down, or
+    didn't say in time whether it took it)."""
+    text = BUSY_MAYBE if maybe_done else BUSY
+    return message(text, [section(f":hourglass: {text}")])
 
 
 def help_message(unknown: str | None = None) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -92,9 +93,10 @@ def install(config: Settings | None = None) -> bool:
 
 
 def deliver_at(message_id: int, slot: float, lead: float) -> None:
-    """The delivery job again, released `lead` seconds before its reserved slot
-    (RQ's scheduler checks every second) to wait the rest of the way in place."""
-    when = datetime.fromtimestamp(slot - lead, UTC)
+    """The delivery job again, released about `lead` seconds before its reserved
+    slot (RQ's scheduler keeps whole seconds and checks every second: up to a second
+    more) to wait the rest of the way in place."""
+    when = datetime.fromtimestamp(math.floor(slot - lead), UTC)
     queue("high").enqueue_at(when, "jobs.tasks.deliver", message_id, slot,
                              retry=DELIVERY_RETRY, job_timeout=120, result_ttl=300,
                              failure_ttl=7 * 86400)

@@ -124,3 +124,50 @@ def test_the_answer_job_checks_who_is_asking_again(queued_app, slack, redis_conn
     command(queued_app, slack, "status maria", team=TEAM, user="UANN")
     work(redis_conn)
     assert "Maria Gonzalez" in json.dumps(answers(slack)[-1])
+
+
+def test_with_the_database_away_the_worker_still_answers(queued_app, slack, redis_conn):
+    from core import db
+
+    command(queued_app, slack, "status maria")
+    working = db.database.obj
+    db.bind("postgresql://postgres@127.0.0.1:1/nowhere")
+    try:
+        work(redis_conn)
+    finally:
+        db.database.initialize(working)
+    [answer] = answers(slack)
+    assert "Something went wrong" in answer["text"] and "Quote ref" in answer["text"]
+
+
+def test_a_post_that_keeps_failing_is_retried_by_rq_and_arrives_once(
+        queued_app, slack, redis_conn):
+    from rq import Queue
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    slack.unavailable["cmd"] = [503] * 6  # the answer's quick tries, then the job's first run
+    command(queued_app, slack, "status maria")
+    work(redis_conn)
+    assert answers(slack) == [] and len(slack.turned_away) == 6
+    high = Queue("high", connection=redis_conn)
+    [retry_id] = ScheduledJobRegistry(queue=high).get_job_ids()  # RQ's Retry, with backoff
+    high.enqueue_job(Job.fetch(retry_id, connection=redis_conn))  # its time, come now
+    work(redis_conn)
+    assert len(answers(slack)) == 1
+
+
+def test_an_answer_job_that_dies_still_tells_the_person(queued_app, slack, redis_conn):
+    from rq import Callback, Queue
+
+    from bot import listeners
+
+    body = {"command": "/ledgersync", "text": "status maria", "team_id": TEAM,
+            "user_id": "UANN", "response_url": slack.response_url()}
+    Queue("high", connection=redis_conn).enqueue(
+        listeners.answer_later, "no-such-listener", body,
+        on_failure=Callback(listeners.answer_failed))
+    work(redis_conn)
+    [answer] = answers(slack)
+    assert "Something went wrong with `status`" in answer["text"]
+    assert "check before trying again" in answer["text"]
