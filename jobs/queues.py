@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -15,7 +14,10 @@ from core.config import Settings, settings
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("high", "default", "bulk")
+# Workers take them in this order: `paced`, texts and emails whose reserved slot has
+# come (released by the scheduler just before it: they must not wait behind anything);
+# `high`, what staff and clients are waiting on; then reminders and expiries; then bulk.
+QUEUES = ("paced", "high", "default", "bulk")
 BULK_CHAINS = 2  # jobs (so workers) that share one bulk run
 DELIVERY_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
@@ -96,8 +98,8 @@ def deliver_at(message_id: int, slot: float, lead: float) -> None:
     """The delivery job again, released about `lead` seconds before its reserved
     slot (RQ's scheduler keeps whole seconds and checks every second: up to a second
     more) to wait the rest of the way in place."""
-    when = datetime.fromtimestamp(math.floor(slot - lead), UTC)
-    queue("high").enqueue_at(when, "jobs.tasks.deliver", message_id, slot,
+    when = datetime.fromtimestamp(slot - lead, UTC)
+    queue("paced").enqueue_at(when, "jobs.tasks.deliver", message_id, slot,
                              retry=DELIVERY_RETRY, job_timeout=120, result_ttl=300,
                              failure_ttl=7 * 86400)
 

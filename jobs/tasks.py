@@ -30,7 +30,7 @@ def unit_of_work(func):
 
 
 HOLD = 1.0  # a worker waits in place for a slot this near; later ones are scheduled
-LATE_OK = 0.05  # a slot missed by more (the workers were busy) is given up for a new one
+LATE_OK = 1.0  # a slot missed by more (the workers were busy) is given up for a new one
 
 
 @unit_of_work
@@ -40,15 +40,13 @@ def deliver(message_id: int, slot: float | None = None) -> str:
     for it (RQ's scheduler), so a backlog of texts never holds a worker that staff's
     answers are waiting for. A transient failure raises, and RQ retries with
     backoff (reserving a new slot); a permanent one is recorded, and the firm is told.
-    A slot that passed while the workers were busy is given up for the next free
-    one: the pace is never exceeded, a text slips instead."""
+    A slot missed by more than LATE_OK while the workers were busy is given up for
+    the next free one: under overload a text slips rather than bunch."""
     message = Message.get_or_none(Message.id == message_id)
     if message is None or message.status != Status.PENDING:
         return message.status if message else "missing"
-    # Back from the scheduler, which keeps whole seconds: up to a second earlier still.
-    patience = HOLD + (1.0 if slot is not None else 0.0)
     slot = _slot(message, slot)
-    if slot is not None and slot - time.time() > patience:
+    if slot is not None and slot - time.time() > HOLD:  # (the scheduler may be early: again)
         if deliveries.wait_for_slot(message_id, datetime.fromtimestamp(slot, UTC)):
             queues.deliver_at(message_id, slot, lead=HOLD)
         return "waiting for its slot"
