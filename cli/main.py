@@ -48,6 +48,8 @@ class Group(click.Group):
             ctx.exit(2)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # `ledgersync outbox | head`: the reader has gone
+            _pipe_closed()
         except Exception as problem:  # noqa: BLE001 - one line, never a traceback
             log.debug("unexpected error", exc_info=True)
             click.echo(f"Error: something went wrong ({type(problem).__name__}); "
@@ -407,8 +409,22 @@ _NO_REDIS = ("Redis is not answering at {url}: start it (`redis-server`), or ins
              "(`apt-get install redis-server`), or set REDIS_URL")
 
 
+def _pipe_closed():
+    """The reader of our output has gone (`| head`): stop quietly, as Unix tools do —
+    no message, exit 141 (128 + SIGPIPE). Whatever is still buffered for stdout goes
+    to /dev/null, so Python's own flush at exit can't complain either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(141)
+
+
 def run():
     try:
         main(standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        _pipe_closed()

@@ -89,9 +89,20 @@ def state_line(info: ClientStatus) -> str:
                         name=shlex.quote(info.client.name))
 
 
+def message_zone(m: Message):
+    """The recipient client's zone when known, else the firm's, else UTC."""
+    if m.client_id is not None:
+        client = Client.get_or_none(Client.id == m.client_id)
+        if client is not None:
+            return zone_for(client)
+    firm = m.firm if m.firm_id is not None else None
+    return clock.zone(firm.timezone if firm else None)
+
+
 def message(m: Message) -> str:
-    when = clock.short_datetime(m.created_at, clock.zone("UTC"))
-    head = f"#{m.id} {when} UTC  {m.channel.upper()} to {m.to_addr}  [{m.kind}, {m.status}]"
+    """One outbox message; its time in the recipient's zone, labelled ('… 10:24 AM EST')."""
+    when = local_text(m.created_at, message_zone(m))
+    head = f"#{m.id} {when}  {m.channel.upper()} to {m.to_addr}  [{m.kind}, {m.status}]"
     if m.channel == "sms":
         head += f"  {m.segments} segment{'s' if m.segments != 1 else ''}"
     subject = f"\nSubject: {m.subject}" if m.subject else ""

@@ -9,6 +9,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from email_validator import EmailNotValidError, validate_email
+from rapidfuzz import fuzz, process
 
 from . import clock, events, phones
 from .errors import Ambiguous, InvalidInput, NotFound, Refused
@@ -16,6 +17,10 @@ from .models import Client, Firm
 
 MAX_NAME = 200
 MAX_IMPORT_ROWS = 5000
+MAX_SUGGESTIONS = 3
+SUGGESTION_CUTOFF = 75  # token_sort_ratio, 0-100: 'maira' → 'maria' scores 80
+# The reason on an 'added' row: renderers print "added  NAME: can't be invited …".
+NO_WAY_TO_INVITE = "can't be invited until a phone or email is set"
 
 
 def name_key(text: str) -> str:
@@ -114,22 +119,57 @@ def get(firm: Firm, client_id: int) -> Client:
 
 
 def find(firm: Firm, query: str) -> Client:
-    """One client by name, phone or email; Ambiguous with candidates, or NotFound."""
+    """One client by name, phone or email; Ambiguous with candidates, or NotFound
+    (for a name, with the closest names as a "Did you mean …?")."""
     query = (query or "").strip()
     if "@" in query:
         return _one(by_email(firm, query), query)
     if sum(c.isdigit() for c in query) >= 7 and not re.search(r"[a-zA-Z]{2}", query):
         return _one(by_phone(firm, query), query)
-    return _one(by_name(firm, query), query)
+    return _one(by_name(firm, query), query, lambda: suggest(firm, query))
 
 
-def _one(matches: list[Client], query: str) -> Client:
+def _one(matches: list[Client], query: str, suggestions=lambda: []) -> Client:
     if len(matches) == 1:
         return matches[0]
     shown = query if len(query) <= 60 else query[:60] + "…"
     if not matches:
-        raise NotFound(f"No client matches '{shown}'")
+        close = suggestions()
+        hint = f". Did you mean {_either(close)}?" if close else ""
+        raise NotFound(f"No client matches '{shown}'{hint}")
     raise Ambiguous(f"{len(matches)} clients match '{shown}': which one?", matches)
+
+
+def _either(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def suggest(firm: Firm, query: str, limit: int = MAX_SUGGESTIONS) -> list[str]:
+    """The names closest to a mistyped one (at most `limit`, best first), or none.
+
+    One query for the firm's names; each name and each of its words (3+ letters) is
+    scored against the query by rapidfuzz, in C, so a typo in the first or last name
+    alone still finds the client and word order doesn't matter."""
+    key = name_key(query)
+    if not key or len(key) > MAX_NAME:
+        return []
+    choices, owners = [], []
+    rows = Client.select(Client.name, Client.name_key).where(Client.firm == firm).tuples()
+    for name, stored in rows:
+        choices.append(stored)
+        owners.append(name)
+        for word in stored.split():
+            if len(word) >= 3 and word != stored:
+                choices.append(word)
+                owners.append(name)
+    best: dict[str, float] = {}
+    for _, score, index in process.extract(key, choices, scorer=fuzz.token_sort_ratio,
+                                           processor=None, score_cutoff=SUGGESTION_CUTOFF,
+                                           limit=None):
+        name = owners[index]
+        best[name] = max(best.get(name, 0.0), score)
+    ranked = sorted(best.items(), key=lambda pair: (-pair[1], pair[0].casefold()))
+    return [name for name, _ in ranked[:limit]]
 
 
 def by_name(firm: Firm, query: str) -> list[Client]:
@@ -204,7 +244,8 @@ class ImportReport:
 
 def import_csv(firm: Firm, text: str, actor: str = "system") -> ImportReport:
     """Rows of name, email, phone, banks (header required; banks split by ; or |)."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    text = text.lstrip("\ufeff")
+    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
     headers = {h.strip().lower(): h for h in reader.fieldnames or [] if h}
     if "name" not in headers:
         raise InvalidInput("The CSV needs a header row with at least a 'name' column")
@@ -218,6 +259,22 @@ def import_csv(firm: Firm, text: str, actor: str = "system") -> ImportReport:
         report.rows.append(_import_row(firm, number, row, seen, actor))
     events.record("clients.imported", firm=firm, actor=actor, summary=report.summary)
     return report
+
+
+def _delimiter(text: str) -> str:
+    """',' or ';' (spreadsheets in many locales export ';'), guessed from the header
+    line and a sample of the rows; ',' when unsure."""
+    sample = text[:8192]
+    header = sample.splitlines()[0] if sample else ""
+    try:
+        guessed = csv.Sniffer().sniff(sample, delimiters=",;").delimiter
+    except csv.Error:
+        guessed = ","
+    if guessed == ";" and "," in header and ";" not in header:
+        return ","  # a comma header whose banks column holds 'Chase;Ally'
+    if guessed == "," and ";" in header and "," not in header:
+        return ";"
+    return guessed
 
 
 def _import_row(firm: Firm, line: int, row: dict, seen: dict, actor: str) -> RowResult:
@@ -235,9 +292,10 @@ def _import_row(firm: Firm, line: int, row: dict, seen: dict, actor: str) -> Row
             seen[(key, values[key])] = line
     existing = Client.get_or_none(Client.firm == firm, Client.name_key == values["name_key"])
     if existing is None:
-        add(firm, name, phone=row.get("phone"), email=row.get("email"), banks=values["banks"],
-            actor=actor)
-        return RowResult(line, name, "added")
+        client = add(firm, name, phone=row.get("phone"), email=row.get("email"),
+                     banks=values["banks"], actor=actor)
+        note = "" if client.phone or client.email else NO_WAY_TO_INVITE
+        return RowResult(line, name, "added", note)
     changes = {k: row.get(k) for k in ("phone", "email") if row.get(k)}
     if values["banks"]:
         changes["banks"] = values["banks"]

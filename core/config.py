@@ -71,6 +71,7 @@ class Settings:
     encryption_keys: tuple[str, ...] = ()
     invite_ttl: timedelta = timedelta(days=5)
     reminder_after: timedelta = timedelta(days=3)
+    resend_cooldown: timedelta = timedelta(seconds=60)  # a second link on the same channel
     quiet_hours: QuietHours | None = field(
         default_factory=lambda: QuietHours(time(21, 0), time(8, 0))
     )
@@ -124,6 +125,7 @@ class Settings:
             encryption_keys=_csv(get("ENCRYPTION_KEYS", "")),
             invite_ttl=parse_duration(get("INVITE_TTL") or "5d"),
             reminder_after=parse_duration(get("REMINDER_AFTER") or "3d"),
+            resend_cooldown=parse_duration(get("RESEND_COOLDOWN") or "60s"),
             quiet_hours=QuietHours.parse(get("QUIET_HOURS", "21:00-08:00")),
             slack_signing_secret=get("SLACK_SIGNING_SECRET", ""),
             slack_bot_token=get("SLACK_BOT_TOKEN", ""),
@@ -197,7 +199,7 @@ def settings() -> Settings:
     the working directory, which never overrides the environment) on first use."""
     global _current
     if _current is None:
-        load_dotenv(override=False)
+        load_dotenv(".env", override=False)  # this directory's, not the code's
         _current = Settings.from_env()
     return _current
 

@@ -33,8 +33,20 @@ from .quiet_hours import zone_for
 
 CHANNELS = ("sms", "email")
 PURPOSES = ("connect", "reconnect")
-RESEND_COOLDOWN = timedelta(seconds=60)
 MANUAL_REMINDER_INTERVAL = timedelta(hours=24)
+_CHANNEL_NAMES = {"sms": "SMS", "email": "email"}
+
+
+def _span(wait: timedelta) -> str:
+    """RESEND_COOLDOWN in words: `a minute`, `90 seconds`, `5 minutes`."""
+    seconds = int(wait.total_seconds())
+    if seconds == 60:
+        return "a minute"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hour{'s' if seconds != 3600 else ''}"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} minutes"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -80,9 +92,14 @@ def resend(client: Client, channel: str | None = None, *, purpose: str | None = 
     purpose = purpose or (previous.purpose if previous else "connect")
     _check_can_invite(client, channel, purpose)
     current = open_invite(client)
-    if cooldown and current is not None and now - current.sent_at < RESEND_COOLDOWN:
-        raise Refused(f"A link went to {client.name} {_ago(current.sent_at, now)}; "
-                      "give it a minute before sending another")
+    # A second click on the same channel within RESEND_COOLDOWN is a double-click; a
+    # link by the other channel (the text didn't reach them: try email) is not.
+    wait = settings().resend_cooldown
+    if (cooldown and current is not None and current.channel == channel
+            and now - current.sent_at < wait):
+        raise Refused(f"A link went to {client.name} by {_CHANNEL_NAMES[channel]} "
+                      f"{_ago(current.sent_at, now)}; give it {_span(wait)} before sending "
+                      f"another by {_CHANNEL_NAMES[channel]}")
     if banks is None and previous is not None:
         banks = previous.banks
     return _issue(client, channel, purpose, banks, by, now, replaced=current)
@@ -167,7 +184,7 @@ def _queue(invite: Invite, kind: str, token: str, dedupe_key: str | None = None)
     text = templates.InviteText(
         firm=client.firm.name, first_name=client.first_name, link=link(token),
         expires_at=invite.expires_at, tz=zone_for(client), purpose=invite.purpose,
-        support_email=settings().support_email,
+        support_email=settings().support_email, name=client.name,
     )
     rendered = templates.render("invite" if kind == "invite" else "reminder", invite.channel, text)
     # Stored with the link masked: the sender rebuilds it from the sealed token.
@@ -192,7 +209,7 @@ def link(token: str) -> str:
 
 def remind(client: Client, *, by: Staff | None = None, force: bool = False) -> Sent:
     """A manual reminder with the same link: while the invite is open, once a day
-    (`force` allows another after a minute)."""
+    (`force` allows another after RESEND_COOLDOWN, a minute by default)."""
     now = clock.now()
     _record_overdue_expiry(client, now)
     invite = open_invite(client)
@@ -203,7 +220,7 @@ def remind(client: Client, *, by: Staff | None = None, force: bool = False) -> S
     token = tokens.unseal(invite.token_sealed)
     if token is None:
         raise Refused("This link can't be repeated (the keys changed); use resend for a new one")
-    window = RESEND_COOLDOWN if force else MANUAL_REMINDER_INTERVAL
+    window = settings().resend_cooldown if force else MANUAL_REMINDER_INTERVAL
     with database.atomic():
         won = (
             Invite.update(last_manual_reminder_at=now)

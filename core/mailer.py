@@ -1,6 +1,11 @@
 """Email over SMTP (`SMTP_URL`, `MAIL_FROM`): multipart text and HTML.
 
 `smtp://user:pass@host:587` (STARTTLS when offered), `smtps://…:465` (TLS).
+
+A client's email comes from "Smith & Co via LedgerSync" at MAIL_FROM's address,
+answers go to the firm (`Reply-To`: its first admin's address), and it carries
+`List-Unsubscribe` (a mailto to LedgerSync support and a signed one-click https
+link, RFC 8058) with `List-Unsubscribe-Post`.
 """
 
 from __future__ import annotations
@@ -8,24 +13,37 @@ from __future__ import annotations
 import functools
 import smtplib
 import ssl
+from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage
-from urllib.parse import unquote, urlparse
+from email.utils import format_datetime, parseaddr
+from urllib.parse import quote, unquote, urlparse
 
-from . import outbound
-from .config import settings
-from .models import Message, Status
+from . import clock, optouts, outbound
+from .config import Settings, settings
+from .models import Firm, Message, Staff, Status
 from .outbound import SendResult
 
 TIMEOUT = 20
+# Headers are not folded below RFC 5322's 998 characters: a long one-click URL in
+# List-Unsubscribe must stay one plain word (78 would have it RFC 2047-encoded).
+POLICY = policy.default.clone(max_line_length=998)
 
 
 class SmtpSender:
     def send(self, message: Message) -> SendResult:
         config = settings()
-        email = EmailMessage()
-        email["From"] = config.mail_from
+        email = EmailMessage(policy=POLICY)
+        firm = Firm.get_or_none(Firm.id == message.firm_id) if message.firm_id else None
+        email["From"] = _sender(config, firm)
         email["To"] = message.to_addr
         email["Subject"] = message.subject or "LedgerSync"
+        email["Date"] = format_datetime(clock.now())
+        contact = _contact(firm)
+        if contact:
+            email["Reply-To"] = contact
+        if message.kind in outbound.CLIENT_KINDS:
+            _unsubscribe(email, message.to_addr, config)
         # The same message always carries the same Message-ID, so a copy re-sent
         # after a crash mid-send is recognised (and dropped) by the receiving server.
         stamp = f"{message.created_at:%Y%m%d%H%M%S}"
@@ -52,6 +70,33 @@ class SmtpSender:
             return SendResult(Status.PENDING, "smtp", retry=True,
                               error_message=f"mail server unreachable ({type(problem).__name__})")
         return SendResult("sent", "smtp", provider_id=email["Message-ID"].strip("<>")[:64])
+
+
+def _sender(config: Settings, firm: Firm | None) -> Address | str:
+    """"Smith & Co via LedgerSync" <MAIL_FROM's address>; MAIL_FROM as it is without
+    a firm."""
+    address = parseaddr(config.mail_from)[1]
+    if firm is None or "@" not in address:
+        return config.mail_from
+    name = " ".join(firm.name.split())  # no line breaks into a header
+    return Address(display_name=f"{name} via LedgerSync", addr_spec=address)
+
+
+def _contact(firm: Firm | None) -> str | None:
+    """The firm's contact address: its first admin's (the one who created the
+    firm, unless removed: then the oldest admin left)."""
+    if firm is None:
+        return None
+    admin = (Staff.select(Staff.email).where(Staff.firm == firm.id, Staff.role == "admin")
+             .order_by(Staff.created_at, Staff.id).first())
+    return admin.email if admin else None
+
+
+def _unsubscribe(email: EmailMessage, address: str, config: Settings) -> None:
+    token = optouts.unsubscribe_token(address, config)
+    mailto = f"mailto:{config.support_email}?subject={quote(f'unsubscribe {token}')}"
+    email["List-Unsubscribe"] = f"<{mailto}>, <{optouts.unsubscribe_url(address, config)}>"
+    email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
 
 
 def _domain() -> str:

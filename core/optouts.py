@@ -6,7 +6,13 @@ it is delivered, so a STOP that arrives in between still wins.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+
 from . import clock, events, notices, outbound
+from .config import Settings, settings
 from .models import OptOut
 
 
@@ -50,3 +56,46 @@ def _tell_firm(client, stopped: bool, event_id: int) -> None:
             "reply START." if stopped else f"{client.name} opted back in to messages.")
     outbound.dispatch(notices.write(client.firm_id, "opted_out" if stopped else "opted_in", text,
                                     client=client, dedupe_key=f"notice-optout-{event_id}"))
+
+
+# --- unsubscribing from email in one click (List-Unsubscribe, RFC 8058) ---------------
+# The link names the address and carries an HMAC of it under SECRET_KEY: only the
+# recipient (who got it in an email) can opt that address out, and nothing else.
+
+UNSUBSCRIBE_PATH = "/unsubscribe/"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _mac(address: str, key: str) -> str:
+    return _b64(hmac.new(key.encode(), b"unsubscribe\0" + address.encode(),
+                         hashlib.sha256).digest()[:16])
+
+
+def unsubscribe_token(address: str, config: Settings | None = None) -> str:
+    config = config or settings()
+    return f"{_b64(address.encode())}.{_mac(address, config.secret_key)}"
+
+
+def unsubscribe_url(address: str, config: Settings | None = None) -> str:
+    config = config or settings()
+    return f"{config.public_base_url}{UNSUBSCRIBE_PATH}{unsubscribe_token(address, config)}"
+
+
+def address_of_unsubscribe(token: str, config: Settings | None = None) -> str | None:
+    """The address an unsubscribe token was made for; None for a forged or broken one.
+    (Tokens made under a fallback SECRET_KEY still work after a rotation.)"""
+    config = config or settings()
+    encoded, _, mac = token.partition(".")
+    if not encoded or not mac or len(token) > 600:
+        return None
+    try:
+        address = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (binascii.Error, ValueError):
+        return None
+    keys = (config.secret_key, *config.secret_key_fallbacks)
+    if any(hmac.compare_digest(mac, _mac(address, key)) for key in keys if key):
+        return address
+    return None

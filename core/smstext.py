@@ -2,13 +2,21 @@
 
 A text that is all GSM-7 fits 160 characters in one segment (153 per part when
 split); one character outside it turns the whole text into UCS-2 at 70 (67).
+
+Names are transliterated to GSM-7 with anyascii (Łódź → Lodz, Иван → Ivan), but
+only names written in the Latin, Greek or Cyrillic alphabets: a name with letters
+of any other script (王小明, محمد, …) would come out as something its owner can't
+read, so such a text keeps the name as written and goes as UCS-2 (`needs_ucs2`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
+
+from anyascii import anyascii
 
 GSM7_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -56,15 +64,43 @@ def plain(text: str) -> str:
     return "".join(_PLAIN.get(ch, ch) for ch in text)
 
 
+# Alphabets whose letters anyascii turns into letters the reader still recognises.
+_TRANSLITERATED_SCRIPTS = {"LATIN", "GREEK", "CYRILLIC"}
+_EMOJI_NAME = re.compile(r"^:[a-z0-9_+-]+:$")  # anyascii spells emoji ":smile:"
+
+
+def _script(ch: str) -> str | None:
+    words = set(unicodedata.name(ch, "").split())
+    return next(iter(words & _TRANSLITERATED_SCRIPTS), None)
+
+
+def needs_ucs2(name: str) -> bool:
+    """Whether GSM-7 would lose `name`: it has a letter outside the Latin, Greek
+    and Cyrillic alphabets, or nothing but symbols (an emoji for a name)."""
+    if any(unicodedata.category(ch).startswith("L") and ch not in _GSM7 and _script(ch) is None
+           for ch in name):
+        return True
+    return bool(name.strip()) and not any(ch.isalnum() for ch in to_gsm7(name))
+
+
 def to_gsm7(text: str) -> str:
-    """Our own words and names made GSM-7: curly quotes straightened, accents the
-    alphabet lacks dropped (Zoë → Zoe), anything else left out."""
+    """Our own words and names made GSM-7: curly quotes straightened, letters the
+    alphabet lacks transliterated (Zoë → Zoe, Łódź → Lodz, Иван → Ivan; a Greek
+    word wholly, not just its letters the alphabet lacks), emoji left out."""
     out = []
     for ch in text:
         ch = _PLAIN.get(ch, ch)
-        if all(c in _GSM7 for c in ch):
+        if all(c in _GSM7 for c in ch) and not (len(ch) == 1 and _script(ch) == "GREEK"):
             out.append(ch)
             continue
-        base = unicodedata.normalize("NFKD", ch)
-        out.append("".join(c for c in base if c in _GSM7 and not unicodedata.combining(c)))
+        ascii_ = anyascii(ch)
+        if _EMOJI_NAME.match(ascii_) and not ch.isalnum():
+            ascii_ = ""
+        out.append("".join(c for c in ascii_ if c in _GSM7))
     return "".join(out)
+
+
+def for_sms(text: str, ucs2: bool) -> str:
+    """The text as sent: GSM-7 unless `ucs2` (a name GSM-7 would lose), then only
+    its typography made plain and every character kept."""
+    return plain(text) if ucs2 else to_gsm7(text)

@@ -1,19 +1,25 @@
 """Every word we send to a client, in one place.
 
-SMS texts are kept GSM-7 (names transliterated) and within two segments; the
-shorter wording is used when a long firm or client name would push past that.
+SMS texts are kept GSM-7 (names transliterated, or UCS-2 when a name isn't in a
+Latin, Greek or Cyrillic alphabet) and in as few segments as the wording allows:
+the invite and the reminder fall back to shorter wording when long names or a
+long link would need a second segment.
 """
 
 from __future__ import annotations
 
-import html
+import string
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+import jinja2
 
 from . import clock, smstext
 
-MAX_SMS_SEGMENTS = 2
+MAX_SMS_SEGMENTS = 2  # a GSM-7 invite or reminder at most; one at realistic lengths
 FIRM_NAME_LIMIT = 40
+NAME_LIMITS = {"firm": FIRM_NAME_LIMIT, "first": 20}  # characters of a name in a text
 
 
 @dataclass(frozen=True)
@@ -34,15 +40,12 @@ class InviteText:
     tz: tzinfo
     purpose: str = "connect"  # connect|reconnect
     support_email: str = "support@ledgersync.com"
+    name: str = ""  # the client's whole name (the email greets a company by it)
 
     def expiry(self, now: datetime | None = None) -> str:
-        """'Fri 27 Nov', or a time of day when the link lives less than a day."""
-        now = now or clock.now()
-        if self.expires_at - now < timedelta(days=1):
-            local = self.expires_at.astimezone(self.tz)
-            day = clock.short_date(local, self.tz)
-            return f"{local.hour % 12 or 12}:{local:%M} {local:%p} {day}"
-        return clock.short_date(self.expires_at, self.tz)
+        """'Sat 28 Nov 3:15 PM' in the client's zone: the day and the time of day."""
+        local = self.expires_at.astimezone(self.tz)
+        return f"{clock.short_date(local, self.tz)} {local.hour % 12 or 12}:{local:%M} {local:%p}"
 
     @property
     def task(self) -> str:
@@ -51,13 +54,24 @@ class InviteText:
         return "connect your bank accounts"
 
 
-def _fit_sms(variants: list[str]) -> Rendered:
-    for text in variants:
-        text = smstext.to_gsm7(text)
+def _fit_sms(variants: list[str], **names: str) -> Rendered:
+    """The wording that takes the fewest segments, the fullest of those: the
+    variants go from the fullest to the shortest, with `{firm}`-style fields for
+    `names`. A variant is GSM-7 (names transliterated) unless a name in it would be
+    lost so (`smstext.needs_ucs2`), then UCS-2 with every name as written and its
+    segments counted at 70 (67 per part)."""
+    best: Rendered | None = None
+    for variant in variants:
+        used = {field for _, field, _, _ in string.Formatter().parse(variant) if field}
+        as_ucs2 = any(smstext.needs_ucs2(names[field]) for field in used)
+        text = smstext.for_sms(variant.format_map(
+            {field: _short(smstext.for_sms(value, as_ucs2), NAME_LIMITS.get(field, 10**6))
+             for field, value in names.items()}), as_ucs2)
         measured = smstext.measure(text)
-        if measured.count <= MAX_SMS_SEGMENTS:
-            break
-    return Rendered(body=text, segments=measured.count, encoding=measured.encoding)
+        if best is None or measured.count < best.segments:
+            best = Rendered(body=text, segments=measured.count, encoding=measured.encoding)
+    assert best is not None
+    return best
 
 
 def _short(name: str, limit: int) -> str:
@@ -66,41 +80,74 @@ def _short(name: str, limit: int) -> str:
 
 
 def invite_sms(t: InviteText) -> Rendered:
-    firm, first = _short(t.firm, FIRM_NAME_LIMIT), _short(t.first_name, 20)
     verb = "asks you to" if t.purpose == "reconnect" else "invites you to"
+    task = f"{t.purpose} your bank"
+    until = f"until {t.expiry()}. Reply STOP to opt out."
+    link = t.link.replace("{", "%7B").replace("}", "%7D")
     return _fit_sms([
-        f"Hi {first}, {firm} {verb} {t.task} securely with LedgerSync. "
-        f"Tap to start: {t.link} (link expires {t.expiry()}). Reply STOP to opt out.",
-        f"{firm}: {t.task} with LedgerSync: {t.link} "
-        f"(expires {t.expiry()}). Reply STOP to opt out.",
-    ])
+        f"Hi {{first}}, {{firm}} {verb} {task} with LedgerSync: {link} {until}",
+        f"Hi {{first}}, {{firm}} {verb} {task}: {link} {until}",
+        f"{{firm}} {verb} {task}: {link} {until}",
+        f"{{firm}}: {task} at {link} {until}",
+        f"{{firm}}: {task} {link} {until}",
+    ], firm=t.firm, first=t.first_name)
 
 
 def reminder_sms(t: InviteText) -> Rendered:
-    firm = _short(t.firm, FIRM_NAME_LIMIT)
+    task = f"{t.purpose} your bank"
+    until = f"works until {t.expiry()}:"
+    link = t.link.replace("{", "%7B").replace("}", "%7D")
     return _fit_sms([
-        f"Reminder from {firm}: your LedgerSync link expires {t.expiry()}. "
-        f"Tap to {t.task}: {t.link} Reply STOP to opt out.",
-        f"{firm}: your link expires {t.expiry()}: {t.link}",
-    ])
+        f"Hi {{first}}, a reminder from {{firm}}: your link to {task} {until} {link} "
+        "Reply STOP to opt out.",
+        f"Hi {{first}}, a reminder from {{firm}}: your link to {task} {until} {link}",
+        f"Reminder from {{firm}}: your link to {task} {until} {link}",
+        f"Reminder from {{firm}}: your link {until} {link}",
+    ], firm=t.firm, first=t.first_name)
+
+
+_EMAILS = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "email_templates"),
+    autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+)
+
+# A client name with one of these words (or more than three words) is a company's:
+# greeted by the whole name ("Hello Acme Co,"), never by a made-up first name.
+COMPANY_WORDS = frozenset({
+    "&", "co", "company", "inc", "incorporated", "llc", "llp", "lp", "ltd", "limited",
+    "corp", "corporation", "group", "plc", "gmbh", "ag", "sa", "sarl", "bv", "pty", "pllc",
+    "partners", "associates", "holdings", "trust", "foundation", "enterprises", "services",
+})
+
+
+def is_company(name: str) -> bool:
+    words = [w.strip(".,()").lower() for w in name.split()]
+    return len(words) > 3 or any(w in COMPANY_WORDS or "&" in w for w in words)
+
+
+def greeting(t: InviteText) -> str:
+    """'Hi Maria,' for a person; 'Hello Acme Co,' for a company (see COMPANY_WORDS)."""
+    name = " ".join((t.name or t.first_name).split())
+    if t.name and is_company(name):
+        return f"Hello {name},"
+    return f"Hi {t.first_name or name},"
 
 
 def _email(subject: str, paragraphs: list[str], t: InviteText) -> Rendered:
-    text = "\n\n".join([*paragraphs, t.link, _email_footer(t)])
-    button = (
-        f'<p><a href="{html.escape(t.link)}" style="display:inline-block;padding:12px 20px;'
-        'background:#1d4ed8;color:#ffffff;border-radius:6px;text-decoration:none">'
-        f"{html.escape(t.task[0].upper() + t.task[1:])}</a></p>"
+    """Plain text and HTML (from `email_templates/message.html`, autoescaped)."""
+    footer = _email_footer(t)
+    text = "\n\n".join([*paragraphs, t.link, footer])
+    page = _EMAILS.get_template("message.html").render(
+        subject=subject, paragraphs=paragraphs, link=t.link,
+        button=t.task[0].upper() + t.task[1:], footer=footer,
     )
-    body_html = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
-    footer = f'<p style="color:#555;font-size:13px">{html.escape(_email_footer(t))}</p>'
-    return Rendered(body=text, subject=subject, html=f"{body_html}{button}{footer}")
+    return Rendered(body=text, subject=subject, html=page)
 
 
 def _email_footer(t: InviteText) -> str:
     return (
-        f"This link is for you alone and expires {t.expiry()}. Questions? Reply to "
-        f"{t.firm}, or write to LedgerSync support at {t.support_email}."
+        f"This link is for you alone and expires {t.expiry()}. Questions? Reply to this "
+        f"email to reach {t.firm}, or write to LedgerSync support at {t.support_email}."
     )
 
 
@@ -108,7 +155,7 @@ def invite_email(t: InviteText) -> Rendered:
     return _email(
         f"{t.firm} invites you to {t.task}",
         [
-            f"Hi {t.first_name},",
+            greeting(t),
             f"{t.firm} uses LedgerSync to keep your books up to date and asks you to "
             f"{t.task}. It takes a couple of minutes: open the link, accept, and pick "
             "your bank. Your account can only add and restore bank connections.",
@@ -121,7 +168,7 @@ def reminder_email(t: InviteText) -> Rendered:
     return _email(
         f"Reminder: {t.firm} is waiting for you to {t.task}",
         [
-            f"Hi {t.first_name},",
+            greeting(t),
             f"A reminder from {t.firm}: your LedgerSync link expires {t.expiry()}. "
             f"Open it to {t.task}.",
         ],
@@ -143,41 +190,40 @@ def render(kind: str, channel: str, text: InviteText) -> Rendered:
 # --- answers to clients' texts (TwiML replies) and staff replies -------------------------
 
 
-def _reply(text: str) -> Rendered:
-    return _fit_sms([text])
+def _reply(text: str, **names: str) -> Rendered:
+    """An answer of one wording; `{firm}` in it is the firm's name, as `_fit_sms`."""
+    return _fit_sms([text], **names)
 
 
 def help_sms(firm: str | None, support_email: str) -> Rendered:
     if firm is None:
         return _reply("LedgerSync sends messages for accounting firms. If a firm invited you, "
-                      f"reply to its text. Help: {support_email}. Reply STOP to opt out.")
-    firm = _short(firm, FIRM_NAME_LIMIT)
-    return _reply(f"{firm} uses LedgerSync to ask you to connect your bank accounts for your "
-                  f"books. Reply NEW for a new link, STOP to opt out. Help: {support_email}")
+                      "reply to its text. Help: {support}. Reply STOP to opt out.",
+                      support=support_email)
+    return _reply("{firm} uses LedgerSync to ask you to connect your bank accounts for your "
+                  "books. Reply NEW for a new link, STOP to opt out. Help: {support}",
+                  firm=firm, support=support_email)
 
 
 def stopped_sms(firm: str | None) -> Rendered:
-    who = _short(firm, FIRM_NAME_LIMIT) if firm else "LedgerSync"
-    return _reply(f"You won't get more texts from {who} via LedgerSync. Reply START to "
-                  "get them again.")
+    return _reply("You won't get more texts from {firm} via LedgerSync. Reply START to "
+                  "get them again.", firm=firm or "LedgerSync")
 
 
 def resumed_sms(firm: str | None) -> Rendered:
-    who = _short(firm, FIRM_NAME_LIMIT) if firm else "LedgerSync"
-    return _reply(f"You'll get texts from {who} via LedgerSync again. Reply STOP to opt out, "
-                  "HELP for help.")
+    return _reply("You'll get texts from {firm} via LedgerSync again. Reply STOP to opt out, "
+                  "HELP for help.", firm=firm or "LedgerSync")
 
 
 def new_link_sms(firm: str, sent: bool) -> Rendered:
-    firm = _short(firm, FIRM_NAME_LIMIT)
     if sent:
-        return _reply(f"A new link from {firm} is on its way in the next text.")
-    return _reply(f"Thanks, we've asked {firm} to send you a new link.")
+        return _reply("A new link from {firm} is on its way in the next text.", firm=firm)
+    return _reply("Thanks, we've asked {firm} to send you a new link.", firm=firm)
 
 
 def question_ack_sms(firm: str) -> Rendered:
-    return _reply(f"Thanks, {_short(firm, FIRM_NAME_LIMIT)} got your message and will "
-                  "reply here. Reply STOP to opt out.")
+    return _reply("Thanks, {firm} got your message and will reply here. Reply STOP to opt out.",
+                  firm=firm)
 
 
 def staff_reply_sms(firm: str, text: str, first: bool) -> Rendered:

@@ -1,6 +1,9 @@
 # Shared by scripts/try and scripts/test: set up what the project needs on this
 # machine. Sourced, not run.
 
+# The repository (where .venv is), wherever the sourcing script has gone since.
+LEDGERSYNC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
 say() { printf '\033[1m%s\033[0m\n' "$*" >&2; }
 
 as_root() {
@@ -50,20 +53,40 @@ ensure_venv() {
   . .venv/bin/activate
 }
 
-redis_up() { .venv/bin/python - "$1" <<'PY' 2>/dev/null
+redis_up() { "$LEDGERSYNC_ROOT/.venv/bin/python" - "$1" <<'PY' 2>/dev/null
 import sys, redis
 redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()
 PY
 }
 
-# ensure_redis URL: a Redis answering at URL (started, or installed and started).
+# redis_where URL: "host port password" of a redis:// URL (defaults 127.0.0.1, 6379).
+redis_where() { "$LEDGERSYNC_ROOT/.venv/bin/python" - "$1" <<'PY'
+import sys
+from urllib.parse import unquote, urlsplit
+url = urlsplit(sys.argv[1])
+print(url.hostname or "127.0.0.1", url.port or 6379, unquote(url.password or "") or "-")
+PY
+}
+
+# ensure_redis URL: a Redis answering at URL — started here when it names this
+# machine (localhost, 127.x, ::1) on the URL's own port, installed when missing.
 ensure_redis() {
-  local url=${1:-redis://127.0.0.1:6379/0}
+  local url=${1:-redis://127.0.0.1:6379/0} host port password
   redis_up "$url" && return 0
+  read -r host port password < <(redis_where "$url") || return 1
+  case "$host" in
+    localhost|127.*|::1) ;;
+    *) say "Redis at $host:$port is not answering (not this machine: start it there)."
+       return 1 ;;
+  esac
   command -v redis-server >/dev/null || apt_install redis-server || return 1
-  say "Starting Redis on 127.0.0.1:6379…"
-  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
-    --dir /tmp >/dev/null
+  local bind=127.0.0.1
+  [ "$host" = "::1" ] && bind=::1
+  local auth=()
+  [ "$password" != "-" ] && auth=(--requirepass "$password")
+  say "Starting Redis on $host:$port…"
+  redis-server --daemonize yes --bind "$bind" --port "$port" --save "" --appendonly no \
+    --dir /tmp --pidfile "/tmp/ledgersync-redis-$port.pid" ${auth[@]+"${auth[@]}"} >/dev/null
   for _ in 1 2 3 4 5 6 7 8 9 10; do redis_up "$url" && return 0; sleep 0.5; done
   return 1
 }

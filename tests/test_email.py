@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from core import config, deliveries, invites, outbound, tokens
+from core import clients, config, deliveries, firms, invites, optouts, outbound, templates, tokens
+from core.errors import Refused
 from core.mailer import SmtpSender
-from core.models import Message
+from core.models import Message, OptOut
 
-MAIL_FROM = "Smith & Co via LedgerSync <no-reply@connect.example.com>"
+MAIL_FROM = "LedgerSync <no-reply@connect.example.com>"
+FROM_FIRM = "Smith & Co via LedgerSync <no-reply@connect.example.com>"
 
 
 def free_port() -> int:
@@ -78,7 +83,7 @@ def test_email_invite_arrives_with_text_and_html(clock, maria, mailbox, smtp_url
     assert envelope.rcpt_tos == ["maria@example.com"]
     assert envelope.mail_from == "no-reply@connect.example.com"
     [email] = mailbox.emails()
-    assert email["From"] == MAIL_FROM and email["To"] == "maria@example.com"
+    assert email["From"] == FROM_FIRM and email["To"] == "maria@example.com"
     assert "Smith & Co" in email["Subject"]
     assert email.get_content_type() == "multipart/alternative"
     text, html = email.get_body(("plain",)), email.get_body(("html",))
@@ -128,3 +133,128 @@ def test_server_down_is_tried_again(maria, smtp_url):
     with pytest.raises(outbound.TransientFailure, match="unreachable"):
         deliveries.deliver(message.id)
     assert message.refreshed().status == "pending"
+
+
+# --- who it is from, who answers, and unsubscribing (RFC 8058) --------------------------
+
+
+def one_click_url(email) -> str:
+    [mailto, url] = [part.strip(" <>") for part in email["List-Unsubscribe"].split(",")]
+    assert mailto.startswith("mailto:support@ledgersync.com?subject=unsubscribe%20")
+    assert url.startswith("https://connect.example.com/unsubscribe/")
+    return url
+
+
+@pytest.fixture
+def web(smtp_url):
+    from jobs import queues
+    from web import create_app
+
+    app = create_app(config.settings())
+    queues.uninstall()  # deliver at once, in this process
+    return app.test_client()
+
+
+def test_email_comes_from_the_firm_via_ledgersync_and_answers_go_to_the_firm(
+        clock, firm, maria, mailbox, smtp_url):
+    firms.add_staff(firm, "bob@smith.example", "x" * 12, role="admin")  # a later admin
+    invites.send(maria, "email")
+
+    [email] = mailbox.emails()
+    assert email["From"] == FROM_FIRM
+    assert email["From"].addresses[0].display_name == "Smith & Co via LedgerSync"
+    assert mailbox.envelopes[0].mail_from == "no-reply@connect.example.com"
+    assert email["Reply-To"] == "ann@smith.example"  # the firm's first admin
+    assert abs(parsedate_to_datetime(email["Date"]) - datetime.now(UTC)) < timedelta(seconds=5)
+    url = one_click_url(email)
+    token = url.rsplit("/", 1)[1]
+    assert "maria@example.com" not in url and optouts.address_of_unsubscribe(token) == (
+        "maria@example.com")
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "Reply to this email to reach Smith & Co" in email.get_body(("plain",)).get_content()
+
+
+def test_one_click_unsubscribe_opts_the_address_out_of_email(clock, maria, mailbox, web):
+    invites.send(maria, "email")
+    path = urlsplit(one_click_url(mailbox.emails()[0])).path
+
+    page = web.get(path)  # a link checker, or the person reading first
+    assert page.status_code == 200 and '<form method="post">' in page.text
+    assert not optouts.is_opted_out("maria@example.com")
+
+    # What a mail client sends (RFC 8058): no CSRF token, no cookie, no Origin.
+    done = web.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and "unsubscribed" in done.text
+    assert optouts.is_opted_out("maria@example.com")
+    assert web.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200  # again
+
+    with pytest.raises(Refused):
+        invites.resend(maria, "email")
+    clock.shift(timedelta(days=2))
+    with pytest.raises(Refused):
+        invites.remind(maria, force=True)
+    assert len(mailbox.envelopes) == 1  # nothing more was emailed
+
+
+@pytest.mark.parametrize("forge", ["mac", "address", "key", "garbage"])
+def test_a_forged_unsubscribe_token_is_refused(maria, mailbox, web, forge):
+    good = optouts.unsubscribe_token("maria@example.com")
+    other = optouts.unsubscribe_token("maria@example.com",
+                                      config.settings().with_(secret_key="another-key-" * 3))
+    encoded, mac = good.split(".")
+    forged = {
+        "mac": f"{encoded}.{mac[:-2]}AA",
+        "address": f"{optouts.unsubscribe_token('x@example.com').split('.')[0]}.{mac}",
+        "key": other,
+        "garbage": "not-a-token",
+    }[forge]
+    assert web.post(f"/unsubscribe/{forged}").status_code == 404
+    assert web.get(f"/unsubscribe/{forged}").status_code == 404
+    assert OptOut.select().count() == 0
+
+
+def test_a_token_made_before_a_key_rotation_still_works(maria, database):
+    token = optouts.unsubscribe_token("maria@example.com")
+    old = config.settings().secret_key
+    rotated = config.settings().with_(secret_key="new-key-" * 4, secret_key_fallbacks=(old,))
+    assert optouts.address_of_unsubscribe(token, rotated) == "maria@example.com"
+
+
+@pytest.mark.parametrize(("name", "greeting"), [
+    ("Maria Gonzalez", "Hi Maria,"),
+    ("Acme Co", "Hello Acme Co,"),
+    ("Acme, Inc.", "Hello Acme, Inc.,"),
+    ("Smith & Jones", "Hello Smith & Jones,"),
+    ("Nguyen Family Dental Practice", "Hello Nguyen Family Dental Practice,"),
+    ("Blue Sky LLC", "Hello Blue Sky LLC,"),
+    ("Ann-Marie O'Neil", "Hi Ann-Marie,"),
+])
+def test_a_company_is_greeted_by_its_whole_name(name, greeting):
+    text = templates.InviteText(firm="Smith & Co", first_name=name.split()[0], name=name,
+                                link="https://connect.example.com/i/x", tz=UTC,
+                                expires_at=datetime(2026, 12, 1, tzinfo=UTC))
+    for rendered in (templates.invite_email(text), templates.reminder_email(text)):
+        assert rendered.body.startswith(greeting + "\n")
+
+
+def test_a_company_client_is_greeted_as_a_company(firm, mailbox, smtp_url):
+    acme = clients.add(firm, "Acme Co", email="books@acme.example")
+    invites.send(acme, "email")
+    [email] = mailbox.emails()
+    assert email.get_body(("plain",)).get_content().startswith("Hello Acme Co,")
+    assert "<p>Hello Acme Co,</p>" in email.get_body(("html",)).get_content()
+
+
+def test_the_html_part_escapes_the_firm_name(database, mailbox, smtp_url):
+    firm = firms.create("<b>&Co", admin_email="boss@co.example", admin_password="x" * 12)
+    client = clients.add(firm, "Maria Gonzalez", email="maria@example.com")
+    sent = invites.send(client, "email")
+
+    [email] = mailbox.emails()
+    html = email.get_body(("html",)).get_content()
+    assert "<b>" not in html and "&lt;b&gt;&amp;Co uses LedgerSync" in html
+    link = f"https://connect.example.com/i/{tokens.unseal(sent.invite.token_sealed)}"
+    assert f'href="{link}"' in html  # unmasked at send time
+    assert tokens.masked(tokens.unseal(sent.invite.token_sealed)) in sent.message.html
+    assert email["From"].addresses[0].display_name == "<b>&Co via LedgerSync"
+    assert email["Reply-To"] == "boss@co.example"

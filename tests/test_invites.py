@@ -25,7 +25,7 @@ def test_whole_lifecycle(clock, maria):
     text = outbox.text(sent.message)  # what Maria read
     assert "Hi Maria, Smith & Co invites you" in text
     assert f"https://connect.example.com/i/{first_token}" in text
-    assert "expires Sat 28 Nov" in text
+    assert "until Sat 28 Nov" in text
     assert first_token not in sent.message.refreshed().body  # not at rest
     assert f"https://connect.example.com/i/{first_token[:4]}…" in sent.message.body
 
@@ -158,7 +158,7 @@ def test_reconnect_invite_for_an_accepted_client(clock, maria):
     links.accept(token_of(invites.send(maria, "sms").invite))
     clock.shift(timedelta(days=10))
     sent = invites.send(maria, "sms", purpose="reconnect", banks=["Chase"])
-    assert "asks you to reconnect your bank accounts" in sent.message.body
+    assert "asks you to reconnect your bank" in sent.message.body
     assert sent.invite.banks == ["Chase"]
     result = links.accept(token_of(sent.invite))
     assert result.new_account is False

@@ -35,16 +35,87 @@ def test_segments(text, expected):
 
 
 def test_to_gsm7_straightens_typography_and_transliterates():
-    assert smstext.to_gsm7("Zoë’s “books” — Łódź…") == "Zoe's \"books\" - odz..."
+    assert smstext.to_gsm7("Zoë’s “books” — Łódź…") == "Zoe's \"books\" - Lodz..."
     assert smstext.is_gsm7(smstext.to_gsm7("Zoë’s “books” — Łódź… 😀 José Müller"))
     assert smstext.to_gsm7("José Müller") == "José Müller"
     assert smstext.to_gsm7("Zoë") == "Zoe"
 
 
-def text(firm="Smith & Co", first="Maria", days=5, purpose="connect"):
-    now = datetime(2026, 11, 23, 15, tzinfo=UTC)
-    return templates.InviteText(firm=firm, first_name=first,
-                                link="https://connect.ledgersync.com/i/" + "A" * 22,
+# name → as sent in a text (None: the name is kept as written and the text goes UCS-2)
+NAMES = [
+    ("Łukasz Wałęsa", "Lukasz Walesa"),  # Polish
+    ("Biuro Łódź", "Biuro Lodz"),
+    ("Grzegorz Brzęczyszczykiewicz", "Grzegorz Brzeczyszczykiewicz"),
+    ("Jürgen Müller-Straße", "Jürgen Müller-Straße"),  # German: all GSM-7 already
+    ("François Lefèvre", "Francois Lefèvre"),  # French: ç isn't GSM-7, è is
+    ("Nguyễn Thị Minh Khai", "Nguyen Thi Minh Khai"),  # Vietnamese
+    ("Đặng Văn Lâm", "Dang Van Lam"),
+    ("Şükrü Öztürk", "Sükrü Öztürk"),  # Turkish
+    ("Ayşe Yıldız", "Ayse Yildiz"),
+    ("Γιώργος Παπαδόπουλος", "Giorgos Papadopoylos"),  # Greek: wholly, never half Greek
+    ("Иван Петров", "Ivan Petrov"),  # Cyrillic
+    ("Олена Шевченко", "Olena Shevchenko"),
+    ("Maria 🌸", "Maria "),  # an emoji beside a name is left out
+    ("王小明", None),  # Chinese
+    ("محمد العلي", None),  # Arabic
+    ("דוד כהן", None),  # Hebrew
+    ("김민준", None),  # Korean
+    ("🌸", None),  # nothing but an emoji
+]
+
+
+@pytest.mark.parametrize("name,sent", NAMES)
+def test_names_of_every_script(name, sent):
+    assert smstext.needs_ucs2(name) is (sent is None)
+    if sent is not None:
+        assert smstext.to_gsm7(name) == sent
+        assert smstext.is_gsm7(sent)
+
+
+@pytest.mark.parametrize("name,sent", NAMES)
+def test_texts_name_the_firm_and_client_in_every_script(name, sent, time_machine):
+    time_machine.move_to(datetime(2026, 11, 23, 15, tzinfo=UTC), tick=False)
+    shown = name if sent is None else " ".join(sent.split())
+    for kind in ("invite", "reminder"):
+        for firm, first in ((name, "Maria"), ("Smith & Co", name)):
+            rendered = templates.render(kind, "sms", text(firm, first))
+            measured = smstext.measure(rendered.body)  # counted honestly: 70 / 67 in UCS-2
+            assert (rendered.encoding, rendered.segments) == (measured.encoding, measured.count)
+            if sent is None and name in rendered.body:  # kept as written: UCS-2
+                assert rendered.encoding == "UCS-2" and rendered.segments <= 3
+            else:  # transliterated, or a shorter wording without the client's name
+                assert (rendered.encoding, rendered.segments) == ("GSM-7", 1)
+            if firm == name:
+                assert shown in rendered.body
+            elif rendered.body.startswith("Hi "):
+                assert rendered.body.startswith(f"Hi {templates._short(shown, 20)}, ")
+    assert templates.stopped_sms(name).body.startswith(f"You won't get more texts from {shown} via")
+
+
+def test_a_name_in_chinese(time_machine):
+    time_machine.move_to(datetime(2026, 11, 23, 15, tzinfo=UTC), tick=False)
+    short_link = "https://ls.example.co/i/" + "A" * 22
+    # greeting 王小明 would make the text UCS-2 and 2 segments: the wording without it wins,
+    # GSM-7 again with the firm transliterated
+    rendered = templates.invite_sms(text("Biuro Łódź “Tax”", "王小明", link=short_link))
+    assert rendered.body.startswith("Biuro Lodz \"Tax\" invites you")
+    assert (rendered.encoding, rendered.segments) == ("GSM-7", 1)
+    reminder = templates.reminder_sms(text("Biuro Łódź “Tax”", "王小明", link=short_link))
+    assert reminder.body.startswith("Reminder from Biuro Lodz \"Tax\": ")
+    assert (reminder.encoding, reminder.segments) == ("GSM-7", 1)
+    # a firm named in Chinese is kept as written and the whole text goes UCS-2,
+    # its segments counted at 70, or 67 a part
+    firm = templates.invite_sms(text("王记会计师事务所", "Zoë", link=short_link))
+    assert firm.body == ("王记会计师事务所: connect your bank at " + short_link
+                         + " until Sat 28 Nov 10:15 AM. Reply STOP to opt out.")
+    assert (firm.encoding, firm.segments) == ("UCS-2", 2)
+    assert smstext.measure(firm.body).units == 127  # > 70: 2 parts of 67
+
+
+def text(firm="Smith & Co", first="Maria", days=5, purpose="connect",
+         link="https://connect.ledgersync.com/i/" + "A" * 22, hour=15):
+    now = datetime(2026, 11, 23, hour, 15, tzinfo=UTC)
+    return templates.InviteText(firm=firm, first_name=first, link=link,
                                 expires_at=now + timedelta(days=days), tz=NY, purpose=purpose)
 
 
@@ -53,30 +124,75 @@ def text(firm="Smith & Co", first="Maria", days=5, purpose="connect"):
     ("Smith & Co", "Maria"),
     ("Łukasiewicz, Ó Súilleabháin & Partners Certified Public Accountants LLP", "Zoë"),
     ("Chen “Books” — Tax", "Siobhán"),
+    ("F" * 40, "N" * 20),
 ])
 def test_sms_templates_stay_gsm7_within_two_segments(kind, firm, first, time_machine):
     time_machine.move_to(datetime(2026, 11, 23, 15, tzinfo=UTC), tick=False)
     rendered = templates.render(kind, "sms", text(firm, first))
     assert rendered.encoding == "GSM-7"
-    assert rendered.segments <= 2
+    assert rendered.segments <= templates.MAX_SMS_SEGMENTS
     assert smstext.is_gsm7(rendered.body)
     assert "https://connect.ledgersync.com/i/" + "A" * 22 in rendered.body
-    assert "Sat 28 Nov" in rendered.body
+    assert "until Sat 28 Nov 10:15 AM" in rendered.body
 
 
-def test_invite_sms_names_the_firm_the_client_the_date_and_stop(time_machine):
+REALISTIC_LINKS = [
+    "https://ls.example.co/i/" + "A" * 22,  # 46
+    "https://connect.example.com/i/" + "A" * 22,  # 52
+    "https://connect.ledgersync.com/i/" + "A" * 22,  # 55
+]
+
+
+@pytest.mark.parametrize("link", REALISTIC_LINKS)
+@pytest.mark.parametrize("purpose", ["connect", "reconnect"])
+@pytest.mark.parametrize("hour", [15, 20, 3])  # 10:15 AM, 3:15 PM, 10:15 PM the day before
+def test_invite_and_reminder_take_one_segment_at_realistic_lengths(link, purpose, hour,
+                                                                    time_machine):
+    time_machine.move_to(datetime(2026, 11, 23, hour, tzinfo=UTC), tick=False)
+    firm, first = "Gonzalez-Whitfield Tax Advisor", "Maria-Alejandra Sofi"
+    assert (len(firm), len(first)) == (30, 20)
+    t = text(firm, first, purpose=purpose, link=link, hour=hour)
+    expiry = t.expiry()
+    assert expiry.startswith(("Sat 28 Nov ", "Fri 27 Nov ")) and expiry.endswith(("AM", "PM"))
+    for kind in ("invite", "reminder"):
+        rendered = templates.render(kind, "sms", t)
+        assert (rendered.encoding, rendered.segments) == ("GSM-7", 1), rendered.body
+        assert len(rendered.body) <= 160
+        assert firm in rendered.body and link in rendered.body
+        assert f"until {expiry}" in rendered.body
+    invite = templates.invite_sms(t).body
+    assert invite.endswith("Reply STOP to opt out.") and f"{purpose} your bank" in invite
+
+
+def test_invite_sms_names_the_firm_the_client_the_time_and_stop(time_machine):
     time_machine.move_to(datetime(2026, 11, 23, 15, tzinfo=UTC), tick=False)
-    body = templates.invite_sms(text()).body
-    assert body.startswith("Hi Maria, Smith & Co invites you to connect your bank accounts")
-    assert "(link expires Sat 28 Nov)" in body
-    assert body.endswith("Reply STOP to opt out.")
+    rendered = templates.invite_sms(text())
+    assert rendered.body == (
+        "Hi Maria, Smith & Co invites you to connect your bank: https://connect.ledgersync.com"
+        "/i/AAAAAAAAAAAAAAAAAAAAAA until Sat 28 Nov 10:15 AM. Reply STOP to opt out.")
+    assert rendered.segments == 1
+    reminder = templates.reminder_sms(text())
+    assert reminder.body == (
+        "Hi Maria, a reminder from Smith & Co: your link to connect your bank works until "
+        "Sat 28 Nov 10:15 AM: https://connect.ledgersync.com/i/AAAAAAAAAAAAAAAAAAAAAA")
+    assert reminder.segments == 1
 
 
-def test_short_links_show_a_time_of_day(time_machine):
+def test_longer_names_fall_back_to_two_segments_with_the_full_wording(time_machine):
+    time_machine.move_to(datetime(2026, 11, 23, 15, tzinfo=UTC), tick=False)
+    rendered = templates.invite_sms(text("F" * 40, "N" * 20))
+    assert rendered.segments == 2
+    assert rendered.body.startswith("Hi " + "N" * 20 + ", " + "F" * 40 + " invites you")
+
+
+def test_expiry_shows_the_day_and_the_time(time_machine):
     time_machine.move_to(datetime(2026, 11, 23, 15, tzinfo=UTC), tick=False)
     t = templates.InviteText("Smith & Co", "Maria", "https://x/i/t",
                              datetime(2026, 11, 23, 15, 1, 30, tzinfo=UTC), NY)
-    assert t.expiry() == "10:01 AM Mon 23 Nov"
+    assert t.expiry() == "Mon 23 Nov 10:01 AM"
+    t = templates.InviteText("Smith & Co", "Maria", "https://x/i/t",
+                             datetime(2026, 11, 28, 20, 15, tzinfo=UTC), NY)
+    assert t.expiry() == "Sat 28 Nov 3:15 PM"
 
 
 def test_email_is_multipart_with_the_same_link(time_machine):

@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFProtect
 import wiring
 from core import config, db
 
-from . import client_pages, errors, health, outbox_page, security
+from . import client_pages, errors, health, outbox_page, security, unsubscribe
 
 csrf = CSRFProtect()
 
@@ -34,6 +34,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     errors.install(app)
     for blueprint in (health.bp, outbox_page.bp, client_pages.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(csrf.exempt(unsubscribe.bp))  # one-click: see web/unsubscribe.py
     from sms import webhooks
 
     csrf.exempt(webhooks.bp)
