@@ -91,6 +91,11 @@ def _given(work: Callable, **available) -> dict:
     return {name: available[name] for name in inspect.signature(work).parameters}
 
 
+def _run(work: Callable, body: dict, context) -> tuple[object, LedgerSyncError | None]:
+    """`work` given what it asks for, through `worked_out`."""
+    return worked_out(_what(body), lambda: work(**_given(work, **_inputs(body, context))))
+
+
 def _inputs(body: dict, context) -> dict:
     actions = body.get("actions") or [None]
     return {"body": body, "context": context, "action": actions[0], "view": body.get("view"),
@@ -184,8 +189,7 @@ def answers(*, replace: bool, in_request=None):
 
     def decorate(work):
         def answer(body: dict, context, client=None) -> None:
-            reply, problem = worked_out(_what(body), lambda: work(**_given(
-                work, **_inputs(body, context))))
+            reply, problem = _run(work, body, context)
             url = _response_url(body)
             if isinstance(reply, Then):
                 _respond(url, reply.answer, replace)
@@ -228,8 +232,7 @@ def submitted(*, check_first: bool = False):
 
     def decorate(work):
         def answer(body: dict, context) -> None:
-            reply, _ = worked_out(_what(body), lambda: work(**_given(
-                work, **_inputs(body, context))))
+            reply, _ = _run(work, body, context)
             _reply(body["view"], reply)
 
         handed_over = _defer(work.__name__, answer, lambda body: check_first)
@@ -241,8 +244,7 @@ def submitted(*, check_first: bool = False):
                 ack()
                 answer(body, context)
                 return
-            reply, problem = worked_out(_what(body), lambda: work(**_given(
-                work, **_inputs(body, context))))
+            reply, problem = _run(work, body, context)
             block = FIELDS.get(getattr(problem, "field", None) or "")
             if block is not None:
                 ack(response_action="errors", errors={str(block): str(problem)[:150]})

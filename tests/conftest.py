@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 import time_machine
-from redis import Redis, RedisError
 
 import wiring
 from core import bulk, config, db, deliveries, migrations, outbound, schedule
@@ -171,13 +170,9 @@ def maria(firm):
 
 @pytest.fixture
 def redis_conn():
-    redis = Redis.from_url(make_settings("sqlite://").redis_url)
-    try:
-        redis.ping()
-    except RedisError as problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis not available: {problem}")
-        pytest.skip(f"Redis not available: {problem}")
+    from tests.helpers import redis_or_skip
+
+    redis = redis_or_skip(make_settings("sqlite://").redis_url)
     redis.flushdb()
     yield redis
     redis.flushdb()

@@ -6,6 +6,7 @@ import collections
 import contextlib
 import inspect
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -115,3 +116,23 @@ def kill_tree(process):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     process.wait()
+
+
+def redis_or_skip(url: str):
+    """A Redis answering at `url`; without one the test is skipped — failed under CI."""
+    import pytest
+    from redis import Redis, RedisError
+
+    redis = Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        redis.ping()
+    except RedisError as problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis not available at {url}: {problem}")
+        pytest.skip(f"Redis not available at {url}: {problem}")
+    return redis
+
+
+def csrf(page) -> str:
+    """The CSRF token of one of our pages' forms."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)

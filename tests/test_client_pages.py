@@ -10,6 +10,8 @@ import pytest
 from core import clients, config, connections, invites, outbox, tokens
 from core.models import BankConnection, ClientAccount, Event, Invite, Message
 
+from .helpers import csrf
+
 
 @pytest.fixture
 def app(sqlite_database):
@@ -34,10 +36,6 @@ def invited(clock, sqlite_database):
     client = clients.add(firm, "Maria Gonzalez", phone="2125550134", banks=["Chase", "Ally Bank"])
     invite = invites.send(client, "sms").invite
     return invite, tokens.unseal(invite.token_sealed)
-
-
-def csrf(page) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
 
 
 def accept(web, token):

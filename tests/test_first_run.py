@@ -27,6 +27,7 @@ from redis import Redis, RedisError
 from core import config, invites
 from core.errors import Refused
 from core.models import Message
+from tests.helpers import redis_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -70,17 +71,6 @@ def readme_block(after: str) -> str:
     match = re.search(r"```sh\n(.*?)```", README[start:], re.S)
     assert match, f"no sh block after {after!r}"
     return match.group(1)
-
-
-def redis_or_skip(url: str) -> Redis:
-    redis = Redis.from_url(url, socket_connect_timeout=2)
-    try:
-        redis.ping()
-    except RedisError as problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis not available at {url}: {problem}")
-        pytest.skip(f"Redis not available at {url}: {problem}")
-    return redis
 
 
 # --- the README's "Try it", run as written ----------------------------------------------

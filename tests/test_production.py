@@ -16,6 +16,7 @@ from core import clients, config, db, firms, invites, links, tokens
 from core.errors import Refused
 from core.models import ClientAccount, ClientSession, Event, Message
 
+from .helpers import csrf
 from .slack_fixtures import slack_app
 from .slack_requests import button, command, interaction, signed
 from .slack_standin import TEAM
@@ -60,10 +61,6 @@ def get(web, path, client_ip=CLIENT_IP, **headers):
 def post(web, path, data=None, client_ip=CLIENT_IP, **headers):
     return web.post(path, data=data or {}, headers=behind_proxy(client_ip, **headers),
                     environ_base=PROXY)
-
-
-def csrf(page) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
 
 
 def accept(web, token, **headers):
