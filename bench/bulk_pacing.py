@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import logging
 import os
 import statistics
@@ -52,6 +53,7 @@ from jobs import queues  # noqa: E402
 from jobs.pacing import SAFETY  # noqa: E402
 from tests.helpers import (  # noqa: E402
     bulk_settled,
+    descendants,
     kill_tree,
     start_worker,
     wait_for,
@@ -79,18 +81,23 @@ class Scenario:
     staff_after: int | None = None
     killed_after: int | None = None
     last_sweep: float = 0.0
+    cpu: float = 0.0  # seconds of CPU the workers used (with their children)
 
 
 def setup(args, twilio: TwilioStandIn) -> config.Settings:
-    fresh_pg(PG_URL)
+    url = PG_URL
+    if args.sqlite:
+        url = f"sqlite:///{args.sqlite}/bench.db"
+    else:
+        fresh_pg(PG_URL)
     settings = config.Settings(
-        database_url=PG_URL, redis_url=REDIS_URL, secret_key="bench-secret-key-0123456789",
+        database_url=url, redis_url=REDIS_URL, secret_key="bench-secret-key-0123456789",
         public_base_url="https://connect.example.com", quiet_hours=None,
         sms_rate=float(args.rate), twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN, twilio_from_number=FROM_NUMBER, twilio_api_url=twilio.url)
     config.use(settings)
     outbound.reset_senders()
-    db.bind(PG_URL)
+    db.bind(url)
     migrations.upgrade()
     Redis.from_url(REDIS_URL).flushdb()
     return settings
@@ -164,6 +171,7 @@ def report(args, twilio: TwilioStandIn, numbers: list[str], started: float,
     print(f"  gap between consecutive texts: p50 {statistics.median(gaps):.2f} ms, "
           f"p99 {gaps[int(0.99 * (len(gaps) - 1))]:.2f} ms, min {gaps[0]:.2f} ms, "
           f"max {gaps[-1]:.2f} ms (slot = {interval:.2f} ms)")
+    print(f"  workers' CPU: {scenario.cpu:.1f} s, {1000 * scenario.cpu / len(texts):.1f} ms a text")
     if scenario.killed_after is not None:
         print(f"  worker killed after {scenario.killed_after:,} texts, one started in its place")
     staff = [a for a in accepted if a.to == WALK_IN]
@@ -176,6 +184,16 @@ def report(args, twilio: TwilioStandIn, numbers: list[str], started: float,
         print("  staff invite made, never accepted")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its descendants, from /proc."""
+    total = 0
+    for each in [pid, *descendants(pid)]:
+        with contextlib.suppress(OSError), open(f"/proc/{each}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def start_workers(scenario: Scenario, count: int, redis: Redis) -> None:
     """Start them and wait until each has registered with Redis (it takes jobs then)."""
     registered = Worker.count(connection=redis)
@@ -185,21 +203,63 @@ def start_workers(scenario: Scenario, count: int, redis: Redis) -> None:
         raise SystemExit(f"the workers did not start: see their logs in {scenario.folder}")
 
 
+def prepare_only(args) -> None:
+    """Choosing and checking the clients, timed, on SQLite or PostgreSQL (a third of
+    them opted out, accepted or with an invite still pending: every check has work)."""
+    with TwilioStandIn() as twilio, tempfile.TemporaryDirectory() as folder:
+        args.sqlite = folder if args.prepare_only == "sqlite" else None
+        setup(args, twilio)
+        firm = firms.create("Bench LLP", admin_email="b@bench.example", admin_password="x" * 12)
+        numbers = load_clients(firm, args.clients)
+        mixed(firm, numbers)
+        for selection in ("not_invited", "list"):
+            names = "\n".join(f"Client {i:05}" for i in range(args.clients))
+            at = time.monotonic()
+            plan = bulk.prepare(firm, selection, names=names, channel="sms")
+            print(f"  {args.prepare_only}: {selection} of {args.clients:,} clients prepared in "
+                  f"{time.monotonic() - at:.2f} s ({plan.sms:,} texts, "
+                  f"{len(plan.skipped):,} skipped)")
+
+
+def mixed(firm, numbers: list[str]) -> None:
+    """Every third client opted out, every ninth accepted, every twelfth with an open
+    invite (written as the app writes them)."""
+    from core import links, optouts, schedule, tokens
+
+    outbound.set_dispatcher(lambda ids: None)  # written, not sent: only the plan is timed
+    schedule.install(lambda *args: None)
+    clients_ = list(Client.select().where(Client.firm == firm).order_by(Client.id))
+    for i, client in enumerate(clients_):
+        if i % 3 == 0:
+            optouts.opt_out(client.phone, "bench")
+        elif i % 9 == 1 or i % 12 == 2:
+            sent = invites.send(client, "sms")
+            if i % 9 == 1:
+                links.accept(tokens.unseal(sent.invite.token_sealed))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--latency", type=float, default=0.02,
+                        help="seconds the Twilio stand-in takes to answer (default 0.02)")
     parser.add_argument("--budget", type=float, default=60.0,
                         help="seconds of sending before the run is canceled (default 60)")
     parser.add_argument("--staff-after", type=int, metavar="K",
                         help="make a staff invite once K texts are out")
     parser.add_argument("--kill-after", type=int, metavar="K",
                         help="SIGKILL a worker once K texts are out and start another")
+    parser.add_argument("--prepare-only", choices=["sqlite", "postgres"],
+                        help="only time preparing the run, on this database")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if args.prepare_only:
+        return prepare_only(args)
+    args.sqlite = None
     begun = time.monotonic()
-    with TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN) as twilio, \
+    with TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN, latency=args.latency) as twilio, \
             tempfile.TemporaryDirectory() as folder:
         settings = setup(args, twilio)
         firm = firms.create("Bench LLP", admin_email="b@bench.example", admin_password="x" * 12)
@@ -207,8 +267,9 @@ def main() -> None:
         at = time.monotonic()
         plan = bulk.prepare(firm, "not_invited", channel="sms")
         print(f"\nbulk pacing: {args.clients:,} clients, SMS_RATE={args.rate:g}, "
-              f"{args.workers} workers (prepare: {plan.sms:,} texts planned in "
-              f"{time.monotonic() - at:.1f} s, eta {plan.eta_seconds:.0f} s)")
+              f"{args.workers} workers, Twilio answering in {1000 * args.latency:.0f} ms "
+              f"(prepare: {plan.sms:,} texts planned in {time.monotonic() - at:.1f} s, "
+              f"eta {plan.eta_seconds:.0f} s)")
         env = worker_env(settings, SMS_RATE=str(args.rate), TWILIO_ACCOUNT_SID=ACCOUNT_SID,
                          TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER,
                          TWILIO_API_URL=twilio.url, SLACK_BOT_TOKEN="")
@@ -221,6 +282,7 @@ def main() -> None:
             bulk.start(plan.run.id)
             run_until_settled(args, plan.run.id, scenario, twilio)
         finally:
+            scenario.cpu = sum(cpu_seconds(worker.pid) for worker in scenario.workers)
             for worker in scenario.workers:
                 kill_tree(worker)
             queues.uninstall()

@@ -12,6 +12,10 @@ received by the stand-in) p50/p99/max, answers missing and answers that say
 something went wrong; then our/bare ratios.
 
     python -m bench.slack_ack [--seconds 30] [--users 50] [--workers 2] [--postgres]
+                              [--oauth]
+
+--oauth runs ours as production does for many firms: installed by OAuth (the
+workspace's token found, unsealed, per request) instead of one SLACK_BOT_TOKEN.
 
 The embedded SQLite default unless --postgres (BENCH_POSTGRES_URL, default the local
 server's `ledgersync_bench` database, recreated). Redis: BENCH_REDIS_URL (flushed).
@@ -51,13 +55,19 @@ ANSWER_CAP = 30.0  # seconds an answer may take before it counts as missing
 WORKER_ARGS = os.environ.get("BENCH_WORKER_ARGS", "").split()  # e.g. --fork
 
 
-def prepare(database_url: str) -> None:
-    from core import access, config, firms, migrations, runtime
+OAUTH = {"SLACK_CLIENT_ID": "1111.2222", "SLACK_CLIENT_SECRET": "bench-client-secret"}
+
+
+def prepare(database_url: str, oauth: bool = False) -> None:
+    from core import access, config, firms, migrations, runtime, workspaces
     from core.clients import name_key
     from core.models import Client
 
     runtime.start(config.Settings(database_url=database_url, secret_key="bench-secret"))
     migrations.upgrade()
+    if oauth:
+        workspaces.save(workspaces.Workspace(client_id=OAUTH["SLACK_CLIENT_ID"], team_id=TEAM,
+                                             bot_user_id="UBOT", bot_token="xoxb-bench"))
     firm = firms.create("Bench & Co", admin_email="ann@bench.example",
                         admin_password="correct horse 1")
     access.connect(TEAM, "UANN", "ann@bench.example", "correct horse 1")
@@ -193,6 +203,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--oauth", action="store_true")
     args = parser.parse_args()
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     from redis import Redis
@@ -200,13 +211,14 @@ def main() -> None:
     Redis.from_url(redis_url).flushdb()
     with tempfile.TemporaryDirectory() as folder, SlackStandIn() as slack:
         database_url = postgres_url() if args.postgres else f"sqlite:///{folder}/bench.db"
-        prepare(database_url)
+        prepare(database_url, args.oauth)
         env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "bench-secret",
                "SLACK_SIGNING_SECRET": SECRET, "SLACK_BOT_TOKEN": "xoxb-bench",
                "SLACK_API_URL": slack.api_url, "REDIS_URL": redis_url,
                "PUBLIC_BASE_URL": "https://connect.example.com", "QUIET_HOURS": "off"}
-        processes = start_workers(args.workers, env)
-        (ours, ours_port), (bare, bare_port) = serve("web:create_app()", env), \
+        ours_env = {**env, **OAUTH} if args.oauth else env
+        processes = start_workers(args.workers, ours_env)
+        (ours, ours_port), (bare, bare_port) = serve("web:create_app()", ours_env), \
             serve("bench.bare_bolt:app", env)
         processes += [ours, bare]
         try:
@@ -227,7 +239,8 @@ def report(args, slack: SlackStandIn, ours_port: int, bare_port: int, database_u
                                    itertools.count())}
     print(f"{args.users} people at once for {args.seconds:.0f} s per row, each waiting for "
           f"its answer; gunicorn 2 x 8; {args.workers} workers; "
-          f"{'PostgreSQL' if args.postgres else 'SQLite'}")
+          f"{'PostgreSQL' if args.postgres else 'SQLite'}"
+          f"{'; installed by OAuth' if args.oauth else ''}")
     print(f"{'command':<7} {'app':<6} {'reqs':>6} {'ack50':>7} {'ack99':>7} {'ackmax':>7} "
           f"{'ans50':>8} {'ans99':>8} {'ansmax':>8} {'missing':>7} {'wrong':>6}   (ms)")
     for name, texts in commands.items():

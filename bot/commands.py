@@ -10,11 +10,11 @@ from core.access import Actor
 from core.errors import Ambiguous, InvalidInput, LedgerSyncError
 from core.models import Client, Firm
 
-from . import bulk_commands, notices, parse, team, views
+from . import bank_commands, bulk_commands, firm_commands, linking, notices, parse, team, views
 from .ids import record_id
 from .views import OpenModal
 
-MODAL_COMMANDS = {"connect", "client add", "import"}
+MODAL_COMMANDS = {"client add", "import"}
 
 
 def opens_modal(text: str) -> bool:
@@ -30,7 +30,7 @@ def opens_modal(text: str) -> bool:
 def run(text: str, actor: Actor, meta: dict) -> dict | OpenModal:
     command = parse.parse(text)
     if command.name == "connect":
-        return OpenModal(views.connect_modal())
+        return linking.connect_message(meta.get("team_id"), meta.get("user_id"))
     if command.name == "help":
         return views.help_message()
     handler = HANDLERS.get(command.name)
@@ -135,7 +135,7 @@ def notify(command, actor: Actor, meta) -> dict:
     if ref is None:
         raise InvalidInput("Name a channel: `/ledgersync notify #tax-clients`; or "
                            + views.NOTIFY_HOW)
-    tried = notices.try_channel(ref, actor.firm.name)
+    tried = notices.try_channel(ref, actor.firm)
     if tried.refused:
         return views.notify_refused(tried.refused, tried.channel, ref.name)
     firms.set_notify_channel(actor.firm, tried.channel, actor=actor.label)
@@ -155,6 +155,9 @@ HANDLERS = {
     "revoke": revoke, "status": show_status, "pending": pending, "notify": notify,
     "doctor": run_doctor, "role": team.role, "staff": team.staff,
     "invite-all": bulk_commands.invite_all, "bulk": bulk_commands.show,
+    "accounts": bank_commands.show_accounts, "transactions": bank_commands.show_transactions,
+    "api-tokens": bank_commands.api_tokens_command, "auto-reconnect": bank_commands.auto_reconnect,
+    "firm": firm_commands.firm, "language": firm_commands.language,
 }
 
 # What a button on a status card needs: the same permission as its command.
@@ -201,6 +204,8 @@ def picked(value: dict, actor: Actor) -> dict | OpenModal:
 
 
 def more(value: dict, actor: Actor) -> dict:
+    if value.get("cmd") == "transactions":  # bank_commands' pages
+        return bank_commands.more(value, actor)
     command = parse.Command(name=value.get("cmd", ""), words=[value.get("q", "")],
                             firm=value.get("firm"))
     offset = record_id(value.get("offset", 0))

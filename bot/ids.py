@@ -17,10 +17,11 @@ class ActionId(StrEnum):
     BULK_CONFIRM = "bulk_confirm"
     BULK_CANCEL = "bulk_cancel"
     BULK_RETRY = "bulk_retry"
+    CONNECT = "connect_start"  # App Home's Connect: a one-time linking page
+    LINK_OPENED = "link_page_opened"  # the URL button itself (Slack sends its click too)
 
 
 class CallbackId(StrEnum):
-    CONNECT = "connect_modal"
     CLIENT_ADD = "client_add_modal"
     IMPORT = "import_modal"
     INVITE = "invite_modal"
@@ -28,8 +29,6 @@ class CallbackId(StrEnum):
 
 
 class BlockId(StrEnum):
-    EMAIL = "email"
-    PASSWORD = "password"
     NAME = "name"
     PHONE = "phone"
     CLIENT_EMAIL = "client_email"

@@ -22,12 +22,23 @@ from redis.exceptions import TimeoutError as RedisTimeout
 from rq import Callback
 from slack_bolt import App
 
-from core import access, clients, db, invites
+from core import access, clients, db, invites, tokens
 from core import bulk as core_bulk
 from core.errors import LedgerSyncError
 from jobs import queues
 
-from . import bulk_commands, commands, middleware, progress, replies, threads, views
+from . import (
+    bulk_commands,
+    commands,
+    home,
+    installations,
+    linking,
+    middleware,
+    progress,
+    replies,
+    threads,
+    views,
+)
 from .ids import ActionId, BlockId, CallbackId, record_id
 
 log = logging.getLogger(__name__)
@@ -42,7 +53,6 @@ def register(app: App) -> None:
         app.action(str(action))(on_card_button)
     app.action(str(ActionId.PICK))(on_pick)
     app.action(str(ActionId.MORE))(on_more)
-    app.view(str(CallbackId.CONNECT))(on_connect)
     app.view(str(CallbackId.CLIENT_ADD))(on_client_add)
     app.view(str(CallbackId.IMPORT))(on_import)
     app.view(str(CallbackId.INVITE))(on_invite)
@@ -50,6 +60,9 @@ def register(app: App) -> None:
     for action in (ActionId.BULK_CONFIRM, ActionId.BULK_CANCEL, ActionId.BULK_RETRY):
         app.action(str(action))(on_bulk_button)
     app.view(str(CallbackId.BULK_LIST))(on_bulk_list)
+    installations.register(app)
+    linking.register(app)
+    home.register(app)
 
 
 # --- the one way answers are worked out -------------------------------------------------
@@ -117,8 +130,8 @@ def _defer(name: str, answer: Callable[[dict, dict], None], in_request=None):
             return False
         try:
             queues.queue("high", queues.quick()).enqueue(
-                answer_later, name, body, job_timeout=120, result_ttl=60, failure_ttl=86400,
-                on_failure=Callback(answer_failed))
+                answer_later, name, _sealed(body), job_timeout=120, result_ttl=60,
+                failure_ttl=86400, on_failure=Callback(answer_failed))
         except RedisError as problem:
             log.warning("slack %s: Redis refused the work (%s); answered busy", name,
                         type(problem).__name__)
@@ -148,9 +161,21 @@ def _response_url(body: dict) -> str:
     return _json((body.get("view") or {}).get("private_metadata")).get("response_url", "")
 
 
-def answer_later(name: str, body: dict) -> str:
+def _sealed(body: dict) -> str:
+    """The request as it waits in Redis: sealed (its response URL can post for half an
+    hour; its text may name a client)."""
+    return tokens.seal(json.dumps(body))
+
+
+def _opened(sealed) -> dict:
+    opened = tokens.unseal(sealed) if isinstance(sealed, str) else None
+    return _json(opened)
+
+
+def answer_later(name: str, sealed: str) -> str:
     """The job (queue `high`): who is asking, resolved again, then the same answer
     the request would have given, posted to the response URL."""
+    body = _opened(sealed)
     team = ((body.get("team") or {}).get("id") or body.get("team_id")
             or (body.get("user") or {}).get("team_id"))  # as Bolt's context finds it
     user = (body.get("user") or {}).get("id") or body.get("user_id")
@@ -166,7 +191,7 @@ def answer_later(name: str, body: dict) -> str:
 def answer_failed(job, connection, *exc_info) -> None:
     """The answer job died (its worker too, RQ finds it abandoned): tell the person
     it may not have been done, rather than nothing."""
-    body = job.args[1] if len(job.args) > 1 else {}
+    body = _opened(job.args[1]) if len(job.args) > 1 else {}
     ref = secrets.token_hex(3)
     log.error("slack %s: the answer job failed (ref %s): %s", _what(body), ref,
               exc_info[0].__name__ if exc_info and exc_info[0] else "abandoned")
@@ -191,7 +216,10 @@ def answers(*, replace: bool, in_request=None):
         def answer(body: dict, context, client=None) -> None:
             reply, problem = _run(work, body, context)
             url = _response_url(body)
-            if isinstance(reply, Then):
+            if home.from_home(body):
+                home.after_button(body, context["actor"], client,
+                                  reply if problem is not None else None)
+            elif isinstance(reply, Then):
                 _respond(url, reply.answer, replace)
                 worked_out(_what(body), reply.then)
             elif isinstance(reply, views.OpenModal) and client is not None:
@@ -284,7 +312,8 @@ def _value(view, block: BlockId):
 
 @answers(replace=False, in_request=lambda body: commands.opens_modal(body.get("text", "")))
 def on_command(command, context):
-    meta = {"response_url": command.get("response_url", ""), "channel": command.get("channel_id")}
+    meta = {"response_url": command.get("response_url", ""), "channel": command.get("channel_id"),
+            "team_id": command.get("team_id"), "user_id": command.get("user_id")}
     return commands.run(command.get("text", ""), context["actor"], meta)
 
 
@@ -344,29 +373,6 @@ def _start_bulk(actor, value, channel) -> Then:
 
 
 # --- modals ---------------------------------------------------------------------------------
-
-
-def on_connect(ack, body, view):
-    """The seed's green check or red X, in the modal itself."""
-
-    def connect():
-        return access.connect(body["team"]["id"], body["user"]["id"],
-                              _value(view, BlockId.EMAIL), _value(view, BlockId.PASSWORD))
-
-    result, problem = worked_out("connect", connect)
-    if problem is not None:
-        ack(response_action="update", view=views.connect_result(
-            False, "That didn't work", result["text"], "Try again in a minute."))
-    elif result.ok:
-        staff = result.staff
-        detail = (f"Connected as {staff.name or staff.email} ({staff.role}) at "
-                  f"{staff.firm.name}.")
-        if result.warning:
-            detail += f"\n:warning: {result.warning}"
-        ack(response_action="update", view=views.connect_result(True, "Connected", detail))
-    else:
-        ack(response_action="update",
-            view=views.connect_result(False, result.reason, "Not connected.", result.fix))
 
 
 @submitted(check_first=True)

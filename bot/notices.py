@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from core import texting
 from core.config import settings
-from core.models import Message, Status
+from core.models import Firm, Message, Status
 from core.notices import NO_CHANNEL, NOBODY_TOLD
 from core.outbound import SendResult
 from core.phones import display
@@ -34,19 +34,27 @@ NO_THREAD_IN_DM = ("To answer them by text in a thread, an admin chooses a notic
 MAX_PAGES = 20  # conversations.list, 1,000 channels a page
 
 
+NOT_INSTALLED = ("LedgerSync isn't installed in the firm's Slack workspace: an admin "
+                 "installs it again from {url}/slack/install")
+
+
 class SlackNoticeSender:
     def send(self, message: Message) -> SendResult:
         if message.to_addr == NO_CHANNEL:
             return SendResult("canceled", "slack", error_message=NOBODY_TOLD)
-        return _post(message)
+        web = slack_client.for_firm(message.firm_id)
+        if web is None:  # removed from the workspace: nothing more is sent there
+            return SendResult("canceled", "slack", error_code="not_installed",
+                              error_message=NOT_INSTALLED.format(url=settings().public_base_url))
+        return _post(web, message)
 
 
-def _post(message: Message) -> SendResult:
+def _post(web: WebClient, message: Message) -> SendResult:
     try:
         if message.kind == "notice_client_text" and message.client_id:
-            reply = _client_text(message)
+            reply = _client_text(web, message)
         else:
-            reply = slack_client.web(settings()).chat_postMessage(
+            reply = web.chat_postMessage(
                 channel=message.to_addr, text=esc(message.body)[:3000], blocks=_blocks(message))
     except SlackApiError as problem:
         code = problem.response.get("error", "error")
@@ -71,12 +79,12 @@ def _is_person(to_addr: str) -> bool:
     return to_addr[:1] in ("U", "W")
 
 
-def _client_text(message: Message):
+def _client_text(web: WebClient, message: Message):
     """A client's text goes in their thread in the channel (started by their first
     text), where a staff reply is texted back to them; in a DM, as it is."""
     if not _is_person(message.to_addr):
-        return _in_client_thread(message)
-    return slack_client.web(settings()).chat_postMessage(
+        return _in_client_thread(web, message)
+    return web.chat_postMessage(
         channel=message.to_addr, text=_texted_text(message),
         blocks=[_texted(message), context(NO_THREAD_IN_DM)])
 
@@ -96,8 +104,7 @@ def _texted(message: Message) -> dict:
                    f"{_quoted(message)}")
 
 
-def _in_client_thread(message: Message):
-    web = slack_client.web(settings())
+def _in_client_thread(web: WebClient, message: Message):
     thread = texting.thread_of(message.client_id, message.to_addr)
     if thread is not None:
         return web.chat_postMessage(channel=message.to_addr, thread_ts=thread.ts,
@@ -122,17 +129,19 @@ class Tried:
     refused: str | None = None
 
 
-def try_channel(ref: ChannelRef, firm_name: str) -> Tried:
+def try_channel(ref: ChannelRef, firm: Firm) -> Tried:
     """Find the channel named and post the confirmation there at once: it may be
     chosen only when that post went in."""
-    web = slack_client.web(settings())
+    web = slack_client.for_firm(firm)
     channel = ref.id
+    if web is None:
+        return Tried(channel, "not_installed")
     try:
         channel = channel or _find(web, ref.name or "")
         if channel is None:
             return Tried(None, "not_found")
         web.chat_postMessage(channel=channel,
-                             text=f"Firm notices for {esc(firm_name)} will be posted here.")
+                             text=f"Firm notices for {esc(firm.name)} will be posted here.")
     except SlackApiError as problem:
         return Tried(channel, problem.response.get("error") or "error")
     return Tried(channel)

@@ -24,7 +24,9 @@ _lock = threading.Lock()
 
 def post(run: BulkRun, channel: str | None) -> bool:
     """Start the progress message in `channel`, else the firm's notices channel."""
-    web = slack_client.web(settings())
+    web = slack_client.for_firm(run.firm_id)
+    if web is None:
+        return False
     for where in (channel, Firm.get_by_id(run.firm_id).notify_channel):
         if not where:
             continue
@@ -41,14 +43,14 @@ def post(run: BulkRun, channel: str | None) -> bool:
 
 def report(run_id: int, *, force: bool = False) -> None:
     """Update the run's progress message (if it has one, and if it is time)."""
-    if not settings().slack_bot_token or not _due(run_id, force):
+    if settings().slack_mode == "off" or not _due(run_id, force):
         return
     run = BulkRun.get_or_none(BulkRun.id == run_id)
-    if run is None or not run.slack_ts:
+    web = slack_client.for_firm(run.firm_id) if run is not None and run.slack_ts else None
+    if web is None:
         return
     try:
-        slack_client.web(settings()).chat_update(channel=run.slack_channel, ts=run.slack_ts,
-                                                 **bulk_commands.view(run_id))
+        web.chat_update(channel=run.slack_channel, ts=run.slack_ts, **bulk_commands.view(run_id))
     except SlackApiError as problem:
         log.warning("bulk %s: progress not updated (%s)", run_id, problem.response.get("error"))
 

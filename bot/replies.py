@@ -4,10 +4,13 @@ A post that meets a 5xx, a 429 (its `Retry-After` honoured) or a dropped
 connection is tried again at once a few times (slack_sdk's retry handlers); if it
 still fails, a job tries it again later with backoff, within the half hour a
 `response_url` lives. A 4xx other than 429 is a refusal: logged, not retried.
-The answer is worked out once; only its post is repeated."""
+The answer is worked out once; only its post is repeated. While it waits in Redis
+it is sealed (ENCRYPTION_KEYS): the response URL can post for half an hour, and an
+answer may hold a one-time link or a client's details."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 from rq import Retry
@@ -18,6 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
+from core import tokens
 from jobs import queues
 
 log = logging.getLogger(__name__)
@@ -62,12 +66,18 @@ def send(url: str, answer: dict) -> None:
     if not queues.installed():
         log.warning("slack answer lost: Slack did not take it and there is no job queue")
         return
-    queues.queue("high").enqueue(post_later, url, answer, retry=LATER,
+    sealed = tokens.seal(json.dumps({"url": url, "answer": answer}))
+    queues.queue("high").enqueue(post_later, sealed, retry=LATER,
                                  ttl=RESPONSE_URL_LIFE, failure_ttl=86400)
 
 
-def post_later(url: str, answer: dict) -> str:
+def post_later(sealed: str) -> str:
     """The job: raises while Slack can't take it, so RQ tries again with backoff."""
-    if not post(url, answer):
+    opened = tokens.unseal(sealed)
+    if opened is None:
+        log.warning("slack answer: sealed under a key no longer in ENCRYPTION_KEYS; dropped")
+        return "dropped"
+    wanted = json.loads(opened)
+    if not post(wanted["url"], wanted["answer"]):
         raise NotPosted("Slack did not take the answer yet")
     return "posted"

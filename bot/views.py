@@ -30,7 +30,7 @@ class OpenModal:
 MAX_SECTION = 2900
 
 HELP = [
-    ("connect", "link your Slack user to your LedgerSync account"),
+    ("connect", "link your Slack user to your LedgerSync account (on a one-time web page)"),
     ("clients [filter]", "list clients: `/ledgersync clients smith`"),
     ("client add", "add a client (a form opens)"),
     ("import", "paste a CSV of clients: name, email, phone, banks"),
@@ -50,6 +50,14 @@ HELP = [
      "add a colleague from this workspace, connected at once (admins)"),
     ("staff remove <email>", "remove a colleague's account (admins)"),
     ("staff role <email> admin|staff", "change a colleague's role (admins)"),
+    ("accounts <client>", "the client's banks, their health and accounts"),
+    ("transactions <client> [account] [since]",
+     "newest first, 20 at a time: `/ledgersync transactions maria checking 30d`"),
+    ("api-tokens [revoke <#>]", "the firm's API tokens for connected apps (admins)"),
+    ("auto-reconnect [on|off]", "reconnect invites sent by themselves when a bank breaks"),
+    ("firm [set <setting> <value>]",
+     "what clients see: logo_url, brand_color, phone, email, language (admins set)"),
+    ("language <client> en|es", "the language of the client's texts, emails and pages"),
     ("disconnect", "unlink your Slack user"),
 ]
 
@@ -268,11 +276,11 @@ def _card_buttons(info: ClientStatus) -> list:
     buttons = [button(label, action, cid, "primary" if action == primary else None)
                for label, action in wanted]
     if info.state == "pending":
-        buttons.append(_revoke_button(info.client))
+        buttons.append(revoke_button(info.client))
     return buttons
 
 
-def _revoke_button(client: Client) -> dict:
+def revoke_button(client: Client) -> dict:
     name = clip(client.name, 200)
     confirm = {"title": plain("Revoke this link?"),
                "text": {"type": "mrkdwn", "text": f"Revoke {name}'s link? It stops working at "
@@ -300,15 +308,15 @@ def pending_list(rows: list[Invite], now, offset: int, total: int) -> dict:
 
 
 def doctor(firm_name: str, checks: list[Check]) -> dict:
-    lines = [f":white_check_mark: {_check_text(c)}" if c.ok else
-             f":x: {_check_text(c)} — {esc(c.fix)}" for c in checks]
+    lines = [f":white_check_mark: {check_text(c)}" if c.ok else
+             f":x: {check_text(c)} — {esc(c.fix)}" for c in checks]
     ok = all(c.ok for c in checks)
     head = "Everything looks right" if ok else f"{sum(not c.ok for c in checks)} thing(s) to fix"
     return message(f"Doctor: {head}", [section(f"*{esc(firm_name)}* — {head}"),
                                         section("\n".join(lines))])
 
 
-def _check_text(check: Check) -> str:
+def check_text(check: Check) -> str:
     return esc(check.text) + (f" {channel(check.channel)}" if check.channel else "")
 
 
@@ -369,6 +377,44 @@ def staff_list(firm_name: str, rows: list) -> dict:
     return message(f"{len(rows)} at {firm_name}", blocks)
 
 
+# --- linking a LedgerSync account: a one-time web page, never a password in Slack -------
+
+LINK_NOTE = ("The page works for 10 minutes and once only, in the browser that opens it "
+             "first. Never type your password in Slack.")
+
+
+def link_blocks(url: str) -> list:
+    """The button to a one-time linking page (`core.linking.ask`)."""
+    opener = {"type": "button", "text": plain("Connect LedgerSync"), "style": "primary",
+              "action_id": str(ActionId.LINK_OPENED), "url": url}
+    return [section("Connect your LedgerSync account on a secure page: sign in there with "
+                    "the email and password you use at app.ledgersync.com."),
+            {"type": "actions", "elements": [opener]}, context(LINK_NOTE)]
+
+
+def link_message(url: str) -> dict:
+    return message("Connect your LedgerSync account: open the one-time page "
+                   "(valid 10 minutes).", link_blocks(url))
+
+
+def link_modal(url: str) -> dict:
+    """App Home's Connect: the same button, in a modal with nothing to submit."""
+    return {"type": "modal", "title": plain("Connect LedgerSync"),
+            "close": plain("Close"), "blocks": link_blocks(url)}
+
+
+def link_result(headline: str, *, ok: bool, fix: str = "", warning: str = "") -> dict:
+    """What a Save on the linking page did, told to the person in Slack: the seed's
+    green check, or red X with the reason and the fix."""
+    if ok:
+        lines = [f":white_check_mark: *{esc(headline)}*"]
+        lines += [f":warning: {esc(warning)}"] if warning else []
+    else:
+        lines = [f":x: *Not connected: {esc(headline)}*", f"*How to fix it:* {esc(fix)}"]
+    return message(headline if ok else f"Not connected: {headline}",
+                   [section("\n".join(lines))])
+
+
 # --- modals ---------------------------------------------------------------------------
 
 
@@ -392,25 +438,6 @@ def modal(callback: CallbackId, title: str, blocks: list, submit: str = "Submit"
     if submit:
         view["submit"] = {"type": "plain_text", "text": submit}
     return view
-
-
-def connect_modal() -> dict:
-    email = _input(BlockId.EMAIL, "LedgerSync email", placeholder="you@yourfirm.com")
-    email["element"] = {"type": "email_text_input", "action_id": "value"}
-    password = _input(BlockId.PASSWORD, "LedgerSync password")
-    return modal(CallbackId.CONNECT, "Connect LedgerSync", [
-        section("Sign in with the email and password you use at app.ledgersync.com."),
-        email, password,
-        context("Your password is checked once and never stored or shown in Slack."),
-    ], submit="Connect")
-
-
-def connect_result(ok: bool, headline: str, detail: str, fix: str = "") -> dict:
-    icon = ":white_check_mark:" if ok else ":x:"
-    blocks = [section(f"{icon} *{esc(headline)}*\n{esc(detail)}")]
-    if fix:
-        blocks.append(section(f"*How to fix it:* {esc(fix)}"))
-    return modal(CallbackId.CONNECT, "Connect LedgerSync", blocks, submit="")
 
 
 def client_add_modal(metadata: str) -> dict:

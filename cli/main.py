@@ -14,11 +14,24 @@ import click
 from peewee import OperationalError, ProgrammingError
 
 import wiring
-from core import clients, clock, config, db, firms, invites, migrations, outbox, status
+from core import (
+    clients,
+    clock,
+    config,
+    db,
+    doctor,
+    firms,
+    invites,
+    migrations,
+    outbox,
+    status,
+    workspaces,
+)
 from core.errors import Ambiguous, LedgerSyncError
 from core.quiet_hours import zone_for
 
-from . import bulk_commands, render, team
+from . import banks as bank_cli
+from . import bulk_commands, render, settings_commands, team
 from .common import current_firm, password
 
 log = logging.getLogger("ledgersync")
@@ -94,7 +107,7 @@ def db_upgrade():
 
 @main.group("firm")
 def firm_group():
-    """Create and list firms (their people: `ledgersync staff`)."""
+    """Create, list and set up firms (their people: `ledgersync staff`)."""
 
 
 @firm_group.command("create")
@@ -116,8 +129,19 @@ def firm_create(name, admin_email, from_stdin, timezone, region):
 @firm_group.command("list")
 def firm_list():
     """List firms."""
+    mode = config.settings().slack_mode
     for firm in firms.listed():
-        click.echo(f"{firm.id:>4}  {firm.name}  ({firm.timezone})")
+        click.echo(f"{firm.id:>4}  {firm.name}  ({firm.timezone}; "
+                   f"{workspaces.state(firm, mode)})")
+
+
+@main.command("doctor")
+def doctor_cmd():
+    """The firm's set-up checked point by point: ✅, or ❌ with the fix."""
+    for check in doctor.run(current_firm()):
+        click.echo(f"{'✅' if check.ok else '❌'} {check.text}")
+        if check.fix:
+            click.echo(f"   {check.fix}")
 
 
 # --- clients ------------------------------------------------------------------------
@@ -144,17 +168,19 @@ def clients_list(filter_text):
 @click.option("--email")
 @click.option("--timezone", help="The client's time zone, e.g. America/Chicago.")
 @click.option("--bank", "banks", multiple=True, help="Pre-select a bank (repeatable).")
-def clients_add(name, phone, email, timezone, banks):
+@click.option("--language", help="en or es: the language of their texts, emails and pages "
+                                  "(default: the firm's).")
+def clients_add(name, phone, email, timezone, banks, language):
     """Add a client."""
     client = clients.add(current_firm(), name, phone=phone, email=email, timezone=timezone,
-                         banks=list(banks), actor="cli")
+                         banks=list(banks), language=language, actor="cli")
     click.echo(f"Added {render.who(client)}.")
 
 
 @clients_group.command("import")
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
 def clients_import(csv_file):
-    """Import clients from a CSV with columns name, email, phone, banks."""
+    """Import clients from a CSV with columns name, email, phone, banks, language."""
     report = clients.import_csv(current_firm(), csv_file.read(), actor="cli")
     for row in report.rows:
         reason = f": {row.reason}" if row.reason else ""
@@ -268,10 +294,13 @@ def text_in(phone, body):
         click.echo("Passed to the firm (its Slack channel, or the outbox).")
 
 
+firm_group.add_command(settings_commands.firm_set)
+clients_group.add_command(settings_commands.clients_language)
 main.add_command(bulk_commands.invite_all)
 main.add_command(bulk_commands.bulk_group)
 main.add_command(team.staff_group)
 main.add_command(team.support_group)
+bank_cli.register(main)  # accounts, transactions, banks sync|auto-reconnect, api-tokens
 
 
 # --- bank connections -------------------------------------------------------------
@@ -332,6 +361,7 @@ def demo():
                             admin_password="demo-password-1")
         for name, phone, email, banks in DEMO_CLIENTS:
             clients.add(firm, name, phone=phone or None, email=email or None, banks=banks)
+        bank_cli.demo_connection(firm)  # Acme Co's bank: accounts to read at once
     settings = config.settings()
     click.echo(render.GUIDE.format(db=settings.database_url, base=settings.public_base_url))
 

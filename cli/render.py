@@ -221,5 +221,8 @@ Try an invite end to end, in another terminal:
   ledgersync resend maria --email        # a new link by email; the old one stops working
   ledgersync remind maria                # the same link again (once a day)
   ledgersync pending                     # open invites, soonest expiry first
+Bank data (Acme Co connected Bank of America through the sandbox):
+  ledgersync accounts acme               # its accounts and their balances
+  ledgersync transactions acme --limit 10   # newest first; --csv for a spreadsheet
 The outbox is also a page: {base}/outbox
 """

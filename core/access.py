@@ -16,15 +16,19 @@ from .db import database
 from .errors import NotFound, Refused
 from .models import Client, Event, Firm, Staff, SupportStaff
 
-READ = {"help", "clients", "status", "pending", "doctor", "staff"}
+READ = {"help", "clients", "status", "pending", "doctor", "staff", "accounts"}
 STAFF = READ | {"invite", "resend", "remind", "revoke", "client_add", "import", "reconnect",
-                 "reply"}
-ADMIN = STAFF | {"notify", "roles", "team"}
+                 "reply", "transactions"}
+ADMIN = STAFF | {"notify", "roles", "team", "api_tokens", "auto_reconnect", "settings"}
 ACTIVE_SUBSCRIPTIONS = {"active", "trialing"}
 ACTION_WORDS = {"roles": "change roles", "notify": "choose the notices channel",
                 "team": "add or remove staff",
+                "settings": "change the firm's settings",
                 "client_add": "add clients", "import": "import clients",
-                "reconnect": "ask clients to reconnect", "reply": "text clients"}
+                "reconnect": "ask clients to reconnect", "reply": "text clients",
+                "transactions": "read clients' transactions",
+                "api_tokens": "list or revoke the firm's API tokens",
+                "auto_reconnect": "change automatic reconnect invites"}
 MAX_FAILURES, FAILURE_WINDOW = 5, timedelta(minutes=15)
 
 

@@ -11,20 +11,35 @@ a client twice.
 
 from __future__ import annotations
 
+import logging
+import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from peewee import fn
+from peewee import JOIN, Value, fn
 
-from . import clients, clock, deliveries, events, invites, optouts, outbound
+from . import clients, clock, deliveries, events, invites, outbound
 from .config import settings
 from .db import database
 from .errors import Ambiguous, LedgerSyncError, NotFound, Refused
-from .models import BankConnection, BulkItem, BulkRun, Client, Firm, Invite, Staff
+from .models import (
+    OPEN_INVITE,
+    BankConnection,
+    BulkItem,
+    BulkRun,
+    Client,
+    ClientAccount,
+    Firm,
+    Invite,
+    Message,
+    OptOut,
+    Staff,
+)
 from .quiet_hours import next_allowed, zone_for
 
+log = logging.getLogger(__name__)
 SELECTIONS = {"not_invited": "every client not yet invited",
               "expired": "every client whose invite expired",
               "needs_reconnect": "every client with a connection that needs restoring",
@@ -49,6 +64,9 @@ class Plan:
 
 def prepare(firm: Firm, selection: str, *, names: str = "", channel: str | None = None,
             by: Staff | None = None) -> Plan:
+    """Set-based: the clients, and what decides whether each gets an invite (opt-outs,
+    accounts, open invites), are read in a handful of queries whatever their number,
+    and the items are written in batches — the same reasons as `why_not` gives."""
     if selection not in SELECTIONS:
         raise Refused(f"Choose {', '.join(SELECTIONS)}")
     purpose = "reconnect" if selection == "needs_reconnect" else "connect"
@@ -56,9 +74,76 @@ def prepare(firm: Firm, selection: str, *, names: str = "", channel: str | None 
         run = BulkRun.create(firm=firm, started_by=by, selection=selection, channel=channel,
                              purpose=purpose)
         plan = Plan(run)
-        for label, client, problem in _chosen(firm, selection, names):
-            _plan_item(plan, label, client, problem)
+        rows = _plan_rows(plan, list(_chosen(firm, selection, names)), _Facts.of(firm))
+        for start in range(0, len(rows), BATCH):
+            BulkItem.insert_many(rows[start:start + BATCH]).execute()
+        plan.skipped = list(BulkItem.select().where(BulkItem.run == run,
+                                                    BulkItem.outcome == "skipped")
+                            .order_by(BulkItem.id))
     return plan
+
+
+BATCH = 500  # items written per INSERT
+
+
+@dataclass
+class _Facts:
+    """What `why_not` asks of the database, for all of a firm's clients at once."""
+
+    opted_out: set[str]
+    accepted: set[int]
+    pending: set[int]  # clients with a valid invite still open
+
+    @classmethod
+    def of(cls, firm: Firm) -> _Facts:
+        now = clock.now()
+        theirs = Client.select(Client.id).where(Client.firm == firm)
+        addresses = (Client.select(Client.phone).where(Client.firm == firm)
+                     | Client.select(Client.email).where(Client.firm == firm))
+        opted = OptOut.select(OptOut.address).where(OptOut.opted_out == True,  # noqa: E712
+                                                    OptOut.address.in_(addresses))
+        accounts = ClientAccount.select(ClientAccount.client).where(
+            ClientAccount.client.in_(theirs))
+        open_ = Invite.select(Invite.client).where(
+            Invite.firm == firm, OPEN_INVITE, Invite.expired_at.is_null(),
+            Invite.expires_at > now)
+        return cls({a for (a,) in opted.tuples()}, {c for (c,) in accounts.tuples()},
+                   {c for (c,) in open_.tuples()})
+
+    def why_not(self, client: Client, channel: str, purpose: str) -> str | None:
+        """As `bulk.why_not`, from these facts."""
+        problem = _contact_problem(client, channel)
+        if problem:
+            return problem
+        if (client.phone if channel == "sms" else client.email) in self.opted_out:
+            return "opted out"
+        if purpose == "connect" and client.id in self.accepted:
+            return "already accepted"
+        if client.id in self.pending:
+            return "a valid invite is still pending"
+        return None
+
+
+def _plan_rows(plan: Plan, chosen, facts: _Facts) -> list[dict]:
+    rows, seen = [], set()
+    for label, client, problem in chosen:
+        if client is not None and client.id in seen:
+            continue  # listed twice
+        channel = None
+        if client is not None:
+            seen.add(client.id)
+            if problem is None:
+                channel = plan.run.channel or ("sms" if client.phone else "email")
+                problem = facts.why_not(client, channel, plan.run.purpose)
+        rows.append({"run": plan.run.id, "client": client.id if client else None,
+                     "label": label[:200], "channel": channel,
+                     "outcome": "skipped" if problem else "queued", "reason": problem,
+                     "updated_at": clock.now()})
+        if not problem and channel == "sms":
+            plan.sms += 1
+        elif not problem:
+            plan.email += 1
+    return rows
 
 
 def _chosen(firm: Firm, selection: str, names: str):
@@ -72,52 +157,57 @@ def _chosen(firm: Firm, selection: str, names: str):
         broken = BankConnection.select(BankConnection.client).where(
             BankConnection.status == "needs_reconnect")
         rows = rows.where(Client.id.in_(broken))
+    expired = _expired_clients(firm) if selection == "expired" else None
     for client in rows:
-        if selection == "expired" and _latest_state(client) != "expired":
-            continue
-        yield client.name, client, None
+        if expired is None or client.id in expired:
+            yield client.name, client, None
+
+
+def _expired_clients(firm: Firm) -> set[int]:
+    """Clients whose latest invite has expired (one query for the firm)."""
+    latest: dict[int, Invite] = {}
+    for invite in Invite.select().where(Invite.firm == firm).order_by(Invite.id):
+        latest[invite.client_id] = invite
+    now = clock.now()
+    return {client for client, invite in latest.items() if invite.status(now) == "expired"}
 
 
 def _listed(firm: Firm, names: str):
     seen = set()
+    by_key: dict[str, list[Client]] = {}
+    for client in Client.select().where(Client.firm == firm):
+        by_key.setdefault(client.name_key, []).append(client)
     for line in re.split(r"[\n;]", names or ""):
         label = line.split(",")[0].strip()
         if not label or label.lower() == "name" or label.lower() in seen:
             continue
         seen.add(label.lower())
-        try:
-            yield label, clients.find(firm, label), None
-        except Ambiguous as many:
-            yield label, None, f"ambiguous name ({len(many.candidates)} clients match)"
-        except (NotFound, LedgerSyncError):
-            yield label, None, "unknown name"
+        yield _resolve(firm, label, by_key)
 
 
-def _latest_state(client: Client) -> str | None:
-    latest = invites.latest(client)
-    return latest.status(clock.now()) if latest else None
+def _resolve(firm: Firm, label: str, by_key: dict[str, list[Client]]):
+    """A listed name as `clients.find` resolves it: an exact name from the firm's
+    clients read once; anything else (phone, email, part of a name) by `find`."""
+    exact = by_key.get(clients.name_key(label)) if _plain_name(label) else None
+    try:
+        if exact and len(exact) == 1:
+            return label, exact[0], None
+        if exact:
+            raise Ambiguous("", exact)
+        return label, clients.find(firm, label), None
+    except Ambiguous as many:
+        return label, None, f"ambiguous name ({len(many.candidates)} clients match)"
+    except (NotFound, LedgerSyncError):
+        return label, None, "unknown name"
 
 
-def _plan_item(plan: Plan, label: str, client: Client | None, problem: str | None) -> None:
-    channel = None
-    if client is not None and problem is None:
-        channel = plan.run.channel or ("sms" if client.phone else "email")
-        problem = why_not(client, channel, plan.run.purpose)
-    if client is not None and BulkItem.select().where(BulkItem.run == plan.run,
-                                                      BulkItem.client == client).exists():
-        return  # listed twice
-    item = BulkItem.create(run=plan.run, client=client, label=label[:200], channel=channel,
-                           outcome="skipped" if problem else "queued", reason=problem)
-    if problem:
-        plan.skipped.append(item)
-    elif channel == "sms":
-        plan.sms += 1
-    else:
-        plan.email += 1
+def _plain_name(label: str) -> bool:
+    """Not an email or a phone number (as `clients.find` tells them apart)."""
+    return "@" not in label and not (sum(c.isdigit() for c in label) >= 7
+                                      and not re.search(r"[a-zA-Z]{2}", label))
 
 
-def why_not(client: Client, channel: str, purpose: str, retrying: bool = False) -> str | None:
-    """The reason this client gets nothing now, or None."""
+def _contact_problem(client: Client, channel: str) -> str | None:
     if not client.phone and not client.email:
         return "no mobile number or email address"
     if channel == "sms" and not client.phone:
@@ -126,14 +216,36 @@ def why_not(client: Client, channel: str, purpose: str, retrying: bool = False) 
         return "no email address"
     if channel == "sms" and client.phone_problem:
         return f"number can't get texts ({client.phone_problem})"
-    if optouts.is_opted_out(client.phone if channel == "sms" else client.email):
+    return None
+
+
+def why_not(client: Client, channel: str, purpose: str, retrying: bool = False) -> str | None:
+    """The reason this client gets nothing now, or None (the database asked once)."""
+    problem = _contact_problem(client, channel)
+    if problem:
+        return problem
+    opted, accepted, pending = _standing(client, channel, retrying)
+    if opted:
         return "opted out"
-    if purpose == "connect" and invites.has_account(client):
+    if purpose == "connect" and accepted:
         return "already accepted"
-    if not retrying and invites.open_invite(client) is not None \
-            and _latest_state(client) == "pending":
+    if pending:
         return "a valid invite is still pending"
     return None
+
+
+def _standing(client: Client, channel: str, retrying: bool) -> tuple[bool, bool, bool]:
+    """Opted out? Accepted? A valid invite still pending (not asked when retrying)? —
+    in one query."""
+    address = client.phone if channel == "sms" else client.email
+    opted = OptOut.select().where(OptOut.address == address, OptOut.opted_out == True)  # noqa: E712
+    account = ClientAccount.select().where(ClientAccount.client == client.id)
+    pending = Invite.select().where(Invite.client == client.id, OPEN_INVITE,
+                                    Invite.expired_at.is_null(), Invite.expires_at > clock.now())
+    row = (Client.select(fn.EXISTS(opted), fn.EXISTS(account),
+                         fn.EXISTS(pending) if not retrying else Value(False))
+           .where(Client.id == client.id).tuples().first())
+    return tuple(bool(x) for x in row) if row else (False, False, False)
 
 
 # --- running ----------------------------------------------------------------------------
@@ -179,9 +291,11 @@ class Step:
     until: datetime | None = None
 
 
-def send_next(run_id: int, wait_turn=None) -> Step:
-    """Send the run's next due item. `wait_turn(channel)` waits for the sender's pace."""
-    run = BulkRun.get_or_none(BulkRun.id == run_id)
+def send_next(run_id: int, wait_turn=None, run: BulkRun | None = None) -> Step:
+    """Send the run's next due item. `wait_turn(channel)` waits for the sender's pace.
+    (`run`: the run as read at the start of a worker's slice — a cancel that lands
+    since is still obeyed: it takes the items, so none can be claimed.)"""
+    run = run or BulkRun.get_or_none(BulkRun.id == run_id)
     if run is None or run.status != "running":
         return Step("stopped")
     now = clock.now()
@@ -202,21 +316,34 @@ def send_next(run_id: int, wait_turn=None) -> Step:
     return _send(run, item, wait_turn)
 
 
+CLAIM_SPREAD = 32  # due items a claimer picks from at random: many claimers rarely collide
+CLAIM_ROUNDS = 20
+
+
 def _claim_next(run_id: int, now: datetime) -> BulkItem | None:
-    for _ in range(5):
-        candidate = (BulkItem.select().where(
-            BulkItem.run == run_id,
-            (BulkItem.outcome == "queued")
-            | ((BulkItem.outcome == "waiting") & (BulkItem.not_before <= now)))
-            .order_by(BulkItem.id).first())
-        if candidate is None:
+    """Claim one due item (one conditional update: it is this caller's alone); None
+    when none is due. Items go in order; several workers, each with several threads,
+    claim at once: one that loses the first due item tries the next ones in a random
+    order, so they seldom race for the same one again."""
+    for _ in range(CLAIM_ROUNDS):
+        candidates = list(BulkItem.select(BulkItem.id, BulkItem.outcome)
+                          .where(BulkItem.run == run_id, _due(now))
+                          .order_by(BulkItem.id).limit(CLAIM_SPREAD).tuples())
+        if not candidates:
             return None
-        won = (BulkItem.update(outcome="sending", updated_at=now)
-               .where(BulkItem.id == candidate.id, BulkItem.outcome == candidate.outcome)
-               .execute())
-        if won:
-            return candidate
+        first, rest = candidates[0], candidates[1:]
+        for item_id, outcome in [first, *random.sample(rest, min(3, len(rest)))]:
+            won = (BulkItem.update(outcome="sending", updated_at=now)
+                   .where(BulkItem.id == item_id, BulkItem.outcome == outcome).execute())
+            if won:
+                return (BulkItem.select(BulkItem, Client, Firm).join(Client, JOIN.LEFT_OUTER)
+                        .join(Firm, JOIN.LEFT_OUTER).where(BulkItem.id == item_id).get())
     return None
+
+
+def _due(now: datetime):
+    return (BulkItem.outcome == "queued") | ((BulkItem.outcome == "waiting")
+                                             & (BulkItem.not_before <= now))
 
 
 def _send(run: BulkRun, item: BulkItem, wait_turn=None) -> Step:
@@ -226,17 +353,32 @@ def _send(run: BulkRun, item: BulkItem, wait_turn=None) -> Step:
             if item.invite_id is not None and invites.open_invite(item.client) is not None:
                 sent = invites.resend(item.client, item.channel, purpose=run.purpose,
                                       by=run.started_by, cooldown=False)
-            else:
-                sent = invites.send(item.client, item.channel, purpose=run.purpose,
-                                    by=run.started_by)
+            else:  # checked just now (`why_not`), and written in this transaction
+                sent = invites.send_checked(item.client, item.channel, purpose=run.purpose,
+                                            by=run.started_by)
             _set(item, "sent", None, invite=sent.invite)
     except LedgerSyncError as problem:
         return _settle(item, "skipped", str(problem))
-    deliveries.deliver_now(held, wait_turn)  # the pace is taken right before the send
-    message = sent.message.refreshed()
+    message = _deliver(held, wait_turn) or sent.message
     if message.status in {"failed", "canceled"}:
         return _settle(item, "failed", message.error_message or "not delivered")
     return Step("sent", item)
+
+
+def _deliver(held: list[int], wait_turn) -> Message | None:
+    """Send what the item's invite wrote, at the sender's pace (taken right before the
+    provider is called); the invite's message as it ends up (still pending when the
+    provider asked to try again later: the sweep sends it then)."""
+    delivered = None
+    for message_id in held:
+        try:
+            message = deliveries.deliver(message_id, wait_turn)
+        except deliveries.TransientFailure:
+            log.warning("message %s: delivery will be retried", message_id)
+            continue
+        if message is not None and message.kind == "invite":
+            delivered = message
+    return delivered
 
 
 def _settle(item: BulkItem, outcome: str, reason: str | None) -> Step:

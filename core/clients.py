@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from email_validator import EmailNotValidError, validate_email
 from rapidfuzz import fuzz, process
 
-from . import clock, events, phones
+from . import clock, events, i18n, phones
 from .errors import Ambiguous, InvalidInput, NotFound, Refused
 from .models import Client, Firm
 
@@ -61,7 +61,8 @@ def clean_banks(banks) -> list[str]:
     return out
 
 
-def _fields(firm: Firm, name=None, phone=None, email=None, timezone=None, banks=None) -> dict:
+def _fields(firm: Firm, name=None, phone=None, email=None, timezone=None, banks=None,
+            language=None) -> dict:
     values = {}
     if name is not None:
         values["name"] = clean_name(name)
@@ -75,12 +76,14 @@ def _fields(firm: Firm, name=None, phone=None, email=None, timezone=None, banks=
         values["timezone"] = timezone or None
     if banks is not None:
         values["banks"] = clean_banks(banks)
+    if language is not None:  # "" clears it: the firm's language
+        values["language"] = i18n.parse(language) if language.strip() else None
     return values
 
 
 def add(firm: Firm, name: str, *, phone=None, email=None, timezone=None, banks=None,
-        actor: str = "system") -> Client:
-    values = _fields(firm, name, phone, email, timezone, banks or [])
+        language=None, actor: str = "system") -> Client:
+    values = _fields(firm, name, phone, email, timezone, banks or [], language)
     existing = Client.get_or_none(Client.firm == firm, Client.name_key == values["name_key"])
     if existing:
         raise Refused(f"{existing.name} is already a client; update them instead",
@@ -243,7 +246,8 @@ class ImportReport:
 
 
 def import_csv(firm: Firm, text: str, actor: str = "system") -> ImportReport:
-    """Rows of name, email, phone, banks (header required; banks split by ; or |)."""
+    """Rows of name, email, phone, banks, language (header required; banks split by ; or
+    |; language en or es, empty for the firm's)."""
     text = text.lstrip("\ufeff")
     reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
     headers = {h.strip().lower(): h for h in reader.fieldnames or [] if h}
@@ -281,7 +285,7 @@ def _import_row(firm: Firm, line: int, row: dict, seen: dict, actor: str) -> Row
     name = " ".join(row.get("name", "").split())
     try:
         values = _fields(firm, name, row.get("phone", ""), row.get("email", ""), None,
-                         row.get("banks", ""))
+                         row.get("banks", ""), row.get("language", ""))
     except InvalidInput as problem:
         return RowResult(line, name, "rejected", str(problem))
     for key in ("name_key", "phone", "email"):
@@ -293,10 +297,10 @@ def _import_row(firm: Firm, line: int, row: dict, seen: dict, actor: str) -> Row
     existing = Client.get_or_none(Client.firm == firm, Client.name_key == values["name_key"])
     if existing is None:
         client = add(firm, name, phone=row.get("phone"), email=row.get("email"),
-                     banks=values["banks"], actor=actor)
+                     banks=values["banks"], language=row.get("language"), actor=actor)
         note = "" if client.phone or client.email else NO_WAY_TO_INVITE
         return RowResult(line, name, "added", note)
-    changes = {k: row.get(k) for k in ("phone", "email") if row.get(k)}
+    changes = {k: row.get(k) for k in ("phone", "email", "language") if row.get(k)}
     if values["banks"]:
         changes["banks"] = values["banks"]
     before = existing.updated_at

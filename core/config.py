@@ -76,7 +76,9 @@ class Settings:
         default_factory=lambda: QuietHours(time(21, 0), time(8, 0))
     )
     slack_signing_secret: str = ""
-    slack_bot_token: str = ""
+    slack_bot_token: str = ""  # single-workspace mode (no SLACK_CLIENT_ID)
+    slack_client_id: str = ""  # with the secret: installed by OAuth in each firm's workspace
+    slack_client_secret: str = ""
     slack_api_url: str = "https://slack.com/api/"
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
@@ -86,7 +88,12 @@ class Settings:
     smtp_url: str = ""
     mail_from: str = "LedgerSync <no-reply@localhost>"
     support_email: str = "support@ledgersync.com"
-    bank_provider: str = "core.banks:SandboxProvider"
+    bank_provider: str = "core.banks:SandboxProvider"  # or `sandbox`, `plaid`, `module:Class`
+    plaid_client_id: str = ""
+    plaid_secret: str = ""
+    plaid_env: str = "sandbox"  # sandbox | production
+    plaid_api_url: str = ""  # another host for Plaid's API (a local stand-in)
+    api_rate: int = 120  # read-API requests a minute, per token
     sms_rate: float = 1.0  # texts per second, across every worker
     email_rate: float = 10.0
     proxy_hops: int = 0  # proxies in front of the web process whose X-Forwarded-* we believe
@@ -103,9 +110,17 @@ class Settings:
         return "smtp" if self.smtp_url else "outbox"
 
     @property
+    def slack_mode(self) -> str:
+        """`oauth` (installed in each firm's workspace: SLACK_CLIENT_ID and SECRET),
+        `single` (one workspace: SLACK_BOT_TOKEN), or `off`."""
+        if self.slack_client_id and self.slack_client_secret:
+            return "oauth"
+        return "single" if self.slack_bot_token else "off"
+
+    @property
     def notice_provider(self) -> str:
-        """Where firm notices go: `slack` when a bot token is set, else the local `outbox`."""
-        return "slack" if self.slack_bot_token else "outbox"
+        """Where firm notices go: `slack` when Slack is set up, else the local `outbox`."""
+        return "outbox" if self.slack_mode == "off" else "slack"
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -129,6 +144,8 @@ class Settings:
             quiet_hours=QuietHours.parse(get("QUIET_HOURS", "21:00-08:00")),
             slack_signing_secret=get("SLACK_SIGNING_SECRET", ""),
             slack_bot_token=get("SLACK_BOT_TOKEN", ""),
+            slack_client_id=get("SLACK_CLIENT_ID", ""),
+            slack_client_secret=get("SLACK_CLIENT_SECRET", ""),
             slack_api_url=get("SLACK_API_URL") or defaults.slack_api_url,
             twilio_account_sid=get("TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=get("TWILIO_AUTH_TOKEN", ""),
@@ -139,6 +156,11 @@ class Settings:
             mail_from=get("MAIL_FROM") or defaults.mail_from,
             support_email=get("SUPPORT_EMAIL") or defaults.support_email,
             bank_provider=get("BANK_PROVIDER") or defaults.bank_provider,
+            plaid_client_id=get("PLAID_CLIENT_ID", ""),
+            plaid_secret=get("PLAID_SECRET", ""),
+            plaid_env=(get("PLAID_ENV") or defaults.plaid_env).strip().lower(),
+            plaid_api_url=get("PLAID_API_URL", ""),
+            api_rate=_per_minute(get("API_RATE"), defaults.api_rate),
             sms_rate=_rate("SMS_RATE", get("SMS_RATE"), defaults.sms_rate),
             email_rate=_rate("EMAIL_RATE", get("EMAIL_RATE"), defaults.email_rate),
             proxy_hops=_hops(get("PROXY_HOPS")),
@@ -146,7 +168,20 @@ class Settings:
             client_session_max=parse_duration(get("CLIENT_SESSION_MAX") or "7d"),
         ).validated()
 
+    @property
+    def bank_provider_name(self) -> str:
+        """`sandbox`, `plaid`, or the `module:Class` given in BANK_PROVIDER."""
+        value = self.bank_provider.strip()
+        return {"core.banks:SandboxProvider": "sandbox"}.get(value, value.lower()
+                                                            if ":" not in value else value)
+
+    @property
+    def plaid_webhook_url(self) -> str:
+        return f"{self.public_base_url}/banks/plaid/webhook"
+
     def validated(self) -> Settings:
+        if self.plaid_env not in {"sandbox", "production"}:
+            raise ConfigError("PLAID_ENV is sandbox or production")
         if self.reminder_after >= self.invite_ttl:
             raise ConfigError("REMINDER_AFTER must be shorter than INVITE_TTL")
         if not self.public_base_url.startswith(("http://", "https://")):
@@ -164,6 +199,14 @@ def _rate(name: str, value: str | None, default: float) -> float:
     if not 0 < rate <= 1000:
         raise ConfigError(f"{name} must be above 0 and at most 1000")
     return rate
+
+
+def _per_minute(value: str | None, default: int) -> int:
+    if not value:
+        return default
+    if not (value.strip().isascii() and value.strip().isdigit()) or not 0 < int(value) <= 100_000:
+        raise ConfigError("API_RATE is requests a minute per token, a whole number like 120")
+    return int(value)
 
 
 def _hops(value: str | None) -> int:

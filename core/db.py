@@ -7,10 +7,12 @@ worker processes can share the file; PostgreSQL is used in production.
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from peewee import Database, DatabaseProxy, SqliteDatabase
+from peewee import Database, DatabaseProxy, InterfaceError, OperationalError, SqliteDatabase
 from playhouse.db_url import connect as connect_url
 
 database = DatabaseProxy()
@@ -51,11 +53,77 @@ def is_sqlite() -> bool:
 def connection():
     """Open a connection for a unit of work (a job, a CLI command) and close it after."""
     opened = database.connect(reuse_if_open=True)
+    if opened:
+        database.obj._state.pid = os.getpid()
     try:
         yield database
     finally:
         if opened and not database.is_closed():
             database.close()
+
+
+IDLE_CHECK = 10.0  # seconds unused after which a kept connection is pinged before use
+
+
+@contextlib.contextmanager
+def kept():
+    """For a worker's unit of work (a job): the connection outlives it — one per
+    process and thread, opened once, not once a job (a PostgreSQL connection costs
+    more than most jobs). Before use it is checked: opened in this process (never one
+    inherited across a fork), not broken, and, after IDLE_CHECK unused or a failed
+    job, answering. After the work no transaction is left open."""
+    state = _ensure_alive()
+    try:
+        yield database
+    except BaseException:
+        state.check_next = True  # the failure may have been the connection's
+        raise
+    finally:
+        _end_unit(state)
+
+
+def _ensure_alive():
+    state = database.obj._state  # peewee's per-thread connection state
+    if getattr(state, "pid", os.getpid()) != os.getpid():
+        state.reset()  # inherited across a fork: the parent's, not ours to use or close
+    elif not database.is_closed() and (_broken(state.conn) or
+                                       (_check_due(state) and not _answers())):
+        _drop()
+    if database.is_closed():
+        database.connect()
+    state.pid, state.check_next, state.used = os.getpid(), False, time.monotonic()
+    return state
+
+
+def _check_due(state) -> bool:
+    return getattr(state, "check_next", False) or \
+        time.monotonic() - getattr(state, "used", 0.0) > IDLE_CHECK
+
+
+def _broken(conn) -> bool:
+    return conn is None or bool(getattr(conn, "broken", False) or getattr(conn, "closed", False))
+
+
+def _answers() -> bool:
+    try:
+        database.execute_sql("SELECT 1")
+        return True
+    except (OperationalError, InterfaceError):
+        return False
+
+
+def _drop() -> None:
+    with contextlib.suppress(Exception):  # closing a dead connection may fail too
+        database.close()
+    database.obj._state.reset()
+
+
+def _end_unit(state) -> None:
+    state.used = time.monotonic()
+    if not database.is_closed() and database.in_transaction():
+        with contextlib.suppress(Exception):
+            database.rollback()
+        state.transactions = []
 
 
 def ping() -> bool:

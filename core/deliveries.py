@@ -19,8 +19,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from peewee import JOIN
+
 from . import clock, notices, optouts, outbound
-from .models import BulkItem, Channel, Client, EarlyReceipt, Kind, Message, Status
+from .models import BulkItem, Channel, Client, EarlyReceipt, Invite, Kind, Message, Status
 from .outbound import CLIENT_KINDS, OPTED_OUT, SendResult, TransientFailure
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,8 @@ def deliver(message_id: int, wait_turn: WaitTurn | None = None) -> Message | Non
         .where(Message.id == message_id, Message.status == Status.PENDING)
         .execute()
     )
-    message = Message.get_or_none(Message.id == message_id)
+    message = (Message.select(Message, Invite).join(Invite, JOIN.LEFT_OUTER)
+               .where(Message.id == message_id).first())  # the invite: for its link
     if not claimed or message is None:
         return message
     if message.channel == Channel.SLACK:
@@ -58,6 +61,8 @@ def deliver(message_id: int, wait_turn: WaitTurn | None = None) -> Message | Non
     try:
         sender = outbound.sender_for(message.channel)
         if wait_turn is not None:
+            if hasattr(sender, "warm"):
+                sender.warm()  # its first use is slow: not between the slot and the send
             wait_turn(message.channel)
         result = sender.send(message)
     except Exception as exc:

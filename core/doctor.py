@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from . import clock, notices
+from . import clock, config, notices, workspaces
 from .access import ACTIVE_SUBSCRIPTIONS
 from .models import BankConnection, Client, Firm, Message, Staff
 
@@ -37,11 +37,31 @@ def _not_suspended(firm: Firm) -> Check:
 
 
 def _connected(firm: Firm) -> Check:
+    removed = _removed(firm)
+    if removed is not None:
+        return removed
     linked = Staff.select().where(Staff.firm == firm, Staff.slack_linked_at.is_null(False))
     if firm.slack_team_id and linked.exists():
         return Check(True, f"Slack is connected ({linked.count()} staff linked)")
     return Check(False, "Nobody has connected Slack to LedgerSync",
                  "Run /ledgersync connect and sign in with your LedgerSync email and password.")
+
+
+def _removed(firm: Firm) -> Check | None:
+    """Installed by OAuth, then removed from the workspace (or its token revoked):
+    nothing reaches Slack until an admin installs it again."""
+    if config.settings().slack_mode != "oauth" or not firm.slack_team_id:
+        return None
+    if workspaces.installed(firm.slack_team_id):
+        return None
+    event = workspaces.last_removed(firm)
+    when = f" on {clock.short_date(event.at, clock.zone(firm.timezone))}" if event else ""
+    why = "its access was revoked" if event and event.detail.get("why") == "tokens_revoked" \
+        else "it was removed"
+    return Check(False, f"LedgerSync is not installed in your Slack workspace ({why}{when}): "
+                 "no notices or answers reach Slack",
+                 f"An admin of the workspace installs it again: "
+                 f"{config.settings().public_base_url}/slack/install")
 
 
 def _clients(firm: Firm) -> Check:
@@ -63,7 +83,7 @@ def _banks(firm: Firm) -> Check:
                  "Invite your clients: /ledgersync invite <client>.")
 
 
-def _channel(firm: Firm) -> Check:
+def notices_channel(firm: Firm) -> Check:
     if firm.notify_channel:
         return Check(True, "Notices channel:", channel=firm.notify_channel)
     fix = "Choose one: /ledgersync notify #channel"
@@ -84,4 +104,5 @@ def _deliveries(firm: Firm) -> Check:
                  "Look at /ledgersync pending and each client's status for the reason.")
 
 
-CHECKS = [_subscription, _not_suspended, _connected, _clients, _banks, _channel, _deliveries]
+CHECKS = [_subscription, _not_suspended, _connected, _clients, _banks, notices_channel,
+          _deliveries]

@@ -17,6 +17,7 @@ from peewee import IntegrityError
 from . import (
     clock,
     events,
+    i18n,
     notices,
     optouts,
     outbound,
@@ -105,29 +106,51 @@ def resend(client: Client, channel: str | None = None, *, purpose: str | None = 
     return _issue(client, channel, purpose, banks, by, now, replaced=current)
 
 
+def send_checked(client: Client, channel: str, *, purpose: str = "connect",
+                 by: Staff | None = None) -> Sent:
+    """`send` for a caller that has just made its checks (a bulk run: `bulk.why_not`,
+    contact, opt-out, accepted, a valid invite pending) and holds a transaction: written
+    in it, no savepoint (a clash — another open invite, by the unique index — is
+    refused and the caller's transaction rolls back). The message as written."""
+    now = clock.now()
+    _record_overdue_expiry(client, now)
+    try:
+        invite, message = _write(client, channel, purpose, None, by, now, None)
+    except IntegrityError:
+        raise Refused(f"Another link for {client.name} was sent just now") from None
+    outbound.dispatch(message)
+    schedule.invite_sent(invite)
+    return Sent(invite, message)
+
+
 def _issue(client, channel, purpose, banks, by, now, replaced) -> Sent:
-    config = settings()
-    token = tokens.mint()
     try:
         with database.atomic():
-            if replaced is not None:
-                _supersede(replaced, now)
-            invite = Invite.create(
-                firm=client.firm_id, client=client, purpose=purpose, channel=channel,
-                token_digest=tokens.digest(token), token_sealed=tokens.seal(token),
-                banks=_banks(client, banks), sent_by=by, sent_at=now,
-                expires_at=now + config.invite_ttl,
-                reminder_due_at=now + config.reminder_after, replaces=replaced,
-            )
-            message = _queue(invite, "invite", token)
-            events.record("invite.resent" if replaced else "invite.sent", client=client,
-                          invite=invite, actor=events.actor_of(by), channel=channel,
-                          purpose=purpose, to=message.to_addr)
+            invite, message = _write(client, channel, purpose, banks, by, now, replaced)
     except IntegrityError:
         raise Refused(f"Another link for {client.name} was sent just now") from None
     outbound.dispatch(message)
     schedule.invite_sent(invite)
     return Sent(invite, message.refreshed(), replaced)
+
+
+def _write(client, channel, purpose, banks, by, now, replaced) -> tuple[Invite, Message]:
+    """The invite, its message and its event (in the caller's transaction)."""
+    config, token = settings(), tokens.mint()
+    if replaced is not None:
+        _supersede(replaced, now)
+    invite = Invite.create(
+        firm=client.firm_id, client=client, purpose=purpose, channel=channel,
+        token_digest=tokens.digest(token), token_sealed=tokens.seal(token),
+        banks=_banks(client, banks), sent_by=by, sent_at=now,
+        expires_at=now + config.invite_ttl,
+        reminder_due_at=now + config.reminder_after, replaces=replaced,
+    )
+    message = _queue(invite, "invite", token)
+    events.record("invite.resent" if replaced else "invite.sent", client=client,
+                  invite=invite, actor=events.actor_of(by), channel=channel,
+                  purpose=purpose, to=message.to_addr)
+    return invite, message
 
 
 def _supersede(invite: Invite, now: datetime) -> None:
@@ -185,6 +208,7 @@ def _queue(invite: Invite, kind: str, token: str, dedupe_key: str | None = None)
         firm=client.firm.name, first_name=client.first_name, link=link(token),
         expires_at=invite.expires_at, tz=zone_for(client), purpose=invite.purpose,
         support_email=settings().support_email, name=client.name,
+        language=i18n.of_client(client),
     )
     rendered = templates.render("invite" if kind == "invite" else "reminder", invite.channel, text)
     # Stored with the link masked: the sender rebuilds it from the sealed token.

@@ -134,3 +134,34 @@ def request_new_link(token: str) -> bool:
 
 DEAD_WORDS = {"accepted": "was already used", "expired": "expired", "revoked": "was withdrawn",
               "superseded": "was replaced by a newer one"}
+
+
+def disown(token: str) -> bool:
+    """"This isn't me": whoever opened a usable link says it wasn't meant for them.
+    The link stops working at once and the firm is told in plain words, once; True
+    then. Anything else (a dead or unknown link) does nothing and says nothing."""
+    now = clock.now()
+    state = check(token, now)
+    if not state.usable:
+        return False
+    invite = state.invite
+    client = invite.client
+    with database.atomic():
+        won = Invite.update(revoked_at=now).where(Invite.id == invite.id, OPEN_INVITE).execute()
+        if not won:
+            return False
+        events.record("invite.disowned", client=client, invite=invite, actor="client",
+                      channel=invite.channel)
+        notice = notices.write(invite.firm_id, "not_me", _disowned_words(invite),
+                               client=client, invite=invite,
+                               dedupe_key=f"notice-not-me-{invite.id}")
+    outbound.dispatch(notice)
+    return True
+
+
+def _disowned_words(invite: Invite) -> str:
+    client = invite.client
+    how, where = ("text", "number") if invite.channel == "sms" else ("email", "email address")
+    return (f"Someone who opened the link in the {how} sent to {client.name} says it isn't "
+            f"them. The link no longer works. Check {client.name}'s {where} before you send "
+            f"another: /ledgersync status {client.name}")

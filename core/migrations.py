@@ -15,20 +15,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from peewee import CharField
+from peewee import SQL, BooleanField, CharField
 from playhouse.migrate import SchemaMigrator, migrate
 
 from . import tokens
 from .db import database, is_sqlite
 from .models import (
     ALL_MODELS,
+    ApiToken,
+    BankAccount,
+    BankConnection,
+    BankLinkSession,
+    BankTransaction,
     BulkItem,
     BulkRun,
+    Client,
     ClientSession,
     ClientThread,
     EarlyReceipt,
+    Firm,
     Message,
+    OAuthState,
+    ProviderWebhook,
     SchemaVersion,
+    SignInAttempt,
+    SlackInstall,
+    SlackLinkRequest,
 )
 
 
@@ -82,6 +94,62 @@ def _message_slots(migrator: SchemaMigrator) -> list:
     return [migrator.add_column("message", "not_before", Message.not_before)]
 
 
+def _slack_installs(migrator: SchemaMigrator) -> list:
+    database.create_tables([SlackInstall, OAuthState, SlackLinkRequest])
+    return []
+
+
+def _bank_data_and_api(migrator: SchemaMigrator) -> list:
+    """Issue 18: a connection's provider side (item, sealed access token, sync cursor),
+    its accounts and transactions, hosted link sessions, provider webhooks seen, API
+    tokens, and the firm's automatic reconnect invites."""
+    database.create_tables([BankAccount, BankTransaction, BankLinkSession, ProviderWebhook,
+                            ApiToken])
+    table = BankConnection._meta.table_name
+    columns = ("item_id", "access_sealed", "sync_cursor", "synced_at", "auto_invite_due_at",
+               "auto_invited_at")
+    flag = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
+    provider = CharField(max_length=16, default="sandbox", constraints=[SQL("DEFAULT 'sandbox'")])
+    return [_not_null(migrator, "firm", "auto_reconnect_invites", flag),
+            _not_null(migrator, table, "provider", provider),
+            *(migrator.add_column(table, name, BankConnection._meta.fields[name])
+              for name in columns)]  # (item_id's index comes with its column)
+
+
+def _not_null(migrator: SchemaMigrator, table: str, name: str, field):
+    """A NOT NULL column with a default, in one ALTER TABLE. (playhouse's add_column adds
+    it nullable and then NOT NULL, which SQLite before 3.53 does by copying the table and
+    dropping the old one — and dropping a table with foreign keys on deletes the rows
+    that refer to it: a firm's clients, invites, messages…)"""
+    return migrator.add_column(table, name, field, allow_not_null=True)
+
+
+CLIENT_PAGES_COLUMNS = {"firm": ("logo_url", "brand_color", "contact_phone", "contact_email",
+                                 "language"),
+                        "client": ("language",)}
+
+
+def _client_pages(migrator: SchemaMigrator) -> list:
+    """Issue 17: sign-in codes; the firm's logo, colour, contact and language; the
+    client's language. Columns already there (a database made at this schema) are
+    left as they are."""
+    database.create_tables([SignInAttempt])
+    steps = []
+    for model in (Firm, Client):
+        table = model._meta.table_name
+        have = {column.name for column in database.get_columns(table)}
+        steps += [_added(migrator, table, name, model._meta.fields[name])
+                  for name in CLIENT_PAGES_COLUMNS[table] if name not in have]
+    return steps
+
+
+def _added(migrator: SchemaMigrator, table: str, name: str, field):
+    if field.null:
+        return migrator.add_column(table, name, field)
+    default = CharField(max_length=field.max_length, default=field.default,
+                        constraints=[SQL(f"DEFAULT '{field.default}'")])
+    return _not_null(migrator, table, name, default)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial),
     Migration(2, "chat threads for client texts", _client_threads),
@@ -90,6 +158,11 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "revocable client sessions", _client_sessions),
     Migration(6, "links masked in stored messages", _mask_stored_links),
     Migration(7, "a message's reserved slot", _message_slots),
+    Migration(8, "Slack installs per workspace, OAuth states, account-link pages",
+              _slack_installs),
+    # 9 is taken by work in progress elsewhere.
+    Migration(10, "sign-in codes; firm branding and contact; languages", _client_pages),
+    Migration(11, "bank accounts, transactions, provider webhooks, API tokens", _bank_data_and_api),
 ]
 
 

@@ -11,8 +11,10 @@ from enum import StrEnum
 
 from peewee import (
     AutoField,
+    BigIntegerField,
     BooleanField,
     CharField,
+    DateField,
     DateTimeField,
     ForeignKeyField,
     IntegerField,
@@ -68,6 +70,15 @@ class Firm(BaseModel):
     timezone = CharField(max_length=64, default="America/New_York")
     phone_region = CharField(max_length=2, default="US")
     clients_may_request_links = BooleanField(default=False)
+    # A connection that needs restoring sends the client a reconnect invite by itself.
+    auto_reconnect_invites = BooleanField(default=False)
+    # Who is asking, on the client's pages (core/firm_settings.py): a logo (https only),
+    # the header's colour, a phone and an email clients can check with, their language.
+    logo_url = CharField(max_length=500, null=True)
+    brand_color = CharField(max_length=7, null=True)  # #rrggbb
+    contact_phone = CharField(max_length=20, null=True)  # E.164
+    contact_email = CharField(max_length=254, null=True)
+    language = CharField(max_length=8, default="en")  # clients' default (core/i18n.py)
     created_at = UTCDateTimeField(default=clock.now)
 
     def __str__(self):
@@ -114,6 +125,7 @@ class Client(BaseModel):
     email = CharField(max_length=254, null=True)
     timezone = CharField(max_length=64, null=True)
     banks = JSONField(default=list)  # pre-selected institutions
+    language = CharField(max_length=8, null=True)  # None: the firm's
     created_at = UTCDateTimeField(default=clock.now)
     updated_at = UTCDateTimeField(default=clock.now)
 
@@ -302,6 +314,17 @@ class BankConnection(BaseModel):
     last_error = CharField(max_length=300, null=True)
     created_at = UTCDateTimeField(default=clock.now)
     updated_at = UTCDateTimeField(default=clock.now)
+    # The provider's side (core/banks.py): which provider, its item, the item's access
+    # token sealed under ENCRYPTION_KEYS, and where /transactions/sync left off.
+    provider = CharField(max_length=16, default="sandbox")
+    item_id = CharField(max_length=100, null=True, index=True)
+    access_sealed = TextField(null=True)
+    sync_cursor = TextField(null=True)
+    synced_at = UTCDateTimeField(null=True)
+    # The automatic reconnect invite of the current break: when it is due (a text waits
+    # for the client's morning), and when it was sent or ruled out (once a break).
+    auto_invite_due_at = UTCDateTimeField(null=True)
+    auto_invited_at = UTCDateTimeField(null=True)
 
 
 class Event(BaseModel):
@@ -380,6 +403,163 @@ class BulkItem(BaseModel):
         indexes = ((("run", "outcome"), False), (("run", "client"), True))
 
 
+class SlackInstall(BaseModel):
+    """A Slack workspace (or organisation) the app is installed in, by OAuth: its bot
+    token and refresh token sealed under ENCRYPTION_KEYS (credentials), one row per
+    workspace (`key`), replaced by a reinstall, deleted when the app is removed."""
+
+    id = AutoField()
+    key = CharField(max_length=120, unique=True)  # client id : enterprise : team
+    client_id = CharField(max_length=64)
+    app_id = CharField(max_length=32, null=True)
+    enterprise_id = CharField(max_length=32, null=True)
+    enterprise_name = CharField(max_length=200, null=True)
+    team_id = CharField(max_length=32, null=True, index=True)
+    team_name = CharField(max_length=200, null=True)
+    is_enterprise_install = BooleanField(default=False)
+    bot_id = CharField(max_length=32, null=True)
+    bot_user_id = CharField(max_length=32, null=True)
+    bot_scopes = TextField(default="")
+    bot_token_sealed = TextField()
+    bot_refresh_token_sealed = TextField(null=True)
+    bot_token_expires_at = UTCDateTimeField(null=True)
+    installer_user_id = CharField(max_length=32, null=True)
+    installed_at = UTCDateTimeField(default=clock.now)
+    updated_at = UTCDateTimeField(default=clock.now)
+
+
+class OAuthState(BaseModel):
+    """An "Add to Slack" attempt in flight: the digest of its `state`, single use."""
+
+    digest = CharField(max_length=64, primary_key=True)
+    expires_at = UTCDateTimeField()
+
+
+class SlackLinkRequest(BaseModel):
+    """A one-time page that links a Slack user to a LedgerSync account (asked for by
+    `/ledgersync connect`): the digest of its token, who asked, and its life."""
+
+    digest = CharField(max_length=64, primary_key=True)
+    team_id = CharField(max_length=32)
+    user_id = CharField(max_length=32)
+    created_at = UTCDateTimeField(default=clock.now)
+    expires_at = UTCDateTimeField()
+    # The browser that opened it first (digest of a cookie it was given): only it may use it.
+    browser = CharField(max_length=64, null=True)
+    used_at = UTCDateTimeField(null=True)
+
+
+class BankAccount(BaseModel):
+    """An account inside a bank connection, as the provider describes it."""
+
+    id = AutoField()
+    connection = ForeignKeyField(BankConnection, backref="bank_accounts", on_delete="CASCADE")
+    provider_account_id = CharField(max_length=100)
+    name = CharField(max_length=200)
+    official_name = CharField(max_length=200, null=True)
+    mask = CharField(max_length=8, null=True)
+    type = CharField(max_length=20, default="depository")
+    subtype = CharField(max_length=40, null=True)
+    currency = CharField(max_length=3, default="USD")
+    balance_cents = BigIntegerField(null=True)  # the current balance
+    updated_at = UTCDateTimeField(default=clock.now)
+
+    class Meta:
+        indexes = ((("connection", "provider_account_id"), True),)
+
+
+class BankTransaction(BaseModel):
+    """One transaction, kept in step with the provider (`core.bank_sync`). `amount_cents`
+    is as the account holder sees it: negative is money out."""
+
+    id = AutoField()
+    account = ForeignKeyField(BankAccount, backref="transactions", on_delete="CASCADE")
+    connection = ForeignKeyField(BankConnection, on_delete="CASCADE")
+    provider_transaction_id = CharField(max_length=100)
+    posted_on = DateField()
+    name = CharField(max_length=300)
+    merchant_name = CharField(max_length=200, null=True)
+    category = CharField(max_length=100, null=True)
+    amount_cents = BigIntegerField()
+    currency = CharField(max_length=3, default="USD")
+    pending = BooleanField(default=False)
+    created_at = UTCDateTimeField(default=clock.now)
+    updated_at = UTCDateTimeField(default=clock.now)
+
+    class Meta:
+        indexes = (
+            (("connection", "provider_transaction_id"), True),
+            (("account", "posted_on", "id"), False),
+        )
+
+
+class BankLinkSession(BaseModel):
+    """A hosted bank-link session (Plaid Hosted Link) for a signed-in client: to add a
+    bank, or to restore `connection` (update mode). The provider's link token is sealed;
+    its digest finds the session when the provider's webhook names it."""
+
+    id = AutoField()
+    client = ForeignKeyField(Client, on_delete="CASCADE")
+    connection = ForeignKeyField(BankConnection, null=True, on_delete="CASCADE")
+    purpose = CharField(max_length=10, default="connect")  # connect | restore
+    token_digest = CharField(max_length=64, unique=True)
+    token_sealed = TextField()
+    status = CharField(max_length=12, default="open")  # open | finishing | done | exited
+    outcome = CharField(max_length=300, null=True)
+    created_at = UTCDateTimeField(default=clock.now)
+    expires_at = UTCDateTimeField()
+    claimed_at = UTCDateTimeField(null=True)  # when a process began finishing it
+    finished_at = UTCDateTimeField(null=True)
+
+
+class ProviderWebhook(BaseModel):
+    """A provider's webhook that changed something, by the SHA-256 of its body: a retry of
+    the same delivery within RETRY_WINDOW is acknowledged and not handled again."""
+
+    digest = CharField(max_length=64, primary_key=True)
+    provider = CharField(max_length=16)
+    kind = CharField(max_length=80)
+    item_id = CharField(max_length=100, null=True)
+    received_at = UTCDateTimeField(default=clock.now)
+    repeats = IntegerField(default=0)
+
+
+class ApiToken(BaseModel):
+    """A connected application's token for the read API, exchanged once for a staff
+    member's email and password. Only its SHA-256 is kept (shown once, never again)."""
+
+    id = AutoField()
+    firm = ForeignKeyField(Firm, on_delete="CASCADE")
+    staff = ForeignKeyField(Staff, backref="api_tokens", on_delete="CASCADE")
+    digest = CharField(max_length=64, unique=True)
+    hint = CharField(max_length=12)  # `lsk_AbCd`: enough to tell tokens apart
+    label = CharField(max_length=100, default="")
+    created_at = UTCDateTimeField(default=clock.now)
+    last_used_at = UTCDateTimeField(null=True)
+    revoked_at = UTCDateTimeField(null=True)
+    revoked_by = CharField(max_length=80, null=True)
+
+
+
+class SignInAttempt(BaseModel):
+    """A client signing in again with a one-time code (core/signin.py). The browser
+    keeps a random nonce, the database its SHA-256 (`digest`) and an HMAC of the code
+    (`code_digest`), never the code; `clients` are the accounts the address matched
+    (none for an address nobody has: the page answers the same)."""
+
+    id = AutoField()
+    digest = CharField(max_length=64, unique=True)
+    code_digest = CharField(max_length=64)
+    channel = CharField(max_length=5)  # sms | email: how the address was given
+    clients = JSONField(default=list)
+    created_at = UTCDateTimeField(default=clock.now)
+    expires_at = UTCDateTimeField()
+    tries = IntegerField(default=0)
+    used_at = UTCDateTimeField(null=True)  # the right code: single use
+    chosen_at = UTCDateTimeField(null=True)  # an account chosen (several matched)
+    ended_at = UTCDateTimeField(null=True)
+    end_reason = CharField(max_length=40, null=True)
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     name = CharField(max_length=200)
@@ -402,4 +582,13 @@ ALL_MODELS = [
     BulkRun,
     BulkItem,
     EarlyReceipt,
+    SlackInstall,
+    OAuthState,
+    SlackLinkRequest,
+    BankAccount,
+    BankTransaction,
+    BankLinkSession,
+    ProviderWebhook,
+    ApiToken,
+    SignInAttempt,
 ]

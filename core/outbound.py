@@ -24,7 +24,7 @@ from typing import Protocol
 
 from peewee import IntegrityError
 
-from . import tokens
+from . import sealed, tokens
 from .config import Settings, settings
 from .db import database
 from .models import Kind, Message
@@ -165,5 +165,9 @@ def text_of(message: Message) -> tuple[str, str | None] | None:
             if token is None:
                 return None
             body, html = tokens.unmask_link(body, token), tokens.unmask_link(html, token)
+        # A one-time sign-in code is stored sealed (core/sealed.py): opened here too.
+        body, html, had_html = sealed.opened(body), sealed.opened(html), html is not None
+        if body is None or (had_html and html is None):
+            return None
         message._text = (body, html)
     return message._text

@@ -3,12 +3,17 @@ are scheduled at their exact times; the jobs layer installs RQ's scheduler here.
 
 Nothing depends on a schedule being kept: the periodic sweep (`core.sweep`) finds
 in the database whatever is due and was not done (Redis flushed, a worker lost).
+A bulk run's invites are not scheduled one by one: inside `held()` their times are
+collected, and the run asks for one catch-up of what is due at the latest of them
+(`latest`), a few per run instead of two jobs an invite.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 log = logging.getLogger(__name__)
@@ -22,7 +27,33 @@ def install(backend: Backend | None) -> None:
     _backend = backend
 
 
+_held: ContextVar[list | None] = ContextVar("held_schedules", default=None)
+
+
+@contextmanager
+def held(into: list):
+    """Collect (task, invite id, when) instead of scheduling each (see `latest`)."""
+    token = _held.set(into)
+    try:
+        yield into
+    finally:
+        _held.reset(token)
+
+
+def latest(wanted: list) -> dict[str, datetime]:
+    """For each task, the latest time `held` collected: one catch-up then finds every
+    one of them due."""
+    times: dict[str, datetime] = {}
+    for task, _invite_id, when in wanted:
+        times[task] = max(when, times.get(task, when))
+    return times
+
+
 def at(task: str, invite_id: int, when: datetime) -> None:
+    collecting = _held.get()
+    if collecting is not None:
+        collecting.append((task, invite_id, when))
+        return
     if _backend is None:
         return
     try:

@@ -43,17 +43,35 @@ EVENT_WORDS = {
     "connection.connected": "Connected {bank}",
     "connection.restored": "Restored {bank}",
     "connection.broken": "{bank} needs restoring: {reason}",
+    "connection.repaired": "{bank} works again (the bank says so)",
+    "connection.disconnected": "{bank} disconnected: {reason}",
+    "connection.auto_invited": "Asked to reconnect {bank} automatically",
+    "connection.auto_invite_skipped": "No automatic reconnect invite for {bank}: {reason}",
+    "invite.disowned": "Whoever opened the link said it isn't them; the link stopped working",
+    "signin.code_sent": "Asked for a sign-in code",
+    "signin.code_sent:sms": "Asked for a sign-in code; it went by text",
+    "signin.code_sent:email": "Asked for a sign-in code; it went by email",
+    "signin.succeeded": "Signed in to their client account with a code",
+    "signin.locked": "Five wrong sign-in codes: that code stopped working",
     # the firm's own log: never in a client's timeline (FIRM_KINDS)
     "clients.imported": "Clients imported: {summary}",
     "firm.created": "Firm created",
     "firm.notify_channel": "Notices channel chosen",
+    "firm.auto_reconnect": "Automatic reconnect invites turned {on_word}",
+    "firm.setting_changed": "Firm setting {setting} changed",
     "staff.added": "{email} added as {role}",
     "staff.removed": "{email} removed",
     "staff.role_changed": "{email} is now {role}",
     "staff.password_changed": "Password changed for {email}",
+    "staff.api_token_created": "API token #{token} made for {email}",
+    "staff.api_token_refused": "API token refused: {reason}",
+    "staff.api_token_revoked": "API token #{token} of {email} revoked",
     "slack.connected": "Connected to Slack",
     "slack.connect_failed": "Slack connection refused: {reason}",
     "slack.disconnected": "Disconnected from Slack",
+    "slack.installed": "LedgerSync installed in the firm's Slack workspace",
+    "slack.removed": "LedgerSync removed from the firm's Slack workspace ({why})",
+    "slack.link_asked": "Asked to connect a Slack user through the web page",
     "support.added": "{email} added to LedgerSync support",
     "support.removed": "{email} removed from LedgerSync support",
     "support.lookup": "LedgerSync support looked up “{what}”",
@@ -80,6 +98,7 @@ NOTICE_WORDS = {
     "accepted": "accepted",
     "bank_connected": "bank connected",
     "bank_restored": "bank restored",
+    "bank_disconnected": "a bank was disconnected",
     "needs_restoring": "a bank needs restoring",
     "expired": "invite expired",
     "new_link_requested": "asked for a new link",
@@ -87,6 +106,7 @@ NOTICE_WORDS = {
     "opted_in": "opted back in",
     "delivery_failed": "a message was not delivered",
     "client_text": "they texted",
+    "not_me": "someone said the link wasn't theirs",
 }
 BANKS_NAMED = 5
 
@@ -248,6 +268,7 @@ def _fill(words: str, detail: dict) -> str:
     values = _Detail({k: ", ".join(map(str, v)) if isinstance(v, list) else v
                       for k, v in detail.items()})
     values["channel_word"] = "SMS" if detail.get("channel") == "sms" else "email"
+    values["on_word"] = "on" if detail.get("on") else "off"
     values["purpose_words"] = (" to restore bank connections"
                                if detail.get("purpose") == "reconnect" else "")
     try:
@@ -263,7 +284,7 @@ def delivery_text(message: Message) -> str:
     if message.channel == Channel.SLACK:
         return f"Firm told ({_notice_words(message.kind)}): {state}"
     labels = {"invite": "Invite", "reminder": "Reminder", "auto_reminder": "Automatic reminder",
-              "reply": "Staff reply"}
+              "reply": "Staff reply", "signin_code": "Sign-in code"}
     label = labels.get(message.kind) or (
         "Automatic answer" if message.kind.startswith("answer_") else
         message.kind.replace("_", " ").capitalize())

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import bulk, clock, deliveries, invites, outbound, reminders
+from . import bulk, clock, deliveries, invites, outbound, reminders, schedule
 from .models import Invite, Message, Status
 
 BATCH = 500
@@ -52,6 +52,31 @@ def run(now: datetime | None = None, *, pending_grace: timedelta = timedelta(min
     outbound.dispatch(*lost)
     report.redispatched = len(lost)
     return report
+
+
+def catch_up(task: str, now: datetime | None = None, batch: int = BATCH) -> int:
+    """Every automatic reminder (`remind`) or expiry (`expire`) due now, batch after
+    batch: what a bulk run asks for instead of a job an invite (`schedule.held`).
+    Each one handled leaves the due set (sent, settled, deferred or recorded); a batch
+    of only ones seen before ends it (the sweep tries them again)."""
+    now = now or clock.now()
+    done, seen = 0, set()
+    while True:
+        query = reminders.due(now) if task == "remind" else invites.expiry_due(now)
+        ids = due_ids(query, batch)
+        done += sum(_settle_due(task, invite_id, now) for invite_id in ids if invite_id not in seen)
+        if len(ids) < batch or seen.issuperset(ids):
+            return done
+        seen.update(ids)
+
+
+def _settle_due(task: str, invite_id: int, now: datetime) -> bool:
+    if task == "expire":
+        return invites.expire(invite_id, now)
+    outcome = reminders.send_automatic(invite_id, now)
+    if outcome.retry_at is not None:  # quiet hours: come back in the client's morning
+        schedule.at("remind", invite_id, outcome.retry_at)
+    return outcome.result == "sent"
 
 
 def due_ids(query, batch: int = BATCH) -> list[int]:

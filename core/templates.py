@@ -1,4 +1,6 @@
-"""Every word we send to a client, in one place.
+"""Every word we send to a client, in one place, in the client's language: each
+wording is a message of the one catalogue (`core/i18n.py`), whole, so that a
+translation can order its words as it needs.
 
 SMS texts are kept GSM-7 (names transliterated, or UCS-2 when a name isn't in a
 Latin, Greek or Cyrillic alphabet) and in as few segments as the wording allows:
@@ -8,18 +10,20 @@ long link would need a second segment.
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from functools import partial
 from pathlib import Path
 
 import jinja2
 
-from . import clock, smstext
+from . import i18n, smstext
+from .i18n import N_
 
 MAX_SMS_SEGMENTS = 2  # a GSM-7 invite or reminder at most; one at realistic lengths
 FIRM_NAME_LIMIT = 40
 NAME_LIMITS = {"firm": FIRM_NAME_LIMIT, "first": 20}  # characters of a name in a text
+CODE_MINUTES = 10  # how long a sign-in code works (core.signin)
 
 
 @dataclass(frozen=True)
@@ -41,32 +45,37 @@ class InviteText:
     purpose: str = "connect"  # connect|reconnect
     support_email: str = "support@ledgersync.com"
     name: str = ""  # the client's whole name (the email greets a company by it)
+    language: str = i18n.DEFAULT  # the client's (core.i18n.of_client)
+
+    def _(self, text: str, **fields) -> str:
+        return i18n.translate(self.language, text, **fields)
 
     def expiry(self, now: datetime | None = None) -> str:
-        """'Sat 28 Nov 3:15 PM' in the client's zone: the day and the time of day."""
-        local = self.expires_at.astimezone(self.tz)
-        return f"{clock.short_date(local, self.tz)} {local.hour % 12 or 12}:{local:%M} {local:%p}"
+        """'Sat 28 Nov 3:15 PM' in the client's zone and language: the day and the time."""
+        return i18n.date_time(self.expires_at, self.tz, self.language)
 
     @property
     def task(self) -> str:
         if self.purpose == "reconnect":
-            return "reconnect your bank accounts"
-        return "connect your bank accounts"
+            return self._("reconnect your bank accounts")
+        return self._("connect your bank accounts")
 
 
-def _fit_sms(variants: list[str], **names: str) -> Rendered:
+def _fit_sms(variants: list[str], names: dict[str, str], fields: dict[str, str] | None = None
+             ) -> Rendered:
     """The wording that takes the fewest segments, the fullest of those: the
-    variants go from the fullest to the shortest, with `{firm}`-style fields for
-    `names`. A variant is GSM-7 (names transliterated) unless a name in it would be
-    lost so (`smstext.needs_ucs2`), then UCS-2 with every name as written and its
-    segments counted at 70 (67 per part)."""
+    variants go from the fullest to the shortest, with `%(firm)s`-style fields for
+    `names` (shortened to NAME_LIMITS) and `fields` (a link, a time: as given). A
+    variant is GSM-7 (names transliterated, our own accents too) unless a name in it
+    would be lost so (`smstext.needs_ucs2`), then UCS-2 with every name as written
+    and its segments counted at 70 (67 per part)."""
     best: Rendered | None = None
     for variant in variants:
-        used = {field for _, field, _, _ in string.Formatter().parse(variant) if field}
+        used = i18n.fields_of(variant) & names.keys()
         as_ucs2 = any(smstext.needs_ucs2(names[field]) for field in used)
-        text = smstext.for_sms(variant.format_map(
-            {field: _short(smstext.for_sms(value, as_ucs2), NAME_LIMITS.get(field, 10**6))
-             for field, value in names.items()}), as_ucs2)
+        values = {field: _short(smstext.for_sms(value, as_ucs2), NAME_LIMITS.get(field, 10**6))
+                  for field, value in names.items()}
+        text = smstext.for_sms(variant % {**values, **(fields or {})}, as_ucs2)
         measured = smstext.measure(text)
         if best is None or measured.count < best.segments:
             best = Rendered(body=text, segments=measured.count, encoding=measured.encoding)
@@ -79,31 +88,65 @@ def _short(name: str, limit: int) -> str:
     return name if len(name) <= limit else name[: limit - 1].rstrip() + "."
 
 
+# Each wording whole, so that a translation can put the words in its own order; the
+# fullest first. `%(expiry)s` is the day and time the link stops working.
+INVITE_SMS = {
+    "connect": [
+        N_("Hi %(first)s, %(firm)s invites you to connect your bank with LedgerSync: "
+           "%(link)s until %(expiry)s. Reply STOP to opt out."),
+        N_("Hi %(first)s, %(firm)s invites you to connect your bank: %(link)s until "
+           "%(expiry)s. Reply STOP to opt out."),
+        N_("%(firm)s invites you to connect your bank: %(link)s until %(expiry)s. "
+           "Reply STOP to opt out."),
+        N_("%(firm)s: connect your bank at %(link)s until %(expiry)s. Reply STOP to opt out."),
+        N_("%(firm)s: connect your bank %(link)s until %(expiry)s. Reply STOP to opt out."),
+    ],
+    "reconnect": [
+        N_("Hi %(first)s, %(firm)s asks you to reconnect your bank with LedgerSync: "
+           "%(link)s until %(expiry)s. Reply STOP to opt out."),
+        N_("Hi %(first)s, %(firm)s asks you to reconnect your bank: %(link)s until "
+           "%(expiry)s. Reply STOP to opt out."),
+        N_("%(firm)s asks you to reconnect your bank: %(link)s until %(expiry)s. "
+           "Reply STOP to opt out."),
+        N_("%(firm)s: reconnect your bank at %(link)s until %(expiry)s. "
+           "Reply STOP to opt out."),
+        N_("%(firm)s: reconnect your bank %(link)s until %(expiry)s. Reply STOP to opt out."),
+    ],
+}
+REMINDER_SMS = {
+    "connect": [
+        N_("Hi %(first)s, a reminder from %(firm)s: your link to connect your bank works "
+           "until %(expiry)s: %(link)s Reply STOP to opt out."),
+        N_("Hi %(first)s, a reminder from %(firm)s: your link to connect your bank works "
+           "until %(expiry)s: %(link)s"),
+        N_("Reminder from %(firm)s: your link to connect your bank works until %(expiry)s: "
+           "%(link)s"),
+        N_("Reminder from %(firm)s: your link works until %(expiry)s: %(link)s"),
+    ],
+    "reconnect": [
+        N_("Hi %(first)s, a reminder from %(firm)s: your link to reconnect your bank works "
+           "until %(expiry)s: %(link)s Reply STOP to opt out."),
+        N_("Hi %(first)s, a reminder from %(firm)s: your link to reconnect your bank works "
+           "until %(expiry)s: %(link)s"),
+        N_("Reminder from %(firm)s: your link to reconnect your bank works until "
+           "%(expiry)s: %(link)s"),
+        N_("Reminder from %(firm)s: your link works until %(expiry)s: %(link)s"),
+    ],
+}
+
+
+def _link_sms(table: dict[str, list[str]], t: InviteText) -> Rendered:
+    variants = table.get(t.purpose, table["connect"])
+    return _fit_sms([t._(v) for v in variants], {"firm": t.firm, "first": t.first_name},
+                    {"link": t.link, "expiry": t.expiry()})
+
+
 def invite_sms(t: InviteText) -> Rendered:
-    verb = "asks you to" if t.purpose == "reconnect" else "invites you to"
-    task = f"{t.purpose} your bank"
-    until = f"until {t.expiry()}. Reply STOP to opt out."
-    link = t.link.replace("{", "%7B").replace("}", "%7D")
-    return _fit_sms([
-        f"Hi {{first}}, {{firm}} {verb} {task} with LedgerSync: {link} {until}",
-        f"Hi {{first}}, {{firm}} {verb} {task}: {link} {until}",
-        f"{{firm}} {verb} {task}: {link} {until}",
-        f"{{firm}}: {task} at {link} {until}",
-        f"{{firm}}: {task} {link} {until}",
-    ], firm=t.firm, first=t.first_name)
+    return _link_sms(INVITE_SMS, t)
 
 
 def reminder_sms(t: InviteText) -> Rendered:
-    task = f"{t.purpose} your bank"
-    until = f"works until {t.expiry()}:"
-    link = t.link.replace("{", "%7B").replace("}", "%7D")
-    return _fit_sms([
-        f"Hi {{first}}, a reminder from {{firm}}: your link to {task} {until} {link} "
-        "Reply STOP to opt out.",
-        f"Hi {{first}}, a reminder from {{firm}}: your link to {task} {until} {link}",
-        f"Reminder from {{firm}}: your link to {task} {until} {link}",
-        f"Reminder from {{firm}}: your link {until} {link}",
-    ], firm=t.firm, first=t.first_name)
+    return _link_sms(REMINDER_SMS, t)
 
 
 _EMAILS = jinja2.Environment(
@@ -117,6 +160,7 @@ COMPANY_WORDS = frozenset({
     "&", "co", "company", "inc", "incorporated", "llc", "llp", "lp", "ltd", "limited",
     "corp", "corporation", "group", "plc", "gmbh", "ag", "sa", "sarl", "bv", "pty", "pllc",
     "partners", "associates", "holdings", "trust", "foundation", "enterprises", "services",
+    "sl", "srl", "sas", "cia",
 })
 
 
@@ -129,51 +173,55 @@ def greeting(t: InviteText) -> str:
     """'Hi Maria,' for a person; 'Hello Acme Co,' for a company (see COMPANY_WORDS)."""
     name = " ".join((t.name or t.first_name).split())
     if t.name and is_company(name):
-        return f"Hello {name},"
-    return f"Hi {t.first_name or name},"
+        return t._("Hello %(name)s,", name=name)
+    return t._("Hi %(name)s,", name=t.first_name or name)
 
 
-def _email(subject: str, paragraphs: list[str], t: InviteText) -> Rendered:
+@dataclass(frozen=True)
+class Email:
+    """What an email says, before it is laid out as text and HTML."""
+
+    subject: str
+    paragraphs: list[str]
+    footer: str
+    language: str
+    link: str | None = None
+    button: str | None = None
+
+
+def _email(email: Email) -> Rendered:
     """Plain text and HTML (from `email_templates/message.html`, autoescaped)."""
-    footer = _email_footer(t)
-    text = "\n\n".join([*paragraphs, t.link, footer])
+    parts = [*email.paragraphs, *([email.link] if email.link else []), email.footer]
     page = _EMAILS.get_template("message.html").render(
-        subject=subject, paragraphs=paragraphs, link=t.link,
-        button=t.task[0].upper() + t.task[1:], footer=footer,
+        subject=email.subject, paragraphs=email.paragraphs, link=email.link,
+        button=email.button, footer=email.footer, lang=email.language,
+        copy_words=i18n.translate(email.language, "Or copy this link into your browser:"),
     )
-    return Rendered(body=text, subject=subject, html=page)
+    return Rendered(body="\n\n".join(parts), subject=email.subject, html=page)
 
 
-def _email_footer(t: InviteText) -> str:
-    return (
-        f"This link is for you alone and expires {t.expiry()}. Questions? Reply to this "
-        f"email to reach {t.firm}, or write to LedgerSync support at {t.support_email}."
-    )
+def _link_email(t: InviteText, subject: str, paragraphs: list[str]) -> Rendered:
+    footer = t._("This link is for you alone and expires %(expiry)s. Questions? Reply to "
+                 "this email to reach %(firm)s, or write to LedgerSync support at "
+                 "%(support)s.", expiry=t.expiry(), firm=t.firm, support=t.support_email)
+    return _email(Email(subject, [greeting(t), *paragraphs], footer, t.language, t.link,
+                        t.task[0].upper() + t.task[1:]))
 
 
 def invite_email(t: InviteText) -> Rendered:
-    return _email(
-        f"{t.firm} invites you to {t.task}",
-        [
-            greeting(t),
-            f"{t.firm} uses LedgerSync to keep your books up to date and asks you to "
-            f"{t.task}. It takes a couple of minutes: open the link, accept, and pick "
-            "your bank. Your account can only add and restore bank connections.",
-        ],
-        t,
-    )
+    return _link_email(
+        t, t._("%(firm)s invites you to %(task)s", firm=t.firm, task=t.task),
+        [t._("%(firm)s uses LedgerSync to keep your books up to date and asks you to "
+             "%(task)s. It takes a couple of minutes: open the link, accept, and pick your "
+             "bank. Your account can only add and restore bank connections.",
+             firm=t.firm, task=t.task)])
 
 
 def reminder_email(t: InviteText) -> Rendered:
-    return _email(
-        f"Reminder: {t.firm} is waiting for you to {t.task}",
-        [
-            greeting(t),
-            f"A reminder from {t.firm}: your LedgerSync link expires {t.expiry()}. "
-            f"Open it to {t.task}.",
-        ],
-        t,
-    )
+    return _link_email(
+        t, t._("Reminder: %(firm)s is waiting for you to %(task)s", firm=t.firm, task=t.task),
+        [t._("A reminder from %(firm)s: your LedgerSync link expires %(expiry)s. Open it "
+             "to %(task)s.", firm=t.firm, expiry=t.expiry(), task=t.task)])
 
 
 def render(kind: str, channel: str, text: InviteText) -> Rendered:
@@ -187,50 +235,84 @@ def render(kind: str, channel: str, text: InviteText) -> Rendered:
     return table[(kind, channel)](text)
 
 
+# --- a sign-in code (core.signin) ----------------------------------------------------------
+
+
+def signin_code_sms(code: str, host: str, lang: str) -> Rendered:
+    """The code first (a phone shows it in the notification), and on the last line the
+    site it is for, as browsers read it to fill the code in by themselves (WebOTP:
+    `@host #code`)."""
+    said = i18n.translate(lang, "%(code)s is your LedgerSync sign-in code. It works for "
+                              "%(minutes)s minutes, once. Don't share it.",
+                        code=code, minutes=CODE_MINUTES)
+    return _fit_sms([f"{said}\n\n@{host} #{code}"], {})
+
+
+def signin_code_email(code: str, lang: str, support_email: str) -> Rendered:
+    _ = partial(i18n.translate, lang)
+    return _email(Email(
+        _("Your LedgerSync sign-in code"),
+        [_("Your sign-in code is %(code)s.", code=code),
+         _("Enter it on the page where you asked for it. It works for %(minutes)s minutes, "
+           "once.", minutes=CODE_MINUTES)],
+        _("If you didn't ask for a code, ignore this email: nobody can sign in without it. "
+          "Questions? Write to LedgerSync support at %(support)s.", support=support_email),
+        lang))
+
+
 # --- answers to clients' texts (TwiML replies) and staff replies -------------------------
 
 
-def _reply(text: str, **names: str) -> Rendered:
-    """An answer of one wording; `{firm}` in it is the firm's name, as `_fit_sms`."""
-    return _fit_sms([text], **names)
+def _reply(lang: str, text: str, **names: str) -> Rendered:
+    """An answer of one wording in `lang`; `%(firm)s` in it is the firm's name, as
+    `_fit_sms`; `sign_in`, a link, is kept as it is."""
+    fields = {"sign_in": names.pop("sign_in")} if "sign_in" in names else {}
+    return _fit_sms([i18n.translate(lang, text)], names, fields)
 
 
-def help_sms(firm: str | None, support_email: str) -> Rendered:
+def help_sms(firm: str | None, support_email: str, lang: str = i18n.DEFAULT,
+             sign_in: str | None = None) -> Rendered:
     if firm is None:
-        return _reply("LedgerSync sends messages for accounting firms. If a firm invited you, "
-                      "reply to its text. Help: {support}. Reply STOP to opt out.",
-                      support=support_email)
-    return _reply("{firm} uses LedgerSync to ask you to connect your bank accounts for your "
-                  "books. Reply NEW for a new link, STOP to opt out. Help: {support}",
-                  firm=firm, support=support_email)
+        return _reply(lang, N_("LedgerSync sends messages for accounting firms. If a firm "
+                               "invited you, reply to its text. Help: %(support)s. Reply STOP "
+                               "to opt out."), support=support_email)
+    if sign_in is None:
+        return _reply(lang, N_("%(firm)s uses LedgerSync to ask you to connect your bank "
+                               "accounts for your books. Reply NEW for a new link, STOP to opt "
+                               "out. Help: %(support)s"), firm=firm, support=support_email)
+    return _reply(lang, N_("%(firm)s uses LedgerSync to ask you to connect your bank accounts "
+                           "for your books. Sign in: %(sign_in)s Reply NEW for a new link, STOP "
+                           "to opt out. Help: %(support)s"),
+                  firm=firm, support=support_email, sign_in=sign_in)
 
 
-def stopped_sms(firm: str | None) -> Rendered:
-    return _reply("You won't get more texts from {firm} via LedgerSync. Reply START to "
-                  "get them again.", firm=firm or "LedgerSync")
+def stopped_sms(firm: str | None, lang: str = i18n.DEFAULT) -> Rendered:
+    return _reply(lang, N_("You won't get more texts from %(firm)s via LedgerSync. Reply "
+                           "START to get them again."), firm=firm or "LedgerSync")
 
 
-def resumed_sms(firm: str | None) -> Rendered:
-    return _reply("You'll get texts from {firm} via LedgerSync again. Reply STOP to opt out, "
-                  "HELP for help.", firm=firm or "LedgerSync")
+def resumed_sms(firm: str | None, lang: str = i18n.DEFAULT) -> Rendered:
+    return _reply(lang, N_("You'll get texts from %(firm)s via LedgerSync again. Reply STOP "
+                           "to opt out, HELP for help."), firm=firm or "LedgerSync")
 
 
-def new_link_sms(firm: str, sent: bool) -> Rendered:
+def new_link_sms(firm: str, sent: bool, lang: str = i18n.DEFAULT) -> Rendered:
     if sent:
-        return _reply("A new link from {firm} is on its way in the next text.", firm=firm)
-    return _reply("Thanks, we've asked {firm} to send you a new link.", firm=firm)
+        return _reply(lang, N_("A new link from %(firm)s is on its way in the next text."),
+                      firm=firm)
+    return _reply(lang, N_("Thanks, we've asked %(firm)s to send you a new link."), firm=firm)
 
 
-def question_ack_sms(firm: str) -> Rendered:
-    return _reply("Thanks, {firm} got your message and will reply here. Reply STOP to opt out.",
-                  firm=firm)
+def question_ack_sms(firm: str, lang: str = i18n.DEFAULT) -> Rendered:
+    return _reply(lang, N_("Thanks, %(firm)s got your message and will reply here. Reply "
+                           "STOP to opt out."), firm=firm)
 
 
-def staff_reply_sms(firm: str, text: str, first: bool) -> Rendered:
+def staff_reply_sms(firm: str, text: str, first: bool, lang: str = i18n.DEFAULT) -> Rendered:
     """What a staff member wrote, prefixed with the firm; their typography made
     plain, their emoji kept (which makes the text UCS-2)."""
     body = f"{_short(firm, FIRM_NAME_LIMIT)}: {smstext.plain(text.strip())}"
     if first:
-        body += " Reply STOP to opt out."
+        body += " " + smstext.to_gsm7(i18n.translate(lang, "Reply STOP to opt out."))
     measured = smstext.measure(body)
     return Rendered(body=body, segments=measured.count, encoding=measured.encoding)

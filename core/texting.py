@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from peewee import IntegrityError
 
-from . import clock, events, invites, notices, optouts, outbound, smstext, templates
+from . import clock, events, i18n, invites, notices, optouts, outbound, smstext, templates
 from .config import settings
 from .db import database
 from .errors import LedgerSyncError, Refused
@@ -28,6 +28,7 @@ HELP_WORDS = {"HELP", "INFO"}
 NEW_LINK_WORDS = {"NEW", "LINK"}
 MAX_SMS_CHARS = 1600
 SELF_SERVE_LINKS_PER_DAY = 3
+SIGN_IN_PATH = "/account/sign-in"  # web/sign_in.py
 
 
 @dataclass(frozen=True)
@@ -89,20 +90,27 @@ def whose(phone: str) -> Client | None:
 def _act(inbound: Message, text: Inbound, client: Client | None) -> Answer:
     word = keyword(text.body)
     firm = client.firm if client else None
+    lang = i18n.of_client(client) if client else i18n.DEFAULT
     if word in STOP_WORDS:
         optouts.opt_out(text.from_addr, f"replied {word}", firm=firm, client=client)
-        return Answer("stopped", templates.stopped_sms(firm and firm.name).body, client)
+        return Answer("stopped", templates.stopped_sms(firm and firm.name, lang).body, client)
     if word in START_WORDS:
         optouts.opt_in(text.from_addr, f"replied {word}", firm=firm, client=client)
-        return Answer("resumed", templates.resumed_sms(firm and firm.name).body, client)
+        return Answer("resumed", templates.resumed_sms(firm and firm.name, lang).body, client)
     if client is None:
         return _stranger(text)
     if word in HELP_WORDS:
-        return Answer("help", templates.help_sms(firm.name, settings().support_email).body,
-                      client)
+        return Answer("help", _help(client, lang), client)
     if word in NEW_LINK_WORDS:
         return _new_link(inbound, client)
     return _forward(inbound, text, client)
+
+
+def _help(client: Client, lang: str) -> str:
+    """Who is texting, why, the keywords, and where to sign in again (`/account/sign-in`)."""
+    config = settings()
+    return templates.help_sms(client.firm.name, config.support_email, lang,
+                              sign_in=f"{config.public_base_url}{SIGN_IN_PATH}").body
 
 
 def _stranger(text: Inbound) -> Answer:
@@ -124,7 +132,8 @@ def _new_link(inbound: Message, client: Client) -> Answer:
         try:
             invites.resend(client, "sms")
             events.record("invite.new_link_by_text", client=client, actor="client")
-            return Answer("new_link", templates.new_link_sms(client.firm.name, True).body, client)
+            return Answer("new_link", templates.new_link_sms(
+                client.firm.name, True, i18n.of_client(client)).body, client)
         except LedgerSyncError:
             pass  # e.g. a link went out a minute ago: the firm decides
     today = clock.now().date().isoformat()
@@ -135,7 +144,8 @@ def _new_link(inbound: Message, client: Client) -> Answer:
         client=client, dedupe_key=f"notice-newlink-text-{client.id}-{today}")
     outbound.dispatch(notice)
     events.record("invite.new_link_requested", client=client, actor="client", by="text")
-    return Answer("new_link", templates.new_link_sms(client.firm.name, False).body, client)
+    return Answer("new_link", templates.new_link_sms(
+        client.firm.name, False, i18n.of_client(client)).body, client)
 
 
 def _self_serve_allowed(client: Client) -> bool:
@@ -158,7 +168,8 @@ def _forward(inbound: Message, text: Inbound, client: Client) -> Answer:
     if _answered_lately(text.from_addr, "answer_forwarded") or optouts.is_opted_out(
             text.from_addr):
         return Answer("forwarded", None, client)
-    return Answer("forwarded", templates.question_ack_sms(client.firm.name).body, client)
+    return Answer("forwarded", templates.question_ack_sms(
+        client.firm.name, i18n.of_client(client)).body, client)
 
 
 def _record_answer(inbound: Message, answer: Answer) -> None:
@@ -197,7 +208,7 @@ def staff_reply(staff: Staff, client: Client, text: str, *, ref: str) -> Message
     first = not Message.select().where(
         Message.direction == "out", Message.channel == "sms", Message.to_addr == client.phone,
         Message.status.not_in([Status.FAILED, Status.CANCELED, Status.PENDING])).exists()
-    rendered = templates.staff_reply_sms(client.firm.name, said, first)
+    rendered = templates.staff_reply_sms(client.firm.name, said, first, i18n.of_client(client))
     if len(rendered.body) > MAX_SMS_CHARS:
         raise Refused(f"Too long for a text: {len(rendered.body):,} characters, and a text "
                       f"holds at most {MAX_SMS_CHARS:,}. Shorten it and send again.")

@@ -76,7 +76,11 @@ def new_key() -> str:
 
 # --- tokens out of sight: what the database, logs and reports keep ----------------------
 
-_LINK_TOKEN = re.compile(rf"(/i/)([A-Za-z0-9_-]{{{TOKEN_LENGTH}}})(?![A-Za-z0-9_-])")
+# A client's link (`/i/<22 characters>`), and a Slack linking page's
+# (`/slack/link/<token>`: whatever follows, since nothing else lives there).
+_LINK_TOKEN = re.compile(
+    rf"(/i/(?=[A-Za-z0-9_-]{{{TOKEN_LENGTH}}}(?![A-Za-z0-9_-]))|/slack/link/)([A-Za-z0-9_-]+)"
+)
 MASK = "…"
 
 

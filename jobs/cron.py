@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from rq.cron import CronScheduler
 
-from . import tasks
+from . import banks, tasks
 from .queues import connection
 
 SWEEP_INTERVAL = 60
+BANK_SWEEP_INTERVAL = 3600  # hourly; each connection is synced once a day (jobs/banks.py)
 
 
 def scheduler(interval: int = SWEEP_INTERVAL) -> CronScheduler:
     cron = CronScheduler(connection=connection())
     cron.register(tasks.sweep, queue_name="default", interval=interval, job_timeout=600,
                   result_ttl=600)
+    cron.register(banks.sweep, queue_name="default", interval=BANK_SWEEP_INTERVAL,
+                  job_timeout=600, result_ttl=600)
     return cron

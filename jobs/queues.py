@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 QUEUES = ("paced", "high", "default", "bulk")
 BULK_CHAINS = 2  # jobs (so workers) that share one bulk run
 DELIVERY_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
+KEPT = {"result_ttl": 300, "failure_ttl": 7 * 86400}  # results a while, failures a week
+DELIVERY = {"retry": DELIVERY_RETRY, "job_timeout": 120, **KEPT}
+SCHEDULED = {"job_timeout": 120, **KEPT}
+JOB_OPTIONS = {"deliver": DELIVERY, "remind": SCHEDULED, "expire": SCHEDULED}
 
 
 def connection(config: Settings | None = None) -> Redis:
@@ -72,16 +76,13 @@ def install(config: Settings | None = None) -> bool:
     def enqueue_deliveries(message_ids: list[int]) -> None:
         try:
             for message_id in message_ids:
-                high.enqueue("jobs.tasks.deliver", message_id, retry=DELIVERY_RETRY,
-                             job_timeout=120, result_ttl=300, failure_ttl=7 * 86400)
+                high.enqueue("jobs.tasks.deliver", message_id, **DELIVERY)
         except RedisError:
             log.warning("Redis refused deliveries %s; the sweep will send them", message_ids)
 
     def schedule_at(task: str, invite_id: int, when: datetime) -> None:
-        # RQ keeps whole seconds: round up, so the job never runs before it is due.
-        when = when + timedelta(microseconds=(1_000_000 - when.microsecond) % 1_000_000)
-        default.enqueue_at(when, f"jobs.tasks.{task}", invite_id, job_id=f"{task}-{invite_id}",
-                           job_timeout=120, result_ttl=300, failure_ttl=7 * 86400)
+        default.enqueue_at(_whole(when), f"jobs.tasks.{task}", invite_id,
+                           job_id=f"{task}-{invite_id}", **SCHEDULED)
 
     def run_bulk(run_id: int) -> None:
         for _ in range(BULK_CHAINS):
@@ -99,9 +100,20 @@ def deliver_at(message_id: int, slot: float, lead: float) -> None:
     slot (RQ's scheduler keeps whole seconds and checks every second: up to a second
     more) to wait the rest of the way in place."""
     when = datetime.fromtimestamp(slot - lead, UTC)
-    queue("paced").enqueue_at(when, "jobs.tasks.deliver", message_id, slot,
-                             retry=DELIVERY_RETRY, job_timeout=120, result_ttl=300,
-                             failure_ttl=7 * 86400)
+    queue("paced").enqueue_at(when, "jobs.tasks.deliver", message_id, slot, **DELIVERY)
+
+
+def _whole(when: datetime) -> datetime:
+    """RQ keeps whole seconds: rounded up, so a job never runs before it is due."""
+    return when + timedelta(microseconds=(1_000_000 - when.microsecond) % 1_000_000)
+
+
+def catch_up_at(task: str, when: datetime) -> None:
+    """One job, at `when`, for every reminder or expiry then due (a bulk run's; one job
+    a second at most)."""
+    when = _whole(when)
+    queue("default").enqueue_at(when, "jobs.tasks.catch_up", task,
+                                job_id=f"{task}-due-{int(when.timestamp())}", **SCHEDULED)
 
 
 def schedule_bulk(run_id: int, when: datetime) -> None:

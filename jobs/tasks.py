@@ -1,19 +1,24 @@
 """The jobs. Each loads its state from the database by id, calls core, and is
 idempotent: running it twice, or after the work was done elsewhere, changes
-nothing. Workers run them with a database connection per job."""
+nothing. A worker keeps its database connection from job to job (`db.kept`: one
+per process and thread, checked before use), since opening one cost more than
+most jobs (bench/jobs.py)."""
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
+from redis import RedisError
 from rq import get_current_job
 
 from core import bulk, clock, db, deliveries, invites, reminders, schedule
 from core import sweep as core_sweep
-from core.models import Invite, Message, Status
+from core.models import BulkRun, Invite, Message, Status
 
 from . import pacing, queues
 
@@ -23,7 +28,7 @@ log = logging.getLogger(__name__)
 def unit_of_work(func):
     @functools.wraps(func)
     def run(*args, **kwargs):
-        with db.connection():
+        with db.kept():
             return func(*args, **kwargs)
 
     return run
@@ -105,6 +110,12 @@ def expire(invite_id: int) -> str:
 
 
 @unit_of_work
+def catch_up(task: str) -> str:
+    """Every reminder or expiry due now (asked for by a bulk run, see `bulk_send`)."""
+    return f"{core_sweep.catch_up(task)} {task}"
+
+
+@unit_of_work
 def sweep() -> str:
     """Everything due in the database and not done (run periodically by `ledgersync cron`)."""
     report = core_sweep.run()
@@ -113,23 +124,76 @@ def sweep() -> str:
 
 
 BULK_SLICE = 5.0  # seconds a bulk job works before making way for staff's own sends
+MAX_SENDERS = 8  # threads of a worker process sending one bulk run's texts at once
+SEND_TIME = 0.05  # seconds a text keeps its sender (checks, invite, the provider's answer)
+
+
+def senders_for(rate: float | None) -> int:
+    """How many of a run's texts a worker sends at once: as many as the rate keeps busy
+    while each waits for the provider (one at 20 texts a second or less, as before)."""
+    return max(1, min(MAX_SENDERS, math.ceil((rate or 1.0) * SEND_TIME)))
+
+
+@functools.cache
+def _senders() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(MAX_SENDERS, thread_name_prefix="bulk-send")
+
+
+def _send_one(run: BulkRun, wanted: list) -> bulk.Step:
+    with db.kept(), schedule.held(wanted):  # each sender thread keeps its own connection
+        return bulk.send_next(run.id, wait_turn=take_turn, run=run)
+
+
+def _catch_up(wanted: list) -> None:
+    """The slice's reminders and expiries: one job each at the latest of their times,
+    not two jobs an invite (the sweep is the safety net, as for every schedule)."""
+    try:
+        for task, when in schedule.latest(wanted).items():
+            queues.catch_up_at(task, when)
+    except RedisError:
+        log.warning("Redis refused a bulk run's catch-up; the sweep will do it", exc_info=True)
 
 
 @unit_of_work
 def bulk_send(run_id: int) -> str:
-    """Work on a bulk run at the sender's pace; hands over to waiting staff sends
-    (the `high` queue) every few seconds, and wakes up for quiet-hours waits."""
-    started, sent = time.monotonic(), 0
-    high = queues.queue("high")
+    """Work on a bulk run at the sender's pace, several texts at once (`senders_for`:
+    each claimed by one conditional update, each in its own slot of the pace); hands
+    over to waiting staff sends (the `high` queue) every few seconds, and wakes up for
+    quiet-hours waits. Its invites' reminders and expiries are asked for once a slice."""
+    started, width = time.monotonic(), senders_for(pacing.rate_for("sms"))
+    high, sent, ended, running, wanted = queues.queue("high"), 0, None, set(), []
+    run = BulkRun.get_or_none(BulkRun.id == run_id)
+    if run is None:
+        return "stopped: no such run"
     while True:
-        step = bulk.send_next(run_id, wait_turn=take_turn)
-        if step.result in {"stopped", "idle"}:
-            if step.until is not None:
-                queues.schedule_bulk(run_id, step.until)
-            bulk.report_progress(run_id, final=True)
-            return f"{step.result} after {sent}"
-        sent += step.result == "sent"
+        while ended is None and len(running) < width and not _make_way(started, high):
+            running.add(_senders().submit(_send_one, run, wanted))
+        if not running:
+            _catch_up(wanted)
+            if ended is None:
+                queues.queue("bulk").enqueue(bulk_send, run_id, job_timeout=600)
+                return f"sliced after {sent}"
+            return _ended(run_id, sent)
+        done, running = wait(running, return_when=FIRST_COMPLETED)
+        for step in (future.result() for future in done):
+            if step.result in {"stopped", "idle"}:
+                ended = step
+            sent += step.result == "sent"
         bulk.report_progress(run_id)
-        if time.monotonic() - started > BULK_SLICE or high.count:
-            queues.queue("bulk").enqueue(bulk_send, run_id, job_timeout=600)
-            return f"sliced after {sent}"
+
+
+def _make_way(started: float, high) -> bool:
+    return time.monotonic() - started > BULK_SLICE or bool(high.count)
+
+
+def _ended(run_id: int, sent: int) -> str:
+    """Nothing left to claim and nothing in this job's hands: the last word is a plain
+    `send_next` (which marks the run done, or says when its next text is due)."""
+    step = bulk.send_next(run_id, wait_turn=take_turn)
+    if step.result not in {"stopped", "idle"}:
+        queues.queue("bulk").enqueue(bulk_send, run_id, job_timeout=600)
+        return f"more after {sent + (step.result == 'sent')}"
+    if step.until is not None:
+        queues.schedule_bulk(run_id, step.until)
+    bulk.report_progress(run_id, final=True)
+    return f"{step.result} after {sent}"

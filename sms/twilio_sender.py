@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from datetime import timedelta
 
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
@@ -52,19 +53,26 @@ class RoutedHttpClient(TwilioHttpClient):
 
 class TwilioSender:
     def __init__(self):
-        self._client: Client | None = None
-        self._built_for: tuple[str, str, str] | None = None
+        self._local = threading.local()
 
     def client(self) -> Client:
-        """One SDK client (and connection pool) per sender, rebuilt only when the
-        credentials or API URL change."""
+        """One SDK client (and its HTTP session, kept alive) per sender and thread — a
+        worker sends a bulk run's texts from several threads, and a requests session
+        is not made to be shared — rebuilt only when the credentials or API URL change."""
         config = settings()
         key = (config.twilio_account_sid, config.twilio_auth_token, config.twilio_api_url)
-        if self._client is None or key != self._built_for:
-            self._client = Client(config.twilio_account_sid, config.twilio_auth_token,
+        local = self._local
+        if getattr(local, "client", None) is None or key != local.built_for:
+            local.client = Client(config.twilio_account_sid, config.twilio_auth_token,
                                   http_client=RoutedHttpClient(config.twilio_api_url))
-            self._built_for = key
-        return self._client
+            local.built_for = key
+        return local.client
+
+    def warm(self) -> None:
+        """Build this thread's client and load the SDK's message API now, before a slot
+        of the pace is waited for (the first use costs tens of milliseconds, which would
+        land the text late in its slot)."""
+        self.client().messages  # noqa: B018 - the SDK loads its API modules on first access
 
     def send(self, message: Message) -> SendResult:
         try:

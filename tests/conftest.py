@@ -19,7 +19,8 @@ import wiring
 from core import bulk, config, db, deliveries, migrations, outbound, schedule
 from core.models import ALL_MODELS, SchemaVersion
 
-pytest_plugins = ["tests.slack_fixtures", "tests.twilio_fixtures"]
+pytest_plugins = ["tests.slack_fixtures", "tests.twilio_fixtures", "tests.plaid_fixtures",
+                  "tests.browser_helpers"]
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/ledgersync_test")
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Mon 23 Nov, 10:00 in New York

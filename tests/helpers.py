@@ -136,3 +136,15 @@ def redis_or_skip(url: str):
 def csrf(page) -> str:
     """The CSRF token of one of our pages' forms."""
     return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def app_without_redis():
+    """The real Flask app on the current settings with Redis away, so work is done in
+    the request and a test sees it done."""
+    from core import config
+    from jobs import queues
+    from web import create_app
+
+    app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0"))
+    queues.uninstall()
+    return app

@@ -58,10 +58,11 @@ def free_port() -> int:
 
 
 class GunicornTLS:
-    """`with GunicornTLS(settings, folder) as server:` — server.base is https://…"""
+    """`with GunicornTLS(settings, folder[, env]) as server:` — server.base is https://…"""
 
-    def __init__(self, settings: Settings, folder: Path):
+    def __init__(self, settings: Settings, folder: Path, env: dict[str, str] | None = None):
         self.settings, self.folder = settings, folder
+        self.env = env or {}  # more settings for the web process (a Twilio stand-in…)
         self.port = free_port()
         self.base = f"https://127.0.0.1:{self.port}"
         self.log_path = folder / "gunicorn.log"
@@ -74,7 +75,7 @@ class GunicornTLS:
                "DATABASE_URL": self.settings.database_url,
                "SECRET_KEY": self.settings.secret_key, "PUBLIC_BASE_URL": self.base,
                "REDIS_URL": "redis://127.0.0.1:1/0", "SLACK_BOT_TOKEN": "",
-               "TWILIO_ACCOUNT_SID": "", "SMTP_URL": ""}
+               "TWILIO_ACCOUNT_SID": "", "SMTP_URL": "", **self.env}
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=ROOT, env=env,
                                         stdout=self._log, stderr=subprocess.STDOUT,

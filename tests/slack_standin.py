@@ -36,6 +36,12 @@ class SlackStandIn(LocalServer):
         self._lock = threading.Lock()
         self._waiting: dict[str, threading.Event] = {}
         self._seq = itertools.count(1)
+        # OAuth: what `oauth.v2.access` answers for each code (`workspace(…)`), and for
+        # each refresh token; the bearer token of every call, beside `calls`.
+        self.codes: dict[str, dict] = {}
+        self.refreshes: dict[str, dict] = {}
+        self.bearers: list[tuple[str, str | None]] = []
+        self.teams: dict[str, str] = {}  # token → team, for auth.test
         super().__init__()
 
     @property
@@ -63,18 +69,24 @@ class SlackStandIn(LocalServer):
                 return Response("unavailable", status=status, headers={"Retry-After": "0"})(
                     environ, start_response)
             self.calls.append((name, params))
+            bearer = request.headers.get("Authorization", "").removeprefix("Bearer ") or \
+                params.get("token")
+            self.bearers.append((name, bearer))
             if name.startswith("respond:"):
                 self.arrived.setdefault(name, time.perf_counter())
                 if name in self._waiting:
                     self._waiting[name].set()
-        return Response(json.dumps(self._answer(name, params)),
+        return Response(json.dumps(self._answer(name, params, bearer)),
                         content_type="application/json")(environ, start_response)
 
-    def _answer(self, name: str, params: dict) -> dict:
+    def _answer(self, name: str, params: dict, bearer: str | None = None) -> dict:
         if name in self.fail:
             return {"ok": False, "error": self.fail[name]}
         if name == "auth.test":
-            return {"ok": True, "team_id": TEAM, "user_id": BOT, "bot_id": "B1"}
+            return {"ok": True, "team_id": self.teams.get(bearer or "", TEAM), "user_id": BOT,
+                    "bot_id": "B1"}
+        if name == "oauth.v2.access":
+            return self._oauth(params)
         if name == "chat.postMessage":
             return self._post(params.get("channel") or "")
         if name == "conversations.list":
@@ -82,6 +94,45 @@ class SlackStandIn(LocalServer):
         if name.startswith("views."):
             return {"ok": True, "view": {"id": "V1"}}
         return {"ok": True}
+
+    def workspace(self, code: str, team: str, *, token: str, refresh: str | None = None,
+                  expires_in: int = 43200, name: str = "", installer: str = "UINSTALLER") -> None:
+        """`oauth.v2.access` with this code installs the app in `team` with `token`
+        (a rotating one when `refresh` is given)."""
+        answer = {"ok": True, "app_id": "A1", "token_type": "bot", "access_token": token,
+                  "scope": "commands,chat:write", "bot_user_id": "UBOT" + team[-3:],
+                  "team": {"id": team, "name": name or f"Workspace {team}"},
+                  "enterprise": None, "is_enterprise_install": False,
+                  "authed_user": {"id": installer}}
+        if refresh:
+            answer.update(refresh_token=refresh, expires_in=expires_in)
+        self.codes[code] = answer
+        self.teams[token] = team
+
+    def rotation(self, refresh: str, *, token: str, next_refresh: str, team: str,
+                 expires_in: int = 43200) -> None:
+        """`oauth.v2.access` with grant_type=refresh_token and `refresh` gives `token`."""
+        self.refreshes[refresh] = {"ok": True, "token_type": "bot", "access_token": token,
+                                   "refresh_token": next_refresh, "expires_in": expires_in,
+                                   "team": {"id": team}}
+        self.teams[token] = team
+
+    def _oauth(self, params: dict) -> dict:
+        if params.get("grant_type") == "refresh_token":
+            return self.refreshes.get(params.get("refresh_token"),
+                                      {"ok": False, "error": "invalid_refresh_token"})
+        return self.codes.get(params.get("code"), {"ok": False, "error": "invalid_code"})
+
+    def forget(self) -> None:
+        """Start the record afresh (what a test's set-up caused is not its subject)."""
+        with self._lock:
+            self.calls.clear()
+            self.bearers.clear()
+
+    def tokens_used(self, name: str) -> list[str | None]:
+        """The bearer token of each call to `name`, in order."""
+        with self._lock:
+            return [token for n, token in self.bearers if n == name]
 
     def _post(self, channel: str) -> dict:
         if channel in self.refuse:

@@ -6,9 +6,7 @@ each step go to test-output/browser/<scheme>/."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import threading
 from pathlib import Path
 
@@ -20,7 +18,6 @@ from core.models import BankConnection
 
 from .https_server import GunicornTLS
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "browser"
 PHONE = {"width": 390, "height": 844}
 
@@ -56,22 +53,6 @@ def live_server(request):
     else:
         server = request.getfixturevalue("https_server")
         yield server.base, server
-
-
-@pytest.fixture
-def browser():
-    if not CHROMIUM:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is not installed (apt-get install chromium)")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield chromium
-        chromium.close()
 
 
 def test_a_client_accepts_adds_and_restores_on_a_phone(live_server, browser):

@@ -151,3 +151,46 @@ def test_a_worker_that_died_after_claiming_is_recovered(crowd, firm, settings):
     report = sweep.run(stuck_after=timedelta(0))
     assert report.bulk_runs == 1
     assert outcomes(plan.run)["Ann Texter"] == ("sent", None)
+
+
+def test_expired_chooses_clients_whose_latest_invite_expired(clock, firm):
+    lapsed = clients.add(firm, "Lou Lapsed", phone="2125550130")
+    renewed = clients.add(firm, "Ray Renewed", phone="2125550131")
+    waiting = clients.add(firm, "Wes Waiting", phone="2125550132")
+    revoked = clients.add(firm, "Rob Revoked", phone="2125550133")
+    invites.send(lapsed, "sms"), invites.send(renewed, "sms"), invites.send(revoked, "sms")
+    invites.revoke(revoked)
+    clock.shift(config.settings().invite_ttl + timedelta(minutes=1))
+    invites.resend(renewed, "sms")  # its latest invite is valid again
+    invites.send(waiting, "sms")
+    plan = bulk.prepare(firm, "expired")
+    assert {i.label for i in BulkItem.select().where(BulkItem.run == plan.run)} == {"Lou Lapsed"}
+    assert (plan.sms, plan.skipped) == (1, [])
+
+
+def test_preparing_many_clients_takes_a_handful_of_queries(clock, firm):
+    """Set-based: the queries don't grow with the number of clients (each insert of
+    items is one statement per 500)."""
+    from core import db
+
+    for i in range(60):
+        clients.add(firm, f"Many {i:02}", phone=f"21255502{i:02}")
+    optouts.opt_out("+12125550201", "keyword")
+    invites.send(clients.find(firm, "Many 02"), "sms")
+    statements = []
+    real = db.database.obj.execute_sql
+
+    def counted(sql, *args, **kwargs):
+        statements.append(sql)
+        return real(sql, *args, **kwargs)
+
+    db.database.obj.execute_sql = counted
+    try:
+        plan = bulk.prepare(firm, "not_invited")
+        listed = bulk.prepare(firm, "list", names="\n".join(f"Many {i:02}" for i in range(60)))
+    finally:
+        del db.database.obj.execute_sql
+    assert (plan.sms, len(plan.skipped)) == (58, 1)  # Many 02 has been invited: not chosen
+    assert {i.label: i.reason for i in listed.skipped} == {
+        "Many 01": "opted out", "Many 02": "a valid invite is still pending"}
+    assert len(statements) <= 20

@@ -22,7 +22,7 @@ from datetime import timedelta
 import pytest
 
 from core import bulk, clients, config, firms, invites, optouts, sweep
-from core.models import BulkItem, BulkRun, Message
+from core.models import BulkItem, BulkRun, Client, Message
 from jobs import queues
 from tests.helpers import bulk_settled, kill_tree, start_worker, wait_for, worker_env
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
@@ -248,3 +248,44 @@ def test_retry_failed_resends_only_the_failed(stack, twilio):
     assert accepted == {number: 1 for number in numbers}
     assert attempts == {number: 2 if number in failed else 1 for number in numbers}
     assert collections.Counter(o for o, _ in outcomes(plan.run.id).values()) == {"sent": 20}
+
+
+FAST_RATE = 200  # a short code's pace, on the test's two workers
+CROWD = 1000
+STAFF_AFTER = 200  # bulk texts out when the staff invite is made
+FAST_OVERTAKEN = 100  # bulk texts that must still be behind it when it arrives
+
+
+def test_a_staff_invite_overtakes_a_200_a_second_run(stack, twilio):
+    """At 200 texts a second, several texts in flight on each worker: a staff invite made
+    mid-run goes ahead of the backlog (ordering is asserted; how long it took is printed
+    here and measured by `bench.bulk_pacing --staff-after`)."""
+    twilio.latency = 0.02  # Twilio's own answer time: texts are in flight at once
+    firm = stack.setup(FAST_RATE)
+    numbers = [f"+1917{2000000 + i:07}" for i in range(CROWD)]
+    Client.insert_many([{"firm": firm, "name": f"Crowd {i:04}", "name_key": f"crowd {i:04}",
+                         "phone": number, "banks": []} for i, number in enumerate(numbers)]
+                       ).execute()
+    walk_in = clients.add(firm, "Walk In", phone=WALK_IN)
+    plan = bulk.prepare(firm, "list", names="\n".join(f"Crowd {i:04}" for i in range(CROWD)),
+                        channel="sms")
+    assert plan.sms == CROWD
+    stack.install()
+    stack.worker("a"), stack.worker("b")
+    assert bulk.start(plan.run.id)
+    twilio.wait_for(STAFF_AFTER, timeout=PATIENCE)
+    made = time.monotonic()
+    invites.send(walk_in, "sms")  # the `high` queue
+    staff = twilio.wait_for(1, to=WALK_IN, timeout=PATIENCE)[0]
+    assert wait_for(lambda: bulk_settled(plan.run.id), timeout=PATIENCE)
+
+    accepted = twilio.sent()
+    texts = [a for a in accepted if a.to in set(numbers)]
+    behind = sum(1 for a in texts if a.monotonic > staff.monotonic)
+    print(f"\nat {FAST_RATE}/s: staff invite made after {STAFF_AFTER} bulk texts reached the "
+          f"stand-in {1000 * (staff.monotonic - made):.0f} ms later with {behind} bulk texts "
+          f"behind it; busiest second {twilio.busiest(1.0)}")
+    assert twilio.busiest(1.0) <= FAST_RATE
+    assert collections.Counter(a.to for a in texts) == {number: 1 for number in numbers}
+    assert len(twilio.sent(WALK_IN)) == 1 and behind >= FAST_OVERTAKEN
+    assert collections.Counter(o for o, _ in outcomes(plan.run.id).values()) == {"sent": CROWD}

@@ -10,17 +10,12 @@ import pytest
 from core import clients, config, connections, invites, outbox, tokens
 from core.models import BankConnection, ClientAccount, Event, Invite, Message
 
-from .helpers import csrf
+from .helpers import app_without_redis, csrf
 
 
 @pytest.fixture
 def app(sqlite_database):
-    from jobs import queues
-    from web import create_app
-
-    app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0"))
-    queues.uninstall()
-    return app
+    return app_without_redis()
 
 
 @pytest.fixture
@@ -234,3 +229,103 @@ def test_invite_row_is_untouched_by_link_previews(web, invited):
     for agent in ("facebookexternalhit/1.1", "Slackbot-LinkExpanding 1.0", "WhatsApp/2"):
         web.get(f"/i/{token}", headers={"User-Agent": agent})
     assert Invite.get_by_id(invite.id).accepted_at is None
+
+
+# --- who is asking, and "This isn't me" ----------------------------------------------------
+
+
+@pytest.fixture
+def branded(clock, sqlite_database):
+    from core import firm_settings, firms
+
+    firm = firms.create("Smith & Co", admin_email="a@s.example", admin_password="x" * 12)
+    ann = firms.add_staff(firm, "ann@smith.example", "y" * 12, name="Ann Lee")
+    for setting, value in (("logo_url", "https://smith.example/logo.png"),
+                           ("brand_color", "#0A7D4F"), ("phone", "(212) 555-0100"),
+                           ("email", "office@smith.example")):
+        firm_settings.set_setting(firm, setting, value)
+    client = clients.add(firm, "Maria Gonzalez", phone="2125550134", banks=["Chase"])
+    invite = invites.send(client, "sms", by=ann).invite
+    return invite, tokens.unseal(invite.token_sealed)
+
+
+def test_the_landing_page_says_who_is_asking_and_how_to_check(web, branded):
+    invite, token = branded
+    page = web.get(f"/i/{token}")
+    text = page.text
+    assert "<strong>Ann Lee</strong> at <strong>Smith &amp; Co</strong> asked you to" in text
+    assert '<img class="logo" src="https://smith.example/logo.png"' in text
+    assert "What is LedgerSync?" in text and "Move money or make payments." in text
+    assert "Add bank connections." in text
+    assert 'href="tel:+12125550100">(212) 555-0100</a>' in text
+    assert 'href="mailto:office@smith.example"' in text
+    assert f'href="/i/{token}/not-me">This isn\'t me</a>' in text
+    nonce = re.search(r'<style nonce="([^"]+)">\.top\{background:#0a7d4f;color:#ffffff\}', text)
+    csp = page.headers["Content-Security-Policy"]
+    assert nonce and f"'nonce-{nonce.group(1)}'" in csp and "img-src 'self' https:" in csp
+    assert "script-src" not in csp and "default-src 'none'" in csp
+
+
+def test_without_a_sender_or_settings_the_page_names_the_firm_and_its_admin(web, invited):
+    _, token = invited
+    text = web.get(f"/i/{token}").text
+    assert "<strong>Smith &amp; Co</strong> invites you to" in text
+    assert 'href="mailto:a@s.example"' in text and "<img" not in text and "<style" not in text
+
+
+def test_this_isnt_me_withdraws_the_link_tells_the_firm_and_offers_nothing_else(web, branded):
+    invite, token = branded
+    confirm = web.get(f"/i/{token}/not-me")
+    assert confirm.status_code == 200 and invite.refreshed().revoked_at is None
+    done = web.post(f"/i/{token}/not-me", data={"csrf_token": csrf(confirm)})
+    assert done.status_code == 200
+    assert "has been told that it reached the wrong person" in done.text
+    main = done.text.split('<main id="main">')[1]
+    assert "<form" not in main and "<a " not in main  # nothing else on offer
+    assert invite.refreshed().revoked_at is not None
+    notice = Message.get(Message.kind == "notice_not_me")
+    assert notice.body == (
+        "Someone who opened the link in the text sent to Maria Gonzalez says it isn't them. "
+        "The link no longer works. Check Maria Gonzalez's number before you send another: "
+        "/ledgersync status Maria Gonzalez")
+    assert Event.get(Event.kind == "invite.disowned").actor == "client"
+    again = web.post(f"/i/{token}/not-me", data={"csrf_token": csrf(confirm)})
+    assert again.status_code == 200 and Message.select().where(
+        Message.kind == "notice_not_me").count() == 1
+    assert web.get(f"/i/{token}").status_code == 404  # the link is dead
+    assert web.post(f"/i/{token}/accept", data={"csrf_token": csrf(confirm)}).status_code == 404
+
+
+def test_this_isnt_me_on_an_unknown_or_used_link_changes_nothing(web, invited):
+    invite, token = invited
+    unknown = web.get("/i/" + "Z" * 22 + "/not-me")
+    assert unknown.status_code == 404 and "This link doesn" in unknown.text
+    accept(web, token)
+    used = web.application.test_client()
+    page = used.get(f"/i/{token}/not-me")
+    assert page.status_code == 404 and "already been used" in page.text
+    assert used.post(f"/i/{token}/not-me", data={"csrf_token": csrf(page)}).status_code == 404
+    assert not Message.select().where(Message.kind == "notice_not_me").exists()
+
+
+def test_the_firms_header_is_on_every_page_of_the_flow_with_the_sandbox_hint(web, branded):
+    _, token = branded
+    accept(web, token)
+    for path in ("/i/account", "/i/account/add", "/i/account/add/chase"):
+        page = web.get(path)
+        assert '<span class="firm">Smith &amp; Co</span>' in page.text, path
+        assert "https://smith.example/logo.png" in page.text, path
+    form = web.get("/i/account/add/chase")
+    assert "Sandbox: user_good / pass_good" in form.text
+    mfa = web.post("/i/account/add/chase", data={"csrf_token": csrf(form),
+                                                 "username": "user_mfa", "password": "pass_good"})
+    assert "One-time code" in mfa.text and '<span class="firm">Smith &amp; Co</span>' in mfa.text
+
+
+def test_no_sandbox_hint_with_another_provider(app, invited):
+    config.use(config.settings().with_(bank_provider="tests.form_provider:QuietFormProvider"))
+    web = app.test_client()
+    accept(web, invited[1])
+    form = web.get("/i/account/add/chase")
+    assert form.status_code == 200 and "Chase username" in form.text
+    assert "Sandbox" not in form.text and "user_good" not in form.text

@@ -258,3 +258,25 @@ def test_the_html_part_escapes_the_firm_name(database, mailbox, smtp_url):
     assert tokens.masked(tokens.unseal(sent.invite.token_sealed)) in sent.message.html
     assert email["From"].addresses[0].display_name == "<b>&Co via LedgerSync"
     assert email["Reply-To"] == "boss@co.example"
+
+
+def test_a_spanish_speaking_client_gets_the_invite_and_a_sign_in_code_in_spanish(
+        clock, maria, mailbox, smtp_url):
+    from core import links, signin
+
+    clients.update(maria, language="es")
+    sent = invites.send(maria.refreshed(), "email")
+    [invite] = mailbox.emails()
+    assert invite["Subject"] == "Smith & Co le invita a conectar sus cuentas bancarias"
+    html = invite.get_body(("html",)).get_content()
+    assert '<html lang="es">' in html and "O copie este enlace en su navegador:" in html
+    assert invite.get_body(("plain",)).get_content().startswith("Hola, Maria:")
+    links.accept(tokens.unseal(sent.invite.token_sealed))
+    signin.ask("maria@example.com")
+    code = mailbox.emails()[-1]
+    assert code["Subject"] == "Su código para entrar en LedgerSync"
+    said = code.get_body(("plain",)).get_content()
+    number = said.split("Su código para entrar es ")[1][:6]
+    assert number.isdigit() and "List-Unsubscribe" not in code  # asked for, not a campaign
+    stored = Message.get(Message.kind == "signin_code")
+    assert number not in stored.body and number not in stored.html

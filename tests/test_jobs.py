@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from datetime import timedelta
 
 import pytest
@@ -41,6 +43,35 @@ def test_sending_an_invite_enqueues_delivery_and_schedules_reminder_and_expiry(
     assert sent.message.refreshed().status == "delivered"
 
 
+def test_a_bulk_runs_invites_are_caught_up_not_scheduled_one_by_one(clock, firm, rq_installed):
+    """Inside `schedule.held` (a bulk slice) no job is scheduled per invite; the slice
+    asks for one catch-up each, at the latest reminder and expiry, and each catch-up
+    does every one then due, once, however many batches it takes."""
+    from core import bulk, clients, schedule
+
+    for i in range(3):
+        clients.add(firm, f"Bulk {i}", email=f"bulk{i}@example.com")
+    plan = bulk.prepare(firm, "not_invited")
+    bulk.confirm(plan.run.id)
+    wanted = []
+    with schedule.held(wanted):
+        while bulk.send_next(plan.run.id).result == "sent":
+            pass
+    tasks._catch_up(wanted)
+    scheduled = ScheduledJobRegistry(queue=Queue("default", connection=rq_installed))
+    invite = Invite.select().order_by(Invite.id.desc()).first()
+    assert len(wanted) == 6 and sorted(scheduled.get_job_ids()) == [
+        f"expire-due-{math.ceil(invite.expires_at.timestamp())}",
+        f"remind-due-{math.ceil(invite.reminder_due_at.timestamp())}"]
+    clock.shift(timedelta(days=3))
+    assert sweep.catch_up("remind", batch=2) == 3
+    assert tasks.catch_up("remind") == "0 remind"
+    assert auto_reminders().count() == 3
+    clock.shift(timedelta(days=2))
+    assert tasks.catch_up("expire") == "3 expire"
+    assert Invite.select().where(Invite.expired_at.is_null()).count() == 0
+
+
 def test_jobs_are_idempotent(clock, maria, rq_installed):
     invite = invites.send(maria, "email").invite
     tasks.deliver(Message.get(Message.invite == invite).id)
@@ -56,14 +87,14 @@ def test_jobs_are_idempotent(clock, maria, rq_installed):
 
 def test_redis_flushed_the_sweep_does_everything_once(clock, maria, rq_installed):
     invite = invites.send(maria, "email").invite
-    rq_installed.flushall()
+    rq_installed.flushdb()
     clock.shift(timedelta(days=3, minutes=11))
     report = sweep.run()
     assert (report.reminders, report.expired) == (1, 0)
     SimpleWorker([Queue(n, connection=rq_installed) for n in queues.QUEUES],
                  connection=rq_installed).work(burst=True)
     clock.shift(timedelta(days=2))
-    rq_installed.flushall()  # the reminder's delivery job is lost too
+    rq_installed.flushdb()  # the reminder's delivery job is lost too
     report = sweep.run()
     assert report.expired == 1
     queues.uninstall()  # deliver inline from here
@@ -176,7 +207,8 @@ def test_a_text_waiting_for_its_slot_holds_no_worker_and_keeps_its_slot(
     outbound.dispatch(waiting[1])  # a second job for the last one
     SimpleWorker([high], connection=rq_installed).work(burst=True)
     assert rq_installed.get("ledgersync:pace:sms") == pace  # no slot reserved twice
-    assert sweep.run(pending_grace=timedelta(0)).redispatched == 0
+    before_slots = min(m.refreshed().not_before for m in waiting) - timedelta(milliseconds=1)
+    assert sweep.run(before_slots, pending_grace=timedelta(0)).redispatched == 0  # not yet
 
     def all_sent():
         SimpleWorker([paced, high], connection=rq_installed).work(burst=True,
@@ -186,3 +218,48 @@ def test_a_text_waiting_for_its_slot_holds_no_worker_and_keeps_its_slot(
     assert wait_for(all_sent, timeout=60)
     times = sorted(m.refreshed().sent_at for m in [first, *waiting])
     assert all(b - a >= timedelta(seconds=0.9) for a, b in zip(times, times[1:], strict=False))
+
+
+def hang() -> None:
+    """A job that never ends by itself (a provider that never answers)."""
+    time.sleep(600)
+
+
+def test_a_hung_job_is_stopped_by_its_timeout_in_the_workers_own_process(rq_installed):
+    """`ledgersync worker` runs jobs in its own process (SimpleWorker, no fork per job):
+    RQ's alarm still stops one that overruns its `job_timeout`, and the worker goes on."""
+    queue = Queue("high", connection=rq_installed)
+    hung = queue.enqueue(hang, job_timeout=1)
+    after = queue.enqueue(noop)
+    started = time.monotonic()
+    SimpleWorker([queue], connection=rq_installed).work(burst=True)
+    assert time.monotonic() - started < 60  # not the job's 600 s
+    assert hung.get_status(refresh=True) == "failed"
+    assert "JobTimeoutException" in (hung.latest_result().exc_string or "")
+    assert after.get_status(refresh=True) == "finished"
+
+
+def noop() -> None:
+    pass
+
+
+def test_a_worker_keeps_its_connection_and_replaces_a_dead_one(database, settings, monkeypatch):
+    """Jobs keep one connection per worker process (`db.kept`); one the server dropped
+    is found dead by the check before use and replaced, so the next job still runs."""
+    import psycopg
+
+    from core import db
+
+    if db.is_sqlite():
+        pytest.skip("a server that drops the connection: PostgreSQL")
+
+    def backend() -> int:
+        with db.kept():
+            return db.database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+
+    first = backend()
+    assert backend() == first  # kept from one unit of work to the next
+    with psycopg.connect(settings.database_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+    monkeypatch.setattr(db, "IDLE_CHECK", 0.0)  # as after IDLE_CHECK seconds unused
+    assert backend() not in {first, None}

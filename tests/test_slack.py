@@ -7,9 +7,7 @@ import json
 import time
 from datetime import timedelta
 
-import pytest
-
-from core import access, clients, firms, invites
+from core import access, clients, invites
 from core.models import Client, Event, Firm, Invite, Message, SupportStaff
 
 from .helpers import slack_listeners_idle
@@ -30,54 +28,15 @@ def test_a_user_not_connected_is_told_how(web, slack, smith):
     assert "Connect your LedgerSync account first: /ledgersync connect" in said(slack)
 
 
-def test_connect_opens_a_modal_and_answers_green_check(web, slack, smith):
-    firms.add_staff(smith, "cy@smith.example", "correct horse 4", role="staff")
+def test_connect_answers_with_a_one_time_page_and_never_a_modal(web, slack, smith):
+    """The page itself: tests/test_slack_link.py."""
     command(web, slack, "connect", user="UCY")
-    assert opened_view(slack)["callback_id"] == "connect_modal"
-    reply = submit(web, "connect_modal", {"email": "cy@smith.example",
-                                          "password": "correct horse 4"}, user="UCY")
-    body = reply.json
-    assert body["response_action"] == "update"
-    text = json.dumps(body["view"])
-    assert ":white_check_mark: *Connected*" in text and "(staff) at Smith &amp; Co" in text
-    assert "correct horse 4" not in text
-    assert access.resolve(TEAM, "UCY").role == "staff"
-
-
-@pytest.mark.parametrize("setup,reason", [
-    ("wrong", "Wrong email or password"),
-    ("suspended", "Your LedgerSync account is suspended"),
-    ("lapsed", "Your LedgerSync subscription is not active"),
-])
-def test_connect_red_x_with_reason_and_fix(web, slack, smith, setup, reason):
-    password = "correct horse 2"
-    if setup == "wrong":
-        password = "nope"
-    elif setup == "suspended":
-        Firm.update(suspended=True).execute()
-    else:
-        Firm.update(subscription_status="canceled").execute()
-    body = submit(web, "connect_modal", {"email": "bob@smith.example", "password": password},
-                  user="UBOB").json
-    text = json.dumps(body["view"])
-    assert f":x: *{reason}*" in text and "How to fix it:" in text
-    assert access.resolve(TEAM, "UBOB").kind == "nobody"
-
-
-def test_connect_with_no_clients_connects_with_a_warning(web, slack, sqlite_database):
-    firms.create("Empty & Co", admin_email="e@empty.example", admin_password="correct horse 5")
-    text = json.dumps(submit(web, "connect_modal", {"email": "e@empty.example",
-                                                    "password": "correct horse 5"}).json)
-    assert "Connected" in text and "No clients set up yet" in text
-
-
-def test_repeated_connect_failures_are_throttled(web, slack, smith):
-    for _ in range(5):
-        submit(web, "connect_modal", {"email": "bob@smith.example", "password": "x"}, user="UB")
-    text = json.dumps(submit(web, "connect_modal", {"email": "bob@smith.example",
-                                                    "password": "correct horse 2"},
-                             user="UB").json)
-    assert "Too many failed tries" in text
+    answer = slack.wait_for("respond:cmd")[0]
+    assert answer["response_type"] == "ephemeral"
+    text = json.dumps(answer)
+    assert "https://connect.example.com/slack/link/" in text and "10 minutes" in text
+    assert slack.of("views.open") == []
+    assert access.resolve(TEAM, "UCY").kind == "nobody"
 
 
 def test_disconnect(web, slack, smith):

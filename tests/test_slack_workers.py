@@ -165,9 +165,31 @@ def test_an_answer_job_that_dies_still_tells_the_person(queued_app, slack, redis
     body = {"command": "/ledgersync", "text": "status maria", "team_id": TEAM,
             "user_id": "UANN", "response_url": slack.response_url()}
     Queue("high", connection=redis_conn).enqueue(
-        listeners.answer_later, "no-such-listener", body,
+        listeners.answer_later, "no-such-listener", listeners._sealed(body),
         on_failure=Callback(listeners.answer_failed))
     work(redis_conn)
     [answer] = answers(slack)
     assert "Something went wrong with `status`" in answer["text"]
     assert "check before trying again" in answer["text"]
+
+
+def test_work_waiting_in_redis_is_sealed(queued_app, slack, redis_conn):
+    """The request waiting for a worker, and an answer waiting to be posted again,
+    hold a response URL (it can post for half an hour) and client names: neither is
+    readable in Redis."""
+    from rq import Queue
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    def stored() -> str:
+        high = Queue("high", connection=redis_conn)
+        jobs = high.jobs + [Job.fetch(i, connection=redis_conn)
+                            for i in ScheduledJobRegistry(queue=high).get_job_ids()]
+        assert jobs
+        return repr([(job.args, job.kwargs) for job in jobs])
+
+    slack.unavailable["cmd"] = [503] * 6  # the quick tries, then the job's first run
+    command(queued_app, slack, "status maria")
+    assert "respond/cmd" not in stored() and "maria" not in stored()
+    work(redis_conn)  # answered: the post failed, a retry job waits
+    assert "respond/cmd" not in stored() and "Maria" not in stored()

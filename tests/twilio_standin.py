@@ -10,20 +10,25 @@ HTTP Basic auth must be the account sid and auth token (else 401, 20003). Twilio
 test numbers behave as with test credentials: To +15005550001 → 21211 (not a valid
 number), …0004 → 21610 (opted out), …0009 → 21614 (not a mobile); From …0001 →
 21212, …0007 → 21606, …0008 → 21611. `fail_next()` makes the next requests fail
-(429, 500…). Every accepted text is recorded with monotonic and wall times.
+(429, 500…). Every accepted text is recorded with monotonic and wall times, taken
+when its request arrived. `latency` (seconds) makes every answer come that much
+later, as Twilio's own API does (~20 ms and more), for benchmarks.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import secrets
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from urllib.parse import urlencode
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlencode
 
 from twilio.request_validator import RequestValidator
 from werkzeug.wrappers import Request, Response
@@ -58,6 +63,56 @@ DEFAULT_FAILURE_CODES = {429: 20429, 500: 20500, 503: 20503}
 MESSAGES = re.compile(rf"^{API}/Accounts/(AC\w+)/Messages(?:/(SM\w+))?\.json$")
 
 
+class KeepAliveHandler(BaseHTTPRequestHandler):
+    """Serves the stand-in's WSGI app over HTTP/1.1 with connections kept open between
+    requests, as Twilio's API does (werkzeug's development server closes each one, so
+    every text would cost a new TCP connection there and not on Twilio). Each request's
+    body is read in full (Content-Length), so the next request line is where it should be."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms ACK wait
+
+    def do_GET(self):
+        self._serve()
+
+    do_POST = do_GET
+
+    def _serve(self):
+        path, _, query = self.path.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
+        environ = {
+            "REQUEST_METHOD": self.command, "PATH_INFO": unquote(path), "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(length),
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": str(self.server.server_port),
+            "SERVER_PROTOCOL": self.request_version, "REMOTE_ADDR": self.client_address[0],
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
+            "wsgi.input": io.BytesIO(self.rfile.read(length) if length else b""),
+            "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+            **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in self.headers.items()},
+        }
+        answer: list = []
+        body = b"".join(self.server.app(environ, lambda status, headers, *_: answer.extend(
+            [status, headers])))
+        self.send_response(int(answer[0].split()[0]))
+        for name, value in answer[1]:
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # quiet, as the tests set werkzeug's log
+        pass
+
+
+class KeepAliveServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, app):
+        super().__init__(("127.0.0.1", 0), KeepAliveHandler)
+        self.app = app
+
+
 @dataclass
 class Accepted:
     """One text the stand-in accepted (`resource` is the JSON Twilio keeps for it)."""
@@ -83,13 +138,20 @@ class Accepted:
 
 
 class TwilioStandIn(LocalServer):
-    def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN):
+    def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN,
+                 latency: float = 0.0):
         self.account_sid, self.auth_token = account_sid, auth_token
+        self.latency = latency
         self.accepted: list[Accepted] = []
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, form or query)
         self._failures: list[tuple[int, int, str]] = []
         self._lock = threading.Lock()
         super().__init__()
+        self.server.server_close()  # werkzeug's, which closes every connection: ours instead
+        self.server = KeepAliveServer(self._app)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
 
     # --- what a test controls -------------------------------------------------------
 
@@ -170,11 +232,14 @@ class TwilioStandIn(LocalServer):
 
     def _app(self, environ, start_response):
         request = Request(environ)
-        status, payload = self._answer(request)
+        arrived = time.monotonic(), time.time()
+        status, payload = self._answer(request, arrived)
+        if self.latency:
+            time.sleep(max(0.0, arrived[0] + self.latency - time.monotonic()))
         response = Response(json.dumps(payload), status=status, content_type="application/json")
         return response(environ, start_response)
 
-    def _answer(self, request: Request) -> tuple[int, dict]:
+    def _answer(self, request: Request, arrived: tuple[float, float]) -> tuple[int, dict]:
         form = request.form.to_dict() if request.method == "POST" else request.args.to_dict()
         with self._lock:
             self.requests.append((request.method, request.path, form))
@@ -189,7 +254,7 @@ class TwilioStandIn(LocalServer):
         if match.group(2):
             return self._fetch(request.path, match.group(2))
         if request.method == "POST":
-            return self._create(form)
+            return self._create(form, arrived)
         return 200, self._page(request.path, form)
 
     def _authorized(self, request: Request, match) -> bool:
@@ -205,7 +270,7 @@ class TwilioStandIn(LocalServer):
             return _error(404, 20404, f"The requested resource {path} was not found")
         return 200, dict(found[0].resource)
 
-    def _create(self, form: dict[str, str]) -> tuple[int, dict]:
+    def _create(self, form: dict[str, str], arrived: tuple[float, float]) -> tuple[int, dict]:
         problem = _refusal(form)
         if problem:
             return _error(400, *problem)
@@ -213,8 +278,7 @@ class TwilioStandIn(LocalServer):
         now = datetime.now(UTC)
         resource = self._resource(sid, form, now)
         with self._lock:
-            self.accepted.append(Accepted(sid, form, resource, time.monotonic(), time.time(),
-                                          now))
+            self.accepted.append(Accepted(sid, form, resource, *arrived, now))
         return 201, dict(resource)
 
     def _resource(self, sid: str, form: dict[str, str], now: datetime) -> dict:

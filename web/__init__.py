@@ -1,8 +1,9 @@
 """The Flask app factory: drivers hang their blueprints here.
 
 `POST /slack/events` (bot/), `POST /sms/inbound` and `/sms/status` (sms/), the
-client pages under `/i/` and `GET /healthz` (this package). Security headers,
-proxies and same-origin posts: `security.py`; error pages: `errors.py`.
+client pages under `/i/` (signing in again under `/account/`), the read API under
+`/api/v1/`, `POST /banks/plaid/webhook` (plaid/) and `GET /healthz` (this package).
+Security headers, proxies and same-origin posts: `security.py`; error pages: `errors.py`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 import wiring
 from core import config, db
 
-from . import client_pages, errors, health, outbox_page, security, unsubscribe
+from . import client_pages, errors, health, locale, outbox_page, security, sign_in, unsubscribe
 
 csrf = CSRFProtect()
 
@@ -32,19 +33,32 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     csrf.init_app(app)
     _database_per_request(app)
     errors.install(app)
-    for blueprint in (health.bp, outbox_page.bp, client_pages.bp):
+    locale.install(app)  # the client pages' language (Flask-Babel, core's catalogue)
+    for blueprint in (health.bp, outbox_page.bp, client_pages.bp, sign_in.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(csrf.exempt(unsubscribe.bp))  # one-click: see web/unsubscribe.py
+    from . import api, bank_links
+
+    app.register_blueprint(bank_links.bp)  # a hosted bank link's pages (Plaid Hosted Link)
+    app.register_blueprint(csrf.exempt(api.bp))  # /api/v1: bearer tokens, no cookies
+    if settings.bank_provider_name == "plaid":
+        from .plaid import webhooks as plaid_webhooks
+
+        app.register_blueprint(csrf.exempt(plaid_webhooks.bp))
     from sms import webhooks
 
     csrf.exempt(webhooks.bp)
     app.register_blueprint(webhooks.bp)
-    if settings.slack_signing_secret and settings.slack_bot_token:
+    if settings.slack_signing_secret and settings.slack_mode != "off":
         import bot
 
         slack = bot.blueprint(settings)
         csrf.exempt(slack)
         app.register_blueprint(slack)
+    if settings.slack_mode != "off":
+        from . import slack_link
+
+        app.register_blueprint(slack_link.bp)
     return app
 
 

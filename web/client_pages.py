@@ -2,10 +2,14 @@
 limited Client Account (see its bank connections, add one, restore one).
 
 Opening a link (GET — phones' link previews do it too) changes nothing but the
-first-opened time; only the POST of Accept consumes it. Every form carries a CSRF
-token and must come from our own pages (`security.same_origin_post`); every page
-sends `Referrer-Policy: no-referrer`. Signing in starts a server-side session
-(`core.sessions`) that sign-out, a revoked or replaced link, or time ends.
+first-opened time; only the POST of Accept consumes it. The link's page says who
+is asking (the firm, its logo and colour, the staff member who sent it, how to
+check with the firm), what LedgerSync is and what the account can and cannot do,
+and offers "This isn't me", which withdraws the link and tells the firm. Every form
+carries a CSRF token and must come from our own pages; every page sends
+`Referrer-Policy: no-referrer` (`pages.py`). Signing in starts a server-side
+session (`core.sessions`) that sign-out, a revoked or replaced link, or time ends;
+a client comes back later with a one-time code (`sign_in.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from functools import wraps
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -24,48 +27,32 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 
-from core import banks, clock, connections, links, sessions
+from core import banks, connections, firm_settings, i18n, links, sessions
 from core.errors import LedgerSyncError, NotFound
-from core.models import Client, ClientAccount
+from core.i18n import N_
+from core.models import Client, ClientAccount, Event
 from core.quiet_hours import zone_for
 
-from . import security
-from .throttle import Throttle
+from . import locale, pages
 
 bp = Blueprint("client", __name__, url_prefix="/i")
-
-
-@bp.before_request
-def _same_origin():
-    if request.method == "POST":
-        security.same_origin_post(current_app.config["LEDGERSYNC"].public_base_url)
-
-
-@bp.after_request
-def _headers(response):
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    )
-    return response
-
-
-def _throttle() -> Throttle:
-    if "throttle" not in current_app.extensions:
-        current_app.extensions["throttle"] = Throttle(current_app.config["LEDGERSYNC"].redis_url)
-    return current_app.extensions["throttle"]
+pages.install(bp)
+LINK_MISSES = {"name": "link-misses", "limit": 20, "window": 600}
+# A provider's words the catalogue carries too: the sandbox's hint (banks.SandboxProvider).
+PROVIDER_WORDS = (N_("Sandbox: user_good / pass_good, or user_mfa for a code (1234)."),)
 
 
 def _state(token: str):
-    # The client's own address: behind a proxy, ProxyFix (PROXY_HOPS) put it here.
-    address = request.remote_addr or "unknown"
-    if _throttle().blocked(address):
-        abort(429)
+    throttle = pages.throttle(**LINK_MISSES)
+    pages.refuse_if_throttled(throttle)
     state = links.check(token)
     if state.state == "unknown":
-        _throttle().miss(address)
+        throttle.miss(pages.address())
+    elif state.invite is not None:
+        locale.use(i18n.of_client(state.invite.client))
+        pages.brand(state.invite.firm)
     return state
 
 
@@ -73,8 +60,13 @@ def _dead(state, status: int = 404):
     invite = state.invite
     expired_on = None
     if invite is not None and state.state == "expired":
-        expired_on = clock.short_date(invite.expires_at, zone_for(invite.client))
-    return render_template("dead.html", state=state, expired_on=expired_on), status
+        expired_on = i18n.short_date(invite.expires_at, zone_for(invite.client), locale.current())
+    # A dead link's page is the same whichever way it was reached (opened, or a form on
+    # it sent): its language switch goes back to the link itself.
+    token = (request.view_args or {}).get("token")
+    return render_template("dead.html", state=state, expired_on=expired_on,
+                           lang_path=url_for("client.link", token=token) if token else None
+                           ), status
 
 
 # --- the link ---------------------------------------------------------------------
@@ -91,9 +83,16 @@ def link(token):
     invite = state.invite
     return render_template(
         "link.html", token=token, invite=invite, firm=invite.firm.name,
-        first_name=invite.client.first_name,
-        expires=clock.short_date(invite.expires_at, zone_for(invite.client)),
+        first_name=invite.client.first_name, inviter=_inviter(invite),
+        contact=firm_settings.contact(invite.firm),
+        expires=i18n.short_date(invite.expires_at, zone_for(invite.client), locale.current()),
     )
+
+
+def _inviter(invite) -> str | None:
+    """The staff member who sent the link, by name ("Ann Lee"), if we know it."""
+    staff = invite.sent_by
+    return staff.name if staff is not None and staff.name else None
 
 
 @bp.post("/<token>/accept")
@@ -120,15 +119,49 @@ def new_link(token):
     return render_template("asked.html", firm=state.firm_name)
 
 
+@bp.get("/<token>/not-me")
+def not_me(token):
+    """"This isn't me": asks first (a GET changes nothing: link previews make them)."""
+    state = _state(token)
+    if not state.usable:
+        return _dead(state)
+    return render_template("not_me.html", token=token, firm=state.firm_name)
+
+
+@bp.post("/<token>/not-me")
+def disown(token):
+    state = _state(token)
+    if state.usable:
+        links.disown(token)
+    elif not _disowned(state):
+        return _dead(state)
+    return render_template("not_me.html", done=True, firm=state.firm_name)
+
+
+def _disowned(state) -> bool:
+    """The link was withdrawn by "This isn't me" (a second click answers the same)."""
+    return state.state == "revoked" and Event.select().where(
+        Event.invite == state.invite.id, Event.kind == "invite.disowned").exists()
+
+
 # --- the account --------------------------------------------------------------------
 
 
 def _sign_in(invite) -> None:
+    start(sessions.start(invite.client_id, invite.id), invite.purpose, list(invite.banks or []))
+
+
+def start(session_id: str, purpose: str = "connect", chosen_banks: list | None = None) -> None:
+    """The browser is signed in with this session from now on (anyone's before ends)."""
     sessions.end(session.get("sid"), "signed in again")
+    kept = locale.keep_choice({})
     session.clear()
     session.permanent = True
-    session.update(sid=sessions.start(invite.client_id, invite.id), purpose=invite.purpose,
-                   banks=list(invite.banks or []))
+    session.update(sid=session_id, purpose=purpose, banks=chosen_banks or [], **kept)
+
+
+def signed_in() -> bool:
+    return sessions.current(session.get("sid")) is not None
 
 
 def _signed_in_as(client_id: int) -> bool:
@@ -144,9 +177,13 @@ def client_account(view):
         live = sessions.current(session.get("sid"))
         account = live and ClientAccount.get_or_none(ClientAccount.client == live.client_id)
         if not account:
+            kept = locale.keep_choice({})
             session.clear()
+            session.update(kept)
             return render_template("signed_out.html"), 403
         g.client = Client.get_by_id(live.client_id)
+        locale.use(i18n.of_client(g.client))
+        pages.brand(g.client.firm)
         return view(*args, **kwargs)
 
     return wrapper
@@ -164,6 +201,8 @@ def account():
 @bp.get("/account/add")
 @client_account
 def add():
+    if banks.is_hosted():  # the provider's own pages (web/bank_links.py)
+        return redirect(url_for("bank_links.add"))
     query = request.args.get("q", "")[:100]
     chosen = [banks.by_name(name) for name in session.get("banks") or g.client.banks or []]
     chosen = [i for i in chosen if banks.institution(i.id)]
@@ -174,9 +213,11 @@ def add():
 @bp.route("/account/add/<institution_id>", methods=["GET", "POST"])
 @client_account
 def add_bank(institution_id):
+    if banks.is_hosted():
+        return redirect(url_for("bank_links.add"))
     institution = banks.institution(institution_id) or abort(404)
     if request.method == "GET":
-        return render_template("credentials.html", institution=institution, action="add")
+        return _credentials_page(institution, "add")
     outcome = connections.add(g.client, institution.id, **_credentials())
     return _after(outcome, institution, "add")
 
@@ -189,12 +230,13 @@ def restore(connection_id):
     except NotFound:
         abort(404)
     if connection.status != "needs_reconnect":
-        flash(f"{connection.institution_name} is working; nothing to restore.")
+        flash(_("%(bank)s is working; nothing to restore.", bank=connection.institution_name))
         return redirect(url_for("client.account"))
+    if banks.is_hosted():
+        return redirect(url_for("bank_links.restore", connection_id=connection.id))
     institution = banks.Institution(connection.institution_id, connection.institution_name)
     if request.method == "GET":
-        return render_template("credentials.html", institution=institution, action="restore",
-                               connection=connection)
+        return _credentials_page(institution, "restore", connection)
     outcome = connections.restore(g.client, connection.id, **_credentials())
     return _after(outcome, institution, "restore", connection)
 
@@ -206,17 +248,28 @@ def _credentials() -> dict:
     return {"username": form.get("username", "")[:200], "password": form.get("password", "")[:200]}
 
 
+def _credentials_page(institution, action, connection=None, outcome=None, status=200):
+    """The bank's login (or its code), under the firm's header; the sandbox's hint only
+    when the configured provider gives one."""
+    return render_template(
+        "credentials.html", institution=institution, action=action, connection=connection,
+        outcome=outcome, firm=g.client.firm.name, hint=banks.provider().sandbox_hint(),
+    ), status
+
+
 def _after(outcome, institution, action, connection=None):
     if outcome.status == "connected":
-        flash(outcome.message)
+        flash(_("%(bank)s is connected.", bank=institution.name) if action == "add" else
+              _("%(bank)s is working again.", bank=institution.name))
         return redirect(url_for("client.account"))
     status = 200 if outcome.status == "needs_code" else 422
-    return render_template("credentials.html", institution=institution, action=action,
-                           connection=connection, outcome=outcome), status
+    return _credentials_page(institution, action, connection, outcome, status)
 
 
 @bp.post("/account/sign-out")
 def sign_out():
     sessions.end(session.get("sid"))
+    kept = locale.keep_choice({})
     session.clear()
+    session.update(kept)
     return render_template("signed_out.html", signed_out=True)

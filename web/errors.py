@@ -7,26 +7,31 @@ import logging
 import secrets
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from peewee import InterfaceError, OperationalError
 from redis import RedisError
 from werkzeug.exceptions import HTTPException
 
+from core.i18n import N_
+
 log = logging.getLogger(__name__)
 RETRY_AFTER = "30"
 
-PAGES = {
-    400: ("That didn't work", "The page was open too long or was sent twice. Go back, "
-                              "reload it and try again."),
-    403: ("Not allowed", "You can't do that with this account."),
-    404: ("Not found", "There is nothing here. Open the link from your message again."),
-    405: ("Not allowed", "That isn't something this page does."),
-    413: ("Too much", "That was more than this page takes."),
-    429: ("Too many tries", "Too many links that don't work were opened from here. "
-                            "Wait ten minutes, then open the link from your message."),
-    500: ("Something went wrong", "Something went wrong on our side. Try again in a minute; "
-                                  "if it keeps happening, tell the firm that invited you."),
-    503: ("Back in a minute", "LedgerSync is briefly unavailable. Try again in a minute."),
+PAGES = {  # the catalogue's words (core/i18n.py), translated as each page is shown
+    400: (N_("That didn't work"), N_("The page was open too long or was sent twice. Go back, "
+                                     "reload it and try again.")),
+    403: (N_("Not allowed"), N_("You can't do that with this account.")),
+    404: (N_("Not found"), N_("There is nothing here. Open the link from your message again.")),
+    405: (N_("Not allowed"), N_("That isn't something this page does.")),
+    413: (N_("Too much"), N_("That was more than this page takes.")),
+    429: (N_("Too many tries"), N_("Too many links that don't work were opened from here. "
+                                   "Wait ten minutes, then open the link from your message.")),
+    500: (N_("Something went wrong"), N_("Something went wrong on our side. Try again in a "
+                                         "minute; if it keeps happening, tell the firm that "
+                                         "invited you.")),
+    503: (N_("Back in a minute"), N_("LedgerSync is briefly unavailable. Try again in a "
+                                     "minute.")),
 }
 
 
@@ -39,7 +44,7 @@ def install(app: Flask) -> None:
 
 
 def answer(code: int, headers: dict | None = None):
-    title, text = PAGES.get(code, PAGES[500])
+    title, text = (gettext(words) for words in PAGES.get(code, PAGES[500]))
     if _wants_json():
         reply = jsonify(error=title, detail=text, status=code)
     else:

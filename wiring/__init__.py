@@ -6,13 +6,16 @@ Core names no driver. Here, once, at start-up:
 - the sender of each channel — Twilio or the outbox for texts, SMTP or the outbox
   for email, Slack or the outbox for firm notices — as the settings say;
 - who shows a bulk run's progress (the Slack message updated in place);
+- the bank-data provider (`BANK_PROVIDER`: the embedded sandbox, or Plaid through its
+  SDK, `web/plaid/provider.py`), and who syncs bank data and sends automatic
+  reconnect invites (a worker when there is a queue, else this process);
 - with `jobs=True` and a Redis that answers, the job queue: deliveries, schedules
   and bulk runs go to RQ workers; otherwise they are done in this process.
 """
 
 from __future__ import annotations
 
-from core import bulk, config, deliveries, outbound, runtime
+from core import banks, bulk, config, deliveries, outbound, runtime
 from core.config import Settings
 from core.outbox import OutboxSender
 
@@ -23,10 +26,13 @@ def wire(settings: Settings | None = None, *, jobs: bool = True) -> Settings:
     outbound.use_senders(choose_sender)
     outbound.set_dispatcher(deliveries.deliver_now)
     bulk.on_progress(show_bulk_progress)
+    banks.use_provider(choose_bank_provider)
     if jobs:
+        from jobs import banks as bank_jobs
         from jobs import queues
 
         queues.install(settings)
+        bank_jobs.install()
     return settings
 
 
@@ -56,3 +62,19 @@ def show_bulk_progress(run_id: int, final: bool) -> None:
         from bot import progress
 
         progress.report(run_id, force=final)
+
+
+_plaid: banks.BankProvider | None = None
+
+
+def choose_bank_provider(settings: Settings) -> banks.BankProvider:
+    """The bank provider the settings name: Plaid (one per process: its SDK client and
+    its cache of webhook keys), else whatever core knows (the sandbox, `module:Class`)."""
+    global _plaid
+    if settings.bank_provider_name == "plaid":
+        if _plaid is None:
+            from web.plaid.provider import PlaidProvider
+
+            _plaid = PlaidProvider()
+        return _plaid
+    return banks.load(settings)

@@ -1,0 +1,74 @@
+"""The client's side of a hosted bank link (Plaid Hosted Link), under
+`/i/account/bank/`: a page that says where the client is going and sends them to the
+provider's own page (a plain link: our pages load no script and keep their strict
+Content-Security-Policy), and the completion page the provider sends them back to.
+
+Only for a signed-in client with an account (`client_pages.client_account`), and only
+when the provider is a hosted one; the form provider (the sandbox) keeps its own
+pages (`client_pages.add_bank`, `restore`), which send here when the provider is hosted.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, session, url_for
+
+from core import bank_links, banks, connections
+from core.errors import NotFound, Refused
+
+from . import pages
+from .client_pages import client_account
+
+bp = Blueprint("bank_links", __name__, url_prefix="/i/account/bank")
+pages.install(bp)
+SERVICES = {"plaid": "Plaid"}
+
+
+def _hosted() -> None:
+    if not banks.is_hosted():
+        abort(404)
+
+
+@bp.get("/add")
+@client_account
+def add():
+    _hosted()
+    chosen = [banks.by_name(name).name
+              for name in session.get("banks") or g.client.banks or []]
+    return _hand_off(bank_links.start(g.client), chosen=chosen)
+
+
+@bp.get("/restore/<int:connection_id>")
+@client_account
+def restore(connection_id):
+    _hosted()
+    try:
+        connection = connections.get(g.client, connection_id)
+        url = bank_links.start(g.client, connection)
+    except NotFound:
+        abort(404)
+    except Refused as problem:
+        flash(str(problem))
+        return redirect(url_for("client.account"))
+    return _hand_off(url, connection=connection)
+
+
+def _hand_off(url: str, *, chosen=(), connection=None):
+    service = SERVICES.get(banks.provider_name(), "your bank's secure service")
+    return render_template("bank_link.html", url=url, chosen=list(chosen),
+                           connection=connection, firm=g.client.firm.name, service=service)
+
+
+@bp.get("/done")
+@client_account
+def done():
+    _hosted()
+    finished = bank_links.finish_open(g.client)
+    settled = [f.message for f in finished if f.status in {"done", "exited"}]
+    if not finished:
+        settled = bank_links.recently_finished(g.client)  # the webhook was first
+    if settled and len(settled) >= len(finished):
+        for message in settled:
+            flash(message)
+        return redirect(url_for("client.account"))
+    return render_template("bank_link_done.html", firm=g.client.firm.name,
+                           pending=bool(finished)), 202 if finished else 200

@@ -1,0 +1,85 @@
+"""What every client page shares (the link's pages under `/i/`, signing in under
+`/account/`): form posts only from our own pages, the visitor's language, no caching,
+a strict Content-Security-Policy, the firm's branding in the header, and a throttle
+per address.
+
+The CSP allows images over https (a firm's logo) and, when the firm has a colour,
+one inline `<style>` carrying this response's nonce; nothing else but our own
+stylesheet, no script at all.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, current_app, g, request
+
+from core import firm_settings
+from core.models import Firm
+
+from . import locale, security
+from .throttle import Throttle
+
+
+def install(bp: Blueprint) -> None:
+    bp.before_request(_before)
+    bp.after_request(_headers)
+
+
+def _before():
+    if request.method == "POST":
+        security.same_origin_post(current_app.config["LEDGERSYNC"].public_base_url)
+    g.csp_nonce = secrets.token_urlsafe(16)
+    locale.for_visitor()
+
+
+def _headers(response):
+    response.headers["Cache-Control"] = "no-store"
+    nonce = g.get("csp_nonce")
+    colored = nonce and g.get("brand") and g.brand.color
+    styles = f"'self' 'nonce-{nonce}'" if colored else "'self'"
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src {styles}; img-src 'self' https:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
+# --- the firm, as the header shows it ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Brand:
+    name: str
+    logo_url: str | None
+    color: str | None
+    text_color: str | None
+
+
+def brand(firm: Firm | None) -> None:
+    """This page is about `firm`: its name, logo and colour in the header."""
+    if firm is None:
+        return
+    color = firm.brand_color
+    g.brand = Brand(firm.name, firm.logo_url, color,
+                    firm_settings.header_text_color(color) if color else None)
+
+
+def throttle(name: str, limit: int, window: int) -> Throttle:
+    """One throttle per name, per app (shared by its threads; counted in Redis)."""
+    key = f"throttle-{name}"
+    if key not in current_app.extensions:
+        current_app.extensions[key] = Throttle(current_app.config["LEDGERSYNC"].redis_url,
+                                               limit, window, name)
+    return current_app.extensions[key]
+
+
+def address() -> str:
+    # The client's own address: behind a proxy, ProxyFix (PROXY_HOPS) put it here.
+    return request.remote_addr or "unknown"
+
+
+def refuse_if_throttled(throttled: Throttle) -> None:
+    if throttled.blocked(address()):
+        abort(429)

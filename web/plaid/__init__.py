@@ -1,0 +1,10 @@
+"""Plaid: the bank-data provider's driver.
+
+- `provider.py` — `PlaidProvider`, core's bank-provider port through the real
+  plaid-python SDK (Hosted Link, token exchange, accounts, /transactions/sync);
+  `PLAID_API_URL` points it at another host (a local stand-in in the tests). A plain
+  driver, like sms/twilio_sender.py: no Flask, chosen by `wiring`.
+- `verify.py` — the `Plaid-Verification` JWT of a webhook, checked as Plaid specifies.
+- `webhooks.py` — `POST /banks/plaid/webhook`: verified, put in core's words,
+  handled once (`core.bank_webhooks`).
+"""
