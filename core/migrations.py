@@ -100,7 +100,7 @@ def _slack_installs(migrator: SchemaMigrator) -> list:
 
 
 def _bank_data_and_api(migrator: SchemaMigrator) -> list:
-    """Issue 18: a connection's provider side (item, sealed access token, sync cursor),
+    """A connection's provider side (item, sealed access token, sync cursor),
     its accounts and transactions, hosted link sessions, provider webhooks seen, API
     tokens, and the firm's automatic reconnect invites."""
     database.create_tables([BankAccount, BankTransaction, BankLinkSession, ProviderWebhook,
@@ -130,7 +130,7 @@ CLIENT_PAGES_COLUMNS = {"firm": ("logo_url", "brand_color", "contact_phone", "co
 
 
 def _client_pages(migrator: SchemaMigrator) -> list:
-    """Issue 17: sign-in codes; the firm's logo, colour, contact and language; the
+    """Sign-in codes; the firm's logo, colour, contact and language; the
     client's language. Columns already there (a database made at this schema) are
     left as they are."""
     database.create_tables([SignInAttempt])
@@ -160,9 +160,9 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "a message's reserved slot", _message_slots),
     Migration(8, "Slack installs per workspace, OAuth states, account-link pages",
               _slack_installs),
-    # 9 is taken by work in progress elsewhere.
-    Migration(10, "sign-in codes; firm branding and contact; languages", _client_pages),
-    Migration(11, "bank accounts, transactions, provider webhooks, API tokens", _bank_data_and_api),
+    Migration(9, "sign-in codes; firm branding and contact; languages", _client_pages),
+    Migration(10, "bank accounts, transactions, provider webhooks, API tokens",
+              _bank_data_and_api),
 ]
 
 
