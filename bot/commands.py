@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from core import access, clients, clock, doctor, firms, invites, status
+from core import access, clients, clock, doctor, firms, invites, reconnects, status
 from core.access import Actor
 from core.errors import Ambiguous, InvalidInput, LedgerSyncError
 from core.models import Client, Firm
@@ -176,17 +176,8 @@ def on_client(action: str, client_id: int, actor: Actor) -> dict:
     elif action == "revoke":
         invites.revoke(client, by=actor.staff)
     else:
-        ask_to_reconnect(client, actor)
+        reconnects.ask(client, by=actor.staff)
     return views.status_card(status.for_client(client))
-
-
-def ask_to_reconnect(client: Client, actor: Actor) -> None:
-    latest = invites.latest(client)
-    channel = latest.channel if latest else None
-    if invites.open_invite(client) is None:
-        invites.send(client, channel, purpose="reconnect", by=actor.staff)
-    else:
-        invites.resend(client, channel, purpose="reconnect", by=actor.staff)
 
 
 def picked(value: dict, actor: Actor) -> dict | OpenModal:
