@@ -61,13 +61,6 @@ def account(firm: Firm, account_id: int) -> BankAccount:
     return found
 
 
-def client_of(firm: Firm, client_id: int) -> Client:
-    found = Client.get_or_none(Client.id == client_id, Client.firm == firm)
-    if found is None:
-        raise NotFound("No such client")
-    return found
-
-
 def find_account(client: Client, text: str) -> BankAccount:
     """One of the client's accounts by its last digits, its name or its bank's name."""
     key = core_clients.name_key(re.sub(r"^(?:[•.*#]+|x+(?=\d))", "", text.strip()))

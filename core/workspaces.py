@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 from . import clock, events, tokens
-from .db import database, is_sqlite
+from .db import is_sqlite
 from .models import Event, Firm, OAuthState, SlackInstall
 
 
@@ -51,13 +51,9 @@ def key_of(client_id: str, enterprise_id: str | None, team_id: str | None,
 def save(space: Workspace) -> None:
     """Store an installation (new, reinstalled or rotated): one row per workspace."""
     row = _columns(space)
-    key = row["key"]
-    with database.atomic():
-        updated = SlackInstall.update(**row).where(SlackInstall.key == key).execute()
-        if not updated:
-            SlackInstall.insert(**row).on_conflict(
-                conflict_target=[SlackInstall.key],
-                update={k: v for k, v in row.items() if k != "key"}).execute()
+    SlackInstall.insert(**row).on_conflict(
+        conflict_target=[SlackInstall.key],
+        update={k: v for k, v in row.items() if k != "key"}).execute()
     if space.team_id:
         events.record("slack.installed", firm=_firm_of(space.team_id), actor="slack",
                       team=space.team_id)

@@ -111,7 +111,7 @@ def test_reading_is_within_one_firm(clock, maria):
     with pytest.raises(NotFound):
         bank_data.account(other, account.id)
     with pytest.raises(NotFound):
-        bank_data.client_of(other, maria.id)
+        clients.get(other, maria.id)
 
 
 def test_money_reads_as_the_account_holder_sees_it():

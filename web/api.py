@@ -22,6 +22,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from redis import Redis, RedisError
 
 from core import api_tokens, bank_data, clock
+from core import clients as core_clients
 from core.errors import InvalidInput, LedgerSyncError, NotFound, Refused
 from core.models import ApiToken, BankAccount, BankConnection, BankTransaction, Client
 
@@ -179,7 +180,7 @@ def clients():
 @bp.get("/clients/<int:client_id>/accounts")
 @authenticated
 def accounts(client_id):
-    client = bank_data.client_of(g.caller.firm, client_id)
+    client = core_clients.get(g.caller.firm, client_id)
     return jsonify(data=[_account(a) for a in bank_data.accounts(client)])
 
 
