@@ -141,8 +141,10 @@ def test_accounts_in_slack(web, slack, banked):
     assert "Checking ••" in text and "savings" in text and "$" in text
 
 
-def test_transactions_in_slack_a_page_at_a_time(web, slack, banked):
-    command(web, slack, "transactions maria gonzalez chase checking 30d")
+def test_transactions_in_slack_a_page_at_a_time(clock, web, slack, banked):
+    # 45 days hold ~35 transactions (a card purchase on 7 days in 10, two paydays a
+    # month): more than a page of 20 for any connection, whatever its random token.
+    command(web, slack, "transactions maria gonzalez chase checking 45d")
     first = json.loads(said_json(slack))[0]
     text = json.dumps(first, ensure_ascii=False)
     assert "Chase Checking ••" in text and "since" in text
