@@ -50,7 +50,6 @@ from core import sweep as core_sweep  # noqa: E402
 from core.clients import name_key  # noqa: E402
 from core.models import Client  # noqa: E402
 from jobs import queues  # noqa: E402
-from jobs.pacing import SAFETY  # noqa: E402
 from tests.helpers import (  # noqa: E402
     bulk_settled,
     descendants,
@@ -60,6 +59,7 @@ from tests.helpers import (  # noqa: E402
     worker_env,
 )
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn  # noqa: E402
+from wiring import choose_sender  # noqa: E402
 
 PG_URL = os.environ.get("BENCH_POSTGRES_URL",
                         "postgresql://postgres@127.0.0.1:5432/ledgersync_bench")
@@ -96,7 +96,7 @@ def setup(args, twilio: TwilioStandIn) -> config.Settings:
         sms_rate=float(args.rate), twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN, twilio_from_number=FROM_NUMBER, twilio_api_url=twilio.url)
     config.use(settings)
-    outbound.reset_senders()
+    outbound.use_senders(choose_sender)  # the sweep here may ask Twilio what it took
     db.bind(url)
     migrations.upgrade()
     Redis.from_url(REDIS_URL).flushdb()
@@ -158,7 +158,7 @@ def report(args, twilio: TwilioStandIn, numbers: list[str], started: float,
     total = marks[-1] - started
     span = marks[-1] - marks[0]
     overall, steady = len(texts) / total, (len(texts) - 1) / span
-    interval = 1000 * SAFETY / args.rate
+    interval = 1000 * (1 + args.margin) / args.rate
     print(f"  texts: {len(texts):,} accepted for {len(numbers):,} clients, "
           f"{len(set(numbers) - set(per_number)):,} not sent, {duplicates} duplicates")
     print(f"  total time: {total:.1f} s from start to last text (first text after "
@@ -243,6 +243,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--margin", type=float, default=config.Settings().pace_margin,
+                        help="PACE_MARGIN: slots this much wider than 1/rate (default 0.025)")
     parser.add_argument("--latency", type=float, default=0.02,
                         help="seconds the Twilio stand-in takes to answer (default 0.02)")
     parser.add_argument("--budget", type=float, default=60.0,
@@ -272,7 +274,8 @@ def main() -> None:
               f"eta {plan.eta_seconds:.0f} s)")
         env = worker_env(settings, SMS_RATE=str(args.rate), TWILIO_ACCOUNT_SID=ACCOUNT_SID,
                          TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER,
-                         TWILIO_API_URL=twilio.url, SLACK_BOT_TOKEN="")
+                         TWILIO_API_URL=twilio.url, SLACK_BOT_TOKEN="",
+                         PACE_MARGIN=str(args.margin))
         scenario = Scenario(env, Path(folder))
         scenario.walk_in = clients.add(firm, "Walk In", phone=WALK_IN)  # after: not in the run
         try:

@@ -11,18 +11,18 @@ a client twice.
 
 from __future__ import annotations
 
+import functools
 import logging
-import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from peewee import JOIN, Value, fn
+from peewee import JOIN, fn
 
 from . import clients, clock, deliveries, events, invites, outbound
 from .config import settings
-from .db import database
+from .db import Param, Prepared, database, is_sqlite
 from .errors import Ambiguous, LedgerSyncError, NotFound, Refused
 from .models import (
     OPEN_INVITE,
@@ -219,12 +219,14 @@ def _contact_problem(client: Client, channel: str) -> str | None:
     return None
 
 
-def why_not(client: Client, channel: str, purpose: str, retrying: bool = False) -> str | None:
-    """The reason this client gets nothing now, or None (the database asked once)."""
+def why_not(client: Client, channel: str, purpose: str,
+            standing: tuple[bool, bool, bool]) -> str | None:
+    """The reason this client gets nothing now, or None; `standing`: opted out?
+    accepted? a valid invite still pending? (`_standing`, read with the claimed item)."""
     problem = _contact_problem(client, channel)
     if problem:
         return problem
-    opted, accepted, pending = _standing(client, channel, retrying)
+    opted, accepted, pending = standing
     if opted:
         return "opted out"
     if purpose == "connect" and accepted:
@@ -234,18 +236,11 @@ def why_not(client: Client, channel: str, purpose: str, retrying: bool = False) 
     return None
 
 
-def _standing(client: Client, channel: str, retrying: bool) -> tuple[bool, bool, bool]:
-    """Opted out? Accepted? A valid invite still pending (not asked when retrying)? —
-    in one query."""
-    address = client.phone if channel == "sms" else client.email
-    opted = OptOut.select().where(OptOut.address == address, OptOut.opted_out == True)  # noqa: E712
-    account = ClientAccount.select().where(ClientAccount.client == client.id)
-    pending = Invite.select().where(Invite.client == client.id, OPEN_INVITE,
-                                    Invite.expired_at.is_null(), Invite.expires_at > clock.now())
-    row = (Client.select(fn.EXISTS(opted), fn.EXISTS(account),
-                         fn.EXISTS(pending) if not retrying else Value(False))
-           .where(Client.id == client.id).tuples().first())
-    return tuple(bool(x) for x in row) if row else (False, False, False)
+def _standing(item: BulkItem, retrying: bool) -> tuple[bool, bool, bool]:
+    """What `_CLAIMED` read with the item: opted out (the channel's address)? accepted?
+    a valid invite still pending (not asked when retrying)?"""
+    opted = item.opted_sms if item.channel == "sms" else item.opted_email
+    return bool(opted), bool(item.accepted), bool(item.pending) and not retrying
 
 
 # --- running ----------------------------------------------------------------------------
@@ -304,7 +299,7 @@ def send_next(run_id: int, wait_turn=None, run: BulkRun | None = None) -> Step:
         return _idle(run, now)
     client = item.client
     retrying = item.invite_id is not None  # "Retry failed": its first text never arrived
-    problem = (why_not(client, item.channel, run.purpose, retrying) if client
+    problem = (why_not(client, item.channel, run.purpose, _standing(item, retrying)) if client
                else "client deleted")
     if problem:
         return _settle(item, "skipped", problem)
@@ -316,34 +311,64 @@ def send_next(run_id: int, wait_turn=None, run: BulkRun | None = None) -> Step:
     return _send(run, item, wait_turn)
 
 
-CLAIM_SPREAD = 32  # due items a claimer picks from at random: many claimers rarely collide
-CLAIM_ROUNDS = 20
-
-
 def _claim_next(run_id: int, now: datetime) -> BulkItem | None:
-    """Claim one due item (one conditional update: it is this caller's alone); None
-    when none is due. Items go in order; several workers, each with several threads,
-    claim at once: one that loses the first due item tries the next ones in a random
-    order, so they seldom race for the same one again."""
-    for _ in range(CLAIM_ROUNDS):
-        candidates = list(BulkItem.select(BulkItem.id, BulkItem.outcome)
-                          .where(BulkItem.run == run_id, _due(now))
-                          .order_by(BulkItem.id).limit(CLAIM_SPREAD).tuples())
-        if not candidates:
-            return None
-        first, rest = candidates[0], candidates[1:]
-        for item_id, outcome in [first, *random.sample(rest, min(3, len(rest)))]:
-            won = (BulkItem.update(outcome="sending", updated_at=now)
-                   .where(BulkItem.id == item_id, BulkItem.outcome == outcome).execute())
-            if won:
-                return (BulkItem.select(BulkItem, Client, Firm).join(Client, JOIN.LEFT_OUTER)
-                        .join(Firm, JOIN.LEFT_OUTER).where(BulkItem.id == item_id).get())
-    return None
+    """Claim the run's next due item, in order, with one conditional update: it is
+    this caller's alone (on PostgreSQL a claimer skips the row another is claiming at
+    that moment, `SKIP LOCKED`; on SQLite writers take turns). None when none is due."""
+    claimed = _claim_statement().rows(run=run_id, now=now)
+    return _CLAIMED.first(id=claimed[0].id, now=now) if claimed else None
 
 
-def _due(now: datetime):
+def _due(now):
     return (BulkItem.outcome == "queued") | ((BulkItem.outcome == "waiting")
                                              & (BulkItem.not_before <= now))
+
+
+# The statements every bulk text runs (see db.Prepared).
+def _claim_statement() -> Prepared:
+    return _claim_on(is_sqlite())
+
+
+@functools.cache
+def _claim_on(sqlite: bool) -> Prepared:
+    first_due = (BulkItem.select(BulkItem.id).where(BulkItem.run == Param("run"),
+                                                    _due(Param("now")))
+                 .order_by(BulkItem.id).limit(1))
+    if not sqlite:
+        first_due = first_due.for_update("FOR UPDATE SKIP LOCKED")
+    return Prepared(BulkItem.update(outcome="sending",
+                                    updated_at=Param("now", BulkItem.updated_at))
+                    .where(BulkItem.id == first_due).returning(BulkItem.id))
+
+
+def _claimed() -> Prepared:
+    """The claimed item with its client and firm, and in the same query whatever its
+    text depends on: opt-outs, an account, open invites still valid or past expiry."""
+    now = Param("now")
+    open_invites = Invite.select().where(Invite.client == Client.id, OPEN_INVITE,
+                                         Invite.expired_at.is_null())
+    return Prepared(
+        BulkItem.select(BulkItem, Client, Firm,
+                        _opted(Client.phone).alias("opted_sms"),
+                        _opted(Client.email).alias("opted_email"),
+                        fn.EXISTS(ClientAccount.select().where(ClientAccount.client == Client.id))
+                        .alias("accepted"),
+                        fn.EXISTS(open_invites.where(Invite.expires_at > now)).alias("pending"),
+                        fn.EXISTS(open_invites.where(Invite.expires_at <= now)).alias("overdue"))
+        .join(Client, JOIN.LEFT_OUTER).join(Firm, JOIN.LEFT_OUTER)
+        .where(BulkItem.id == Param("id")).limit(1))
+
+
+def _opted(address):
+    return fn.EXISTS(OptOut.select().where(OptOut.address == address,
+                                           OptOut.opted_out == True))  # noqa: E712
+
+
+_CLAIMED = _claimed()
+_SENT = Prepared(BulkItem.update(outcome="sent", reason=None,
+                                 updated_at=Param("now", BulkItem.updated_at),
+                                 invite=Param("invite", BulkItem.invite))
+                 .where(BulkItem.id == Param("id")))
 
 
 def _send(run: BulkRun, item: BulkItem, wait_turn=None) -> Step:
@@ -355,24 +380,28 @@ def _send(run: BulkRun, item: BulkItem, wait_turn=None) -> Step:
                                       by=run.started_by, cooldown=False)
             else:  # checked just now (`why_not`), and written in this transaction
                 sent = invites.send_checked(item.client, item.channel, purpose=run.purpose,
-                                            by=run.started_by)
-            _set(item, "sent", None, invite=sent.invite)
+                                            by=run.started_by, overdue=bool(item.overdue))
+            _SENT.run(id=item.id, invite=sent.invite.id, now=clock.now())
+            mine = sent.message if deliveries.claim(sent.message) else None
     except LedgerSyncError as problem:
         return _settle(item, "skipped", str(problem))
-    message = _deliver(held, wait_turn) or sent.message
+    message = _deliver(held, wait_turn, mine) or sent.message
     if message.status in {"failed", "canceled"}:
         return _settle(item, "failed", message.error_message or "not delivered")
     return Step("sent", item)
 
 
-def _deliver(held: list[int], wait_turn) -> Message | None:
+def _deliver(held: list[int], wait_turn, mine: Message | None) -> Message | None:
     """Send what the item's invite wrote, at the sender's pace (taken right before the
-    provider is called); the invite's message as it ends up (still pending when the
-    provider asked to try again later: the sweep sends it then)."""
+    provider is called) — its text claimed already (`mine`), as it was written; the
+    invite's message as it ends up (still pending when the provider asked to try
+    again later: the sweep sends it then)."""
     delivered = None
     for message_id in held:
         try:
-            message = deliveries.deliver(message_id, wait_turn)
+            message = (deliveries.send_claimed(mine, wait_turn)
+                       if mine is not None and message_id == mine.id
+                       else deliveries.deliver(message_id, wait_turn))
         except deliveries.TransientFailure:
             log.warning("message %s: delivery will be retried", message_id)
             continue

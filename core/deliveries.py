@@ -22,6 +22,7 @@ from datetime import datetime
 from peewee import JOIN
 
 from . import clock, notices, optouts, outbound
+from .db import Param, Prepared
 from .models import BulkItem, Channel, Client, EarlyReceipt, Invite, Kind, Message, Status
 from .outbound import CLIENT_KINDS, OPTED_OUT, SendResult, TransientFailure
 
@@ -36,21 +37,58 @@ FAILED = {Status.UNDELIVERED, Status.FAILED}
 
 WaitTurn = Callable[[str], object]
 
+# The statements every delivery runs (see db.Prepared).
+_CLAIM = Prepared(
+    Message.update(status=Status.SENDING, attempts=Message.attempts + 1,
+                   updated_at=Param("now", Message.updated_at))
+    .where(Message.id == Param("id"), Message.status == Status.PENDING))
+_WITH_INVITE = Prepared(  # the invite: for its link
+    Message.select(Message, Invite).join(Invite, JOIN.LEFT_OUTER)
+    .where(Message.id == Param("id")).limit(1))
+_RECORD = Prepared(Message.update(
+    status=Param("status", Message.status), provider=Param("provider", Message.provider),
+    provider_id=Param("provider_id", Message.provider_id),
+    error_code=Param("error_code", Message.error_code),
+    error_message=Param("error_message", Message.error_message),
+    sent_at=Param("sent_at", Message.sent_at), updated_at=Param("now", Message.updated_at),
+).where(Message.id == Param("id")))
+_EARLY = Prepared(EarlyReceipt.select().where(EarlyReceipt.provider_id == Param("id")).limit(1))
 
-def deliver(message_id: int, wait_turn: WaitTurn | None = None) -> Message | None:
+
+def find(message_id: int) -> Message | None:
+    """The message with its invite (for its link)."""
+    return _WITH_INVITE.first(id=message_id)
+
+
+def deliver(message_id: int, wait_turn: WaitTurn | None = None,
+            message: Message | None = None) -> Message | None:
     """Send one pending message exactly once; safe to call any number of times.
     `wait_turn(channel)` waits for the sender's pace, right before the provider is
-    called (so the time a text reaches the carrier is the time of its slot)."""
-    now = clock.now()
-    claimed = (
-        Message.update(status=Status.SENDING, attempts=Message.attempts + 1, updated_at=now)
-        .where(Message.id == message_id, Message.status == Status.PENDING)
-        .execute()
-    )
-    message = (Message.select(Message, Invite).join(Invite, JOIN.LEFT_OUTER)
-               .where(Message.id == message_id).first())  # the invite: for its link
+    called (so the time a text reaches the carrier is the time of its slot).
+    `message`: as the caller has just read it (`find`), so it isn't read again."""
+    if message is not None:
+        return send_claimed(message, wait_turn) if claim(message) else find(message_id)
+    claimed = _CLAIM.run(id=message_id, now=clock.now())
+    message = _WITH_INVITE.first(id=message_id)
     if not claimed or message is None:
         return message
+    return send_claimed(message, wait_turn)
+
+
+def claim(message: Message) -> bool:
+    """Take a pending message for sending (`pending` → `sending`; only one caller
+    can), in the caller's transaction: a bulk text is claimed as its invite is written.
+    The caller then sends it with `send_claimed`."""
+    now = clock.now()
+    if not _CLAIM.run(id=message.id, now=now):
+        return False
+    message.status, message.attempts, message.updated_at = (Status.SENDING,
+                                                            message.attempts + 1, now)
+    return True
+
+
+def send_claimed(message: Message, wait_turn: WaitTurn | None = None) -> Message:
+    """Send a message this caller has claimed, and record what came of it."""
     if message.channel == Channel.SLACK:
         # A notice by direct message: its copies to the other admins were written
         # with this one (so they are committed too); they go out on their own.
@@ -140,7 +178,9 @@ def finish(message: Message, result: SendResult) -> Message:
     message.error_message = (result.error_message or "")[:300] or None
     message.sent_at = now if result.status not in GIVE_UP else None
     message.updated_at = now
-    message.save()
+    _RECORD.run(id=message.id, status=message.status, provider=message.provider,
+                provider_id=message.provider_id, error_code=message.error_code,
+                error_message=message.error_message, sent_at=message.sent_at, now=now)
     if message.provider_id:
         apply_early(message)
     if result.address_problem:
@@ -199,7 +239,7 @@ def _keep_early(provider_id, status, error_code, reason, address_problem) -> Non
 
 def apply_early(message: Message) -> None:
     """Called once a message has its provider id: a receipt that beat it counts now."""
-    early = EarlyReceipt.get_or_none(EarlyReceipt.provider_id == message.provider_id)
+    early = _EARLY.first(id=message.provider_id)
     if early is None:
         return
     EarlyReceipt.delete().where(EarlyReceipt.provider_id == early.provider_id).execute()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import db
 from .models import Event
 
 
@@ -9,7 +10,8 @@ def record(kind: str, *, firm=None, client=None, invite=None, actor: str = "syst
     """Append one event; `actor` is "staff:<id>", "support:<id>", "client" or "system"."""
     if client is not None and firm is None:
         firm = client.firm_id
-    return Event.create(
+    return db.create(
+        Event,
         kind=kind, firm=firm, client=client, invite=invite, actor=actor, detail=detail
     )
 

@@ -16,6 +16,7 @@ from peewee import IntegrityError
 
 from . import (
     clock,
+    db,
     events,
     i18n,
     notices,
@@ -27,7 +28,7 @@ from . import (
     tokens,
 )
 from .config import settings
-from .db import database
+from .db import Param, Prepared, database
 from .errors import InvalidInput, Refused
 from .models import OPEN_INVITE, Client, ClientAccount, Invite, Message, Staff
 from .quiet_hours import zone_for
@@ -107,13 +108,16 @@ def resend(client: Client, channel: str | None = None, *, purpose: str | None = 
 
 
 def send_checked(client: Client, channel: str, *, purpose: str = "connect",
-                 by: Staff | None = None) -> Sent:
+                 by: Staff | None = None, overdue: bool = True) -> Sent:
     """`send` for a caller that has just made its checks (a bulk run: `bulk.why_not`,
     contact, opt-out, accepted, a valid invite pending) and holds a transaction: written
     in it, no savepoint (a clash — another open invite, by the unique index — is
-    refused and the caller's transaction rolls back). The message as written."""
+    refused and the caller's transaction rolls back). The message as written.
+    `overdue`: False when the caller has just seen that no open invite of the client
+    is past its expiry unrecorded (else that expiry is recorded first)."""
     now = clock.now()
-    _record_overdue_expiry(client, now)
+    if overdue:
+        _record_overdue_expiry(client, now)
     try:
         invite, message = _write(client, channel, purpose, None, by, now, None)
     except IntegrityError:
@@ -139,7 +143,8 @@ def _write(client, channel, purpose, banks, by, now, replaced) -> tuple[Invite, 
     config, token = settings(), tokens.mint()
     if replaced is not None:
         _supersede(replaced, now)
-    invite = Invite.create(
+    invite = db.create(
+        Invite,
         firm=client.firm_id, client=client, purpose=purpose, channel=channel,
         token_digest=tokens.digest(token), token_sealed=tokens.seal(token),
         banks=_banks(client, banks), sent_by=by, sent_at=now,
@@ -217,10 +222,8 @@ def _queue(invite: Invite, kind: str, token: str, dedupe_key: str | None = None)
     message = outbound.write(
         firm=invite.firm_id, client=client, invite=invite, channel=invite.channel,
         kind=kind, to_addr=address_for(client, invite.channel), rendered=stored,
-        dedupe_key=dedupe_key or f"invite-{invite.id}-{kind}",
-    )
-    if message is None:
-        raise IntegrityError("message already queued")
+        dedupe_key=dedupe_key or f"invite-{invite.id}-{kind}", strict=True,
+    )  # a second one raises IntegrityError: the caller's transaction is undone
     return message
 
 
@@ -326,6 +329,11 @@ def expiry_due(now: datetime | None = None):
     ).order_by(Invite.expires_at)
 
 
+_OVERDUE = Prepared(Invite.select(Invite.id).where(
+    Invite.client == Param("client"), OPEN_INVITE, Invite.expired_at.is_null(),
+    Invite.expires_at <= Param("now")).tuples())
+
+
 def expire(invite_id: int, now: datetime | None = None) -> bool:
     """Record that an invite expired and tell the firm; True for exactly one
     caller, once it is due."""
@@ -348,8 +356,8 @@ def expire(invite_id: int, now: datetime | None = None) -> bool:
 
 
 def _record_overdue_expiry(client: Client, now: datetime) -> None:
-    for invite in expiry_due(now).where(Invite.client == client):
-        expire(invite.id, now)
+    for (invite_id,) in _OVERDUE.rows(client=client.id, now=now):
+        expire(invite_id, now)
 
 
 # --- reading ------------------------------------------------------------------------

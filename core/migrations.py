@@ -150,6 +150,12 @@ def _added(migrator: SchemaMigrator, table: str, name: str, field):
                         constraints=[SQL(f"DEFAULT '{field.default}'")])
     return _not_null(migrator, table, name, default)
 
+def _bulk_due_index(migrator: SchemaMigrator) -> list:
+    """The partial index by which a bulk run's next due item is claimed."""
+    BulkItem._schema.create_indexes(safe=True)  # only the missing one is made
+    return []
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _initial),
     Migration(2, "chat threads for client texts", _client_threads),
@@ -163,6 +169,7 @@ MIGRATIONS: list[Migration] = [
     Migration(9, "sign-in codes; firm branding and contact; languages", _client_pages),
     Migration(10, "bank accounts, transactions, provider webhooks, API tokens",
               _bank_data_and_api),
+    Migration(11, "index of a bulk run's due items", _bulk_due_index),
 ]
 
 

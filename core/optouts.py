@@ -13,14 +13,18 @@ import hmac
 
 from . import clock, events, notices, outbound
 from .config import Settings, settings
+from .db import Param, Prepared
 from .models import OptOut
+
+_OPTED_OUT = Prepared(OptOut.select(OptOut.opted_out).where(OptOut.address == Param("address"))
+                      .limit(1).tuples())
 
 
 def is_opted_out(address: str | None) -> bool:
     if not address:
         return False
-    row = OptOut.get_or_none(OptOut.address == address)
-    return bool(row and row.opted_out)
+    row = _OPTED_OUT.first(address=address)
+    return bool(row and row[0])
 
 
 def opt_out(address: str, source: str, firm=None, client=None) -> bool:

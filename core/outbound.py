@@ -24,7 +24,7 @@ from typing import Protocol
 
 from peewee import IntegrityError
 
-from . import sealed, tokens
+from . import db, sealed, tokens
 from .config import Settings, settings
 from .db import database
 from .models import Kind, Message
@@ -59,16 +59,19 @@ class TransientFailure(Exception):
 
 
 def write(*, firm, channel: str, kind: str, to_addr: str, rendered: Rendered, client=None,
-          invite=None, dedupe_key: str | None = None) -> Message | None:
-    """Record an outgoing message; None when one with the same `dedupe_key` exists."""
+          invite=None, dedupe_key: str | None = None, strict: bool = False) -> Message | None:
+    """Record an outgoing message; None when one with the same `dedupe_key` exists —
+    or, `strict`, IntegrityError (for a caller whose transaction is lost then anyway:
+    no savepoint around it)."""
+    fields = dict(firm=firm, client=client, invite=invite, channel=channel, kind=kind,
+                  to_addr=to_addr, subject=rendered.subject, body=rendered.body,
+                  html=rendered.html, segments=rendered.segments, encoding=rendered.encoding,
+                  dedupe_key=dedupe_key)
+    if strict:
+        return db.create(Message, **fields)
     try:
         with database.atomic():
-            return Message.create(
-                firm=firm, client=client, invite=invite, channel=channel, kind=kind,
-                to_addr=to_addr, subject=rendered.subject, body=rendered.body,
-                html=rendered.html, segments=rendered.segments, encoding=rendered.encoding,
-                dedupe_key=dedupe_key,
-            )
+            return db.create(Message, **fields)
     except IntegrityError:
         return None
 

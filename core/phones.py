@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
@@ -30,6 +32,7 @@ def try_normalize(text: str, region: str = "US") -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)  # asked twice a text (quiet hours, the text's times)
 def zone_of(e164: str) -> str | None:
     """The number's time zone when it has exactly one (415 → America/Los_Angeles)."""
     try:

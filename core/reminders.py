@@ -16,9 +16,9 @@ from datetime import datetime
 from peewee import IntegrityError
 
 from . import clock, events, invites, optouts, outbound, tokens
-from .db import database
+from .db import Param, Prepared, database
 from .errors import Refused
-from .models import OPEN_INVITE, Invite, Message
+from .models import OPEN_INVITE, Client, Firm, Invite, Message
 from .quiet_hours import next_allowed, zone_for
 
 
@@ -43,7 +43,7 @@ def due(now: datetime | None = None):
 
 def send_automatic(invite_id: int, now: datetime | None = None) -> Outcome:
     now = now or clock.now()
-    invite = Invite.get_or_none(Invite.id == invite_id)
+    invite = _INVITE.first(id=invite_id)
     if invite is None:
         return Outcome("skipped", "no such invite")
     if invite.reminded_at is not None:
@@ -87,12 +87,15 @@ def _send(invite: Invite, now: datetime) -> Outcome:
 
 def _claim(invite_id: int, now: datetime) -> bool:
     """The exactly-once decision: one caller sets `reminded_at`."""
-    return bool(
-        Invite.update(reminded_at=now)
-        .where(Invite.id == invite_id, Invite.reminded_at.is_null(), OPEN_INVITE,
-               Invite.expired_at.is_null(), Invite.expires_at > now)
-        .execute()
-    )
+    return bool(_CLAIM.run(id=invite_id, now=now))
+
+
+# The statements every reminder runs (see db.Prepared).
+_INVITE = Prepared(Invite.select(Invite, Client, Firm).join(Client).join(Firm)
+                   .where(Invite.id == Param("id")).limit(1))  # with whom it is for
+_CLAIM = Prepared(Invite.update(reminded_at=Param("now", Invite.reminded_at)).where(
+    Invite.id == Param("id"), Invite.reminded_at.is_null(), OPEN_INVITE,
+    Invite.expired_at.is_null(), Invite.expires_at > Param("now")))
 
 
 def _defer(invite: Invite, until: datetime) -> Outcome:

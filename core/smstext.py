@@ -11,6 +11,7 @@ read, so such a text keeps the name as written and goes as UCS-2 (`needs_ucs2`).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -87,17 +88,19 @@ def to_gsm7(text: str) -> str:
     """Our own words and names made GSM-7: curly quotes straightened, letters the
     alphabet lacks transliterated (Zoë → Zoe, Łódź → Lodz, Иван → Ivan; a Greek
     word wholly, not just its letters the alphabet lacks), emoji left out."""
-    out = []
-    for ch in text:
-        ch = _PLAIN.get(ch, ch)
-        if all(c in _GSM7 for c in ch) and not (len(ch) == 1 and _script(ch) == "GREEK"):
-            out.append(ch)
-            continue
-        ascii_ = anyascii(ch)
-        if _EMOJI_NAME.match(ascii_) and not ch.isalnum():
-            ascii_ = ""
-        out.append("".join(c for c in ascii_ if c in _GSM7))
-    return "".join(out)
+    return "".join(map(_gsm7_of, text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _gsm7_of(ch: str) -> str:
+    """One character made GSM-7 (remembered: every text asks for the same few)."""
+    ch = _PLAIN.get(ch, ch)
+    if all(c in _GSM7 for c in ch) and not (len(ch) == 1 and _script(ch) == "GREEK"):
+        return ch
+    ascii_ = anyascii(ch)
+    if _EMOJI_NAME.match(ascii_) and not ch.isalnum():
+        ascii_ = ""
+    return "".join(c for c in ascii_ if c in _GSM7)
 
 
 def for_sms(text: str, ucs2: bool) -> str:

@@ -18,11 +18,10 @@ from redis import Redis
 
 from core.config import Settings, settings
 
-# Slots a little wider than 1/rate: texts reaching the provider up to 50 ms later than
-# the ones before them (LATE at our end, the rest on the way) never pack a second.
-# (4 % let a busy test machine see 31 texts in a second at a rate of 30.)
-SAFETY = 1.05
-LATE = 0.015  # seconds past its slot a sender may still send in it
+# A sender that wakes up later than this after its slot gives the slot up. Slots are
+# PACE_MARGIN wider than 1/rate, so texts may reach the provider up to PACE_MARGIN
+# seconds (less LATE) later than the ones before them and still never pack a second.
+LATE = 0.010
 RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -40,9 +39,9 @@ def rate_for(channel: str, config: Settings | None = None) -> float | None:
 
 
 class Pace:
-    def __init__(self, redis: Redis, channel: str, rate: float):
+    def __init__(self, redis: Redis, channel: str, rate: float, margin: float):
         self.key = f"ledgersync:pace:{channel}"
-        self.interval_us = int(1_000_000 * SAFETY / rate)
+        self.interval_us = int(1_000_000 * (1 + margin) / rate)
         self._reserve = redis.register_script(RESERVE)
 
     def reserve(self) -> float:
@@ -66,7 +65,7 @@ class Pace:
 
 def pace(redis: Redis, channel: str) -> Pace | None:
     rate = rate_for(channel)
-    return Pace(redis, channel, rate) if rate else None
+    return Pace(redis, channel, rate, settings().pace_margin) if rate else None
 
 
 def reserve(redis: Redis, channel: str) -> float | None:

@@ -47,7 +47,7 @@ def deliver(message_id: int, slot: float | None = None) -> str:
     backoff (reserving a new slot); a permanent one is recorded, and the firm is told.
     A slot missed by more than LATE_OK while the workers were busy is given up for
     the next free one: under overload a text slips rather than bunch."""
-    message = Message.get_or_none(Message.id == message_id)
+    message = deliveries.find(message_id)
     if message is None or message.status != Status.PENDING:
         return message.status if message else "missing"
     slot = _slot(message, slot)
@@ -55,7 +55,8 @@ def deliver(message_id: int, slot: float | None = None) -> str:
         if deliveries.wait_for_slot(message_id, datetime.fromtimestamp(slot, UTC)):
             queues.deliver_at(message_id, slot, lead=HOLD)
         return "waiting for its slot"
-    message = deliveries.deliver(message_id, wait_turn=lambda _channel: pacing.until(slot))
+    message = deliveries.deliver(message_id, wait_turn=lambda _channel: pacing.until(slot),
+                                 message=message)
     return message.status if message else "missing"
 
 
@@ -123,9 +124,10 @@ def sweep() -> str:
     return str(report)
 
 
-BULK_SLICE = 5.0  # seconds a bulk job works before making way for staff's own sends
+BULK_SLICE = 15.0  # seconds a bulk job works before making way for reminders and expiries
 MAX_SENDERS = 8  # threads of a worker process sending one bulk run's texts at once
 SEND_TIME = 0.05  # seconds a text keeps its sender (checks, invite, the provider's answer)
+STAFF_CHECK = 0.1  # seconds between two looks for staff's sends waiting (`high`, `paced`)
 
 
 def senders_for(rate: float | None) -> int:
@@ -158,15 +160,17 @@ def _catch_up(wanted: list) -> None:
 def bulk_send(run_id: int) -> str:
     """Work on a bulk run at the sender's pace, several texts at once (`senders_for`:
     each claimed by one conditional update, each in its own slot of the pace); hands
-    over to waiting staff sends (the `high` queue) every few seconds, and wakes up for
-    quiet-hours waits. Its invites' reminders and expiries are asked for once a slice."""
-    started, width = time.monotonic(), senders_for(pacing.rate_for("sms"))
-    high, sent, ended, running, wanted = queues.queue("high"), 0, None, set(), []
+    over as soon as staff's sends wait (`high`, `paced`), else after BULK_SLICE, and
+    wakes up for quiet-hours waits. Its invites' reminders and expiries are asked for
+    once a slice."""
+    make_way = _MakeWay(queues.queue("high"), queues.queue("paced"))
+    width = senders_for(pacing.rate_for("sms"))
+    sent, ended, running, wanted = 0, None, set(), []
     run = BulkRun.get_or_none(BulkRun.id == run_id)
     if run is None:
         return "stopped: no such run"
     while True:
-        while ended is None and len(running) < width and not _make_way(started, high):
+        while ended is None and len(running) < width and not make_way():
             running.add(_senders().submit(_send_one, run, wanted))
         if not running:
             _catch_up(wanted)
@@ -182,8 +186,19 @@ def bulk_send(run_id: int) -> str:
         bulk.report_progress(run_id)
 
 
-def _make_way(started: float, high) -> bool:
-    return time.monotonic() - started > BULK_SLICE or bool(high.count)
+class _MakeWay:
+    """Whether a bulk job should hand over now: its slice is used up, or staff's own
+    sends wait (on `high`, or on `paced` at their slot) — asked of Redis at most every
+    STAFF_CHECK seconds, not once a text."""
+
+    def __init__(self, *first):
+        self.first, self.started, self.asked, self.waiting = first, time.monotonic(), 0.0, False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self.asked >= STAFF_CHECK:
+            self.asked, self.waiting = now, any(queue.count for queue in self.first)
+        return self.waiting or now - self.started > BULK_SLICE
 
 
 def _ended(run_id: int, sent: int) -> str:

@@ -194,3 +194,27 @@ def test_preparing_many_clients_takes_a_handful_of_queries(clock, firm):
     assert {i.label: i.reason for i in listed.skipped} == {
         "Many 01": "opted out", "Many 02": "a valid invite is still pending"}
     assert len(statements) <= 20
+
+
+def test_what_changed_since_the_plan_is_seen_when_each_text_goes(clock, firm):
+    """The checks are made again with each claimed item (one query): a STOP, an
+    account opened or a link sent since the plan skip the client; a link that lapsed
+    without its expiry recorded yet is recorded expired, and the new one goes out."""
+    stops = clients.add(firm, "Sam Stops", phone="2125550140")
+    joins = clients.add(firm, "Jo Joins", phone="2125550141")
+    lapsed = clients.add(firm, "Lu Lapsed", phone="2125550142")
+    clients.add(firm, "Al Asked", phone="2125550143")
+    first = invites.send(lapsed, "sms").invite
+    clock.shift(config.settings().invite_ttl + timedelta(minutes=1))  # lapsed, unrecorded
+    plan = bulk.prepare(firm, "list", names="Sam Stops\nJo Joins\nLu Lapsed\nAl Asked")
+    optouts.opt_out("+12125550140", "keyword")
+    links.accept(tokens.unseal(invites.send(joins, "sms").invite.token_sealed))
+    invites.send(clients.Client.get(clients.Client.name == "Al Asked"), "sms")
+    assert bulk.start(plan.run.id) is True
+    result = outcomes(plan.run)
+    assert result["Sam Stops"] == ("skipped", "opted out")
+    assert result["Jo Joins"] == ("skipped", "already accepted")
+    assert result["Al Asked"] == ("skipped", "a valid invite is still pending")
+    assert result["Lu Lapsed"] == ("sent", None)
+    assert Invite.get_by_id(first.id).expired_at is not None
+    assert Message.select().where(Message.client == stops).count() == 0

@@ -67,6 +67,7 @@ def drop_bank_data(database):
 
 CLIENT_PAGES = "applied 9: sign-in codes; firm branding and contact; languages"
 BANK_DATA = "applied 10: bank accounts, transactions, provider webhooks, API tokens"
+BULK_DUE = "applied 11: index of a bulk run's due items"
 
 
 def migrator_cleanup(database):
@@ -105,13 +106,15 @@ def test_a_version_1_database_upgrades_in_place(database):
                                     "applied 6: links masked in stored messages",
                                     "applied 7: a message's reserved slot",
                                     "applied 8: Slack installs per workspace, OAuth states, "
-                                    "account-link pages", CLIENT_PAGES, BANK_DATA]
+                                    "account-link pages", CLIENT_PAGES, BANK_DATA,
+                                    BULK_DUE]
     assert database.table_exists(ClientThread._meta.table_name)
     assert database.table_exists(BulkItem._meta.table_name)
     assert database.table_exists(EarlyReceipt._meta.table_name)
     assert database.table_exists(ClientSession._meta.table_name)
     assert database.table_exists(SlackInstall._meta.table_name)
-    assert migrations.current_version() == 10
+    assert migrations.current_version() == 11
+    assert "bulk_item_due" in [i.name for i in database.get_indexes("bulk_item")]
     assert database.table_exists("bank_transaction") and database.table_exists("api_token")
     assert "auto_reconnect_invites" in [c.name for c in database.get_columns("firm")]
     if not is_sqlite():
@@ -136,7 +139,8 @@ def test_links_stored_before_masking_are_masked_in_place_and_still_sent_whole(fi
     assert migrations.upgrade() == ["applied 6: links masked in stored messages",
                                     "applied 7: a message's reserved slot",
                                     "applied 8: Slack installs per workspace, OAuth states, "
-                                    "account-link pages", CLIENT_PAGES, BANK_DATA]
+                                    "account-link pages", CLIENT_PAGES, BANK_DATA,
+                                    BULK_DUE]
     stored = Message.get_by_id(sent.message.id)
     assert token not in stored.body and token not in stored.html
     assert f"/i/{token[:4]}…" in stored.body
@@ -153,6 +157,7 @@ def as_of_version_7(database):
 
     drop_bank_data(database)
     database.drop_tables([SlackInstall, OAuthState, SlackLinkRequest, SignInAttempt])
+    database.execute_sql("DROP INDEX IF EXISTS bulk_item_due")
     if is_sqlite():
         database.pragma("foreign_keys", 0)
     migrator = SchemaMigrator.from_database(database)
@@ -175,8 +180,9 @@ def test_the_last_releases_database_upgrades_keeping_every_row(firm, database):
     models = (Firm, Staff, Client, Invite, Message, Event)
     before = {m.__name__: m.select().count() for m in models}
     as_of_version_7(database)
-    assert migrations.upgrade()[-1] == BANK_DATA
+    assert migrations.upgrade()[-2:] == [BANK_DATA, BULK_DUE]
     assert {m.__name__: m.select().count() for m in models} == before
+    assert "bulk_item_due" in [i.name for i in database.get_indexes("bulk_item")]
     kept = Firm.get_by_id(firm.id)
     assert kept.language == "en" and kept.auto_reconnect_invites is False
     assert Client.get(Client.name == "Kept Client").language is None

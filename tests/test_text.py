@@ -229,6 +229,18 @@ def test_settings_from_env():
         Settings.from_env({"SECRET_KEY": "k", "QUIET_HOURS": "late"})
 
 
+@pytest.mark.parametrize("value,margin", [("", 0.025), ("5%", 0.05), ("0.02", 0.02),
+                                          (" 10% ", 0.10)])
+def test_pace_margin(value, margin):
+    assert Settings.from_env({"SECRET_KEY": "k", "PACE_MARGIN": value}).pace_margin == margin
+
+
+@pytest.mark.parametrize("value", ["0%", "0.001", "60%", "wide", "%"])
+def test_bad_pace_margin(value):
+    with pytest.raises(ConfigError, match="PACE_MARGIN"):
+        Settings.from_env({"SECRET_KEY": "k", "PACE_MARGIN": value})
+
+
 def test_quiet_hours_window():
     window = QuietHours.parse("21:00-08:00")
     assert window.contains(time(23, 0)) and window.contains(time(7, 59))

@@ -1,0 +1,56 @@
+"""Statements on hot paths (core.db.Prepared, core.db.create): SQL written once per
+kind of database, values bound at each run, results as peewee gives them — on SQLite
+and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from peewee import JOIN
+
+from core import clock as core_clock
+from core import db, invites
+from core.db import Param, Prepared
+from core.models import Client, Event, Firm, Invite, Message
+
+BY_CLIENT = Prepared(Invite.select(Invite, Client, Firm).join(Client).join(Firm)
+                     .where(Invite.client == Param("client"),
+                            Invite.expires_at > Param("after")).order_by(Invite.id))
+RENAME = Prepared(Client.update(name=Param("name", Client.name))
+                  .where(Client.id == Param("id")))
+
+
+def test_a_prepared_select_binds_new_values_each_run(clock, firm, maria):
+    invite = invites.send(maria, "sms").invite
+    now = core_clock.now()
+    found = BY_CLIENT.rows(client=maria.id, after=now)
+    assert [i.id for i in found] == [invite.id]
+    assert found[0].client.name == "Maria Gonzalez" and found[0].client.firm.name == "Smith & Co"
+    # A datetime is converted as the field converts it: the same run, later, finds none.
+    assert BY_CLIENT.rows(client=maria.id, after=now + timedelta(days=30)) == []
+    assert BY_CLIENT.first(client=maria.id + 1000, after=now) is None
+
+
+def test_a_prepared_update_counts_the_rows_it_changed(firm, maria):
+    assert RENAME.run(id=maria.id, name="María González") == 1
+    assert RENAME.run(id=maria.id + 1000, name="Nobody") == 0
+    assert Client.get_by_id(maria.id).name == "María González"
+
+
+def test_create_writes_the_row_with_the_models_defaults(firm, maria):
+    event = db.create(Event, kind="test.made", firm=firm, client=maria, detail={"n": 1})
+    again = db.create(Event, kind="test.made", firm=firm, client=maria, detail={"n": 2})
+    assert again.id == event.id + 1  # each run has its own values and id
+    stored = Event.get_by_id(event.id)
+    assert (stored.kind, stored.detail, stored.client_id) == ("test.made", {"n": 1}, maria.id)
+    assert stored.at is not None  # the model's default, filled in as Model.create does
+
+
+def test_one_statement_serves_both_kinds_of_database(firm, maria):
+    """The suite runs each test on SQLite and PostgreSQL in one process: the SQL is kept
+    per kind of database, so the second never runs the first's."""
+    statement = Prepared(Message.select(Message.id).join(Invite, JOIN.LEFT_OUTER)
+                         .where(Message.client == Param("client")).tuples())
+    invites.send(maria, "sms")
+    assert len(statement.rows(client=maria.id)) == 1
+    assert list(statement._compiled) == [type(db.database.obj)]
