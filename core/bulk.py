@@ -315,7 +315,7 @@ def _claim_next(run_id: int, now: datetime) -> BulkItem | None:
     """Claim the run's next due item, in order, with one conditional update: it is
     this caller's alone (on PostgreSQL a claimer skips the row another is claiming at
     that moment, `SKIP LOCKED`; on SQLite writers take turns). None when none is due."""
-    claimed = _claim_statement().rows(run=run_id, now=now)
+    claimed = _claim(is_sqlite()).rows(run=run_id, now=now)
     return _CLAIMED.first(id=claimed[0].id, now=now) if claimed else None
 
 
@@ -325,12 +325,8 @@ def _due(now):
 
 
 # The statements every bulk text runs (see db.Prepared).
-def _claim_statement() -> Prepared:
-    return _claim_on(is_sqlite())
-
-
 @functools.cache
-def _claim_on(sqlite: bool) -> Prepared:
+def _claim(sqlite: bool) -> Prepared:
     first_due = (BulkItem.select(BulkItem.id).where(BulkItem.run == Param("run"),
                                                     _due(Param("now")))
                  .order_by(BulkItem.id).limit(1))

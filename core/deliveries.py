@@ -65,13 +65,11 @@ def deliver(message_id: int, wait_turn: WaitTurn | None = None,
     """Send one pending message exactly once; safe to call any number of times.
     `wait_turn(channel)` waits for the sender's pace, right before the provider is
     called (so the time a text reaches the carrier is the time of its slot).
-    `message`: as the caller has just read it (`find`), so it isn't read again."""
-    if message is not None:
-        return send_claimed(message, wait_turn) if claim(message) else find(message_id)
-    claimed = _CLAIM.run(id=message_id, now=clock.now())
-    message = _WITH_INVITE.first(id=message_id)
-    if not claimed or message is None:
-        return message
+    `message`: as the caller has just read it (`find`), so it isn't read again.
+    Another caller's message comes back as it is now."""
+    message = message or find(message_id)
+    if message is None or not claim(message):
+        return find(message_id) if message is not None else None
     return send_claimed(message, wait_turn)
 
 

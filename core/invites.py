@@ -329,11 +329,6 @@ def expiry_due(now: datetime | None = None):
     ).order_by(Invite.expires_at)
 
 
-_OVERDUE = Prepared(Invite.select(Invite.id).where(
-    Invite.client == Param("client"), OPEN_INVITE, Invite.expired_at.is_null(),
-    Invite.expires_at <= Param("now")).tuples())
-
-
 def expire(invite_id: int, now: datetime | None = None) -> bool:
     """Record that an invite expired and tell the firm; True for exactly one
     caller, once it is due."""
@@ -356,8 +351,11 @@ def expire(invite_id: int, now: datetime | None = None) -> bool:
 
 
 def _record_overdue_expiry(client: Client, now: datetime) -> None:
-    for (invite_id,) in _OVERDUE.rows(client=client.id, now=now):
-        expire(invite_id, now)
+    for invite in _OVERDUE.rows(client=client.id, now=now):
+        expire(invite.id, now)
+
+
+_OVERDUE = Prepared(expiry_due(Param("now")).where(Invite.client == Param("client")))
 
 
 # --- reading ------------------------------------------------------------------------

@@ -150,6 +150,7 @@ def _added(migrator: SchemaMigrator, table: str, name: str, field):
                         constraints=[SQL(f"DEFAULT '{field.default}'")])
     return _not_null(migrator, table, name, default)
 
+
 def _bulk_due_index(migrator: SchemaMigrator) -> list:
     """The partial index by which a bulk run's next due item is claimed."""
     BulkItem._schema.create_indexes(safe=True)  # only the missing one is made
