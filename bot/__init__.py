@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Blueprint, Response, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_bolt.adapter.flask.handler import to_bolt_request, to_flask_response
 
 from core.config import Settings
 
@@ -24,6 +25,9 @@ from . import client, installations, listeners
 # Listeners acknowledge first and then work on this pool; Bolt's default of 5
 # threads queued acknowledgements behind slow answers under load (bench/slack_ack.py).
 LISTENER_THREADS = 32
+# What reading a body Slack never sends raises in Bolt (JSON that isn't an object, or
+# nested too deep, a `payload` that isn't JSON).
+UNREADABLE = (ValueError, TypeError, AttributeError, LookupError, RecursionError)
 
 
 def create_bolt_app(config: Settings) -> App:
@@ -36,6 +40,14 @@ def create_bolt_app(config: Settings) -> App:
         app = App(client=client.for_team(None), **common)
     listeners.register(app)
     return app
+
+
+def _well_formed(body) -> bool:
+    """What Bolt's own middleware takes for granted of a body (Slack never sends
+    otherwise): an object, and an Events API callback's `event` an object too."""
+    if not isinstance(body, dict):
+        return False
+    return body.get("type") != "event_callback" or isinstance(body.get("event"), dict)
 
 
 def blueprint(config: Settings) -> Blueprint:
@@ -51,11 +63,18 @@ def blueprint(config: Settings) -> Blueprint:
 
     @bp.post("/slack/events")
     def events():
-        # Bolt verifies the signature; a timestamp that isn't a number would make
-        # its check raise (a 500 for an unauthenticated request): refuse it first.
+        # Bolt verifies the signature, but reads the body first; a timestamp that isn't
+        # a number, or a body it can't read, would make it raise (a 500 for an
+        # unauthenticated request): refuse them first.
         stamp = request.headers.get("X-Slack-Request-Timestamp", "")
         if not (stamp.isascii() and stamp.isdigit()):
             return Response("invalid request\n", 401, mimetype="text/plain")
-        return handler.handle(request)
+        try:
+            asked = to_bolt_request(request)
+        except UNREADABLE:
+            return Response("unreadable request\n", 400, mimetype="text/plain")
+        if not _well_formed(asked.body):
+            return Response("unreadable request\n", 400, mimetype="text/plain")
+        return to_flask_response(handler.app.dispatch(asked))
 
     return bp

@@ -22,7 +22,7 @@ from . import bank_views, parse
 from .ids import record_id
 
 PAGE = 20
-SINCE = re.compile(r"^(?:since[:=])?(\d{4}-\d{2}-\d{2}|\d{1,4}d)$", re.IGNORECASE)
+SINCE = re.compile(r"^(?:since[:=])?([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,4}d)$", re.IGNORECASE)
 ACCOUNT = re.compile(r"^account[:=](.+)$", re.IGNORECASE)
 
 

@@ -4,7 +4,9 @@ check, call core.bulk, pick a view. No Slack I/O here (that is bot.progress)."""
 from __future__ import annotations
 
 import json
+import re
 
+from bot.ids import record_id
 from core import bulk
 from core.access import Actor
 from core.config import settings
@@ -45,9 +47,10 @@ def show(command, actor: Actor, meta: dict) -> dict:
     actor.require("status")
     firm = actor.firm_for(command.firm)
     if command.words:
-        if not command.words[0].lstrip("#").isdigit():
+        number = command.words[0].lstrip("#")
+        if not re.fullmatch(r"[0-9]{1,18}", number):
             raise InvalidInput("`/ledgersync bulk [run number]`")
-        run = bulk.get(firm, int(command.words[0].lstrip("#")))
+        run = bulk.get(firm, int(number))
     else:
         run = bulk.latest(firm, started=True)
         if run is None:
@@ -62,9 +65,7 @@ def view(run_id: int) -> dict:
 def run_of(actor: Actor, value) -> BulkRun:
     """The run a button names, only within the actor's firm, only for who may invite."""
     actor.require("invite")
-    if not str(value).isdigit():
-        raise InvalidInput("That button has expired; run the command again.")
-    return bulk.get(actor.firm, int(value))
+    return bulk.get(actor.firm, record_id(value))
 
 
 def confirmed(actor: Actor, value) -> BulkRun:

@@ -43,7 +43,7 @@ def run(text: str, actor: Actor, meta: dict) -> dict | OpenModal:
                                    ("firm", command.firm)) if v}
         return views.candidates(str(many), many.candidates, command.name, extra)
     except LedgerSyncError as problem:
-        return views.error(str(problem))
+        return views.refused(problem)
 
 
 def _client(command: parse.Command, actor: Actor, action: str) -> tuple[Firm, Client]:
@@ -94,7 +94,17 @@ def invite(command, actor: Actor, meta, client: Client | None = None) -> dict | 
 def resend(command, actor: Actor, meta, client: Client | None = None) -> dict:
     if client is None:
         _, client = _client(command, actor, "resend")
-    sent = invites.resend(client, command.channel, by=actor.staff)
+    sent = invites.resend(client, command.channel, by=actor.staff, checked=command.force)
+    return views.sent("Sent a new link to", client, sent.invite, sent.to)
+
+
+def resend_anyway(value: dict, actor: Actor) -> dict:
+    """*Send anyway* after the warning that someone said the address isn't the
+    client's: staff checked it with them, so the link goes to it."""
+    actor.require("resend")
+    client = actor.client(actor.firm_for(None), record_id(value.get("client")))
+    sent = invites.resend(client, value.get("channel"), purpose=value.get("purpose"),
+                          by=actor.staff, checked=True)
     return views.sent("Sent a new link to", client, sent.invite, sent.to)
 
 

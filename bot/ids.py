@@ -9,6 +9,7 @@ from core.errors import InvalidInput
 
 class ActionId(StrEnum):
     RESEND = "resend"
+    RESEND_ANYWAY = "resend_anyway"  # after the warning that the address must be checked
     REMIND = "remind"
     REVOKE = "revoke"
     RECONNECT = "ask_reconnect"

@@ -6,6 +6,9 @@ backed by our database (core.workspaces: bot tokens sealed under ENCRYPTION_KEYS
 - `WorkspaceInstallationStore` — slack_sdk's `InstallationStore` (bot scopes only:
   user tokens are never asked for, so none are kept);
 - `DatabaseStateStore` — slack_sdk's `OAuthStateStore`, single use, 10 minutes;
+  the browser's copy of the state is slack_sdk's cookie, with `SameSite=Lax` added
+  (`LaxStateCookie`: still Secure and HttpOnly; Lax lets Slack's redirect back, a
+  top-level GET, bring it);
 - `WorkspaceAuthorize` — Bolt's `Authorize`: a request's token from the store,
   refreshed first when it rotates (bot.client), without an `auth.test` per request.
 `app_uninstalled` and `tokens_revoked` delete the installation: nothing more goes
@@ -26,6 +29,7 @@ from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, Succ
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.state_store import OAuthStateStore
+from slack_sdk.oauth.state_utils import OAuthStateUtils
 
 from core import db, workspaces
 from core.config import Settings, settings
@@ -50,7 +54,19 @@ def oauth_flow(config: Settings) -> OAuthFlow:
         redirect_uri=f"{config.public_base_url}/slack/oauth_redirect",
         token_rotation_expiration_minutes=int(client.ROTATE_BEFORE.total_seconds() // 60),
         callback_options=CallbackOptions(success=_installed, failure=_not_installed))
+    settings.state_utils = LaxStateCookie(cookie_name=settings.state_cookie_name,
+                                          expiration_seconds=settings.state_expiration_seconds)
     return InstallFlow(client=client.base(config), settings=settings)
+
+
+class LaxStateCookie(OAuthStateUtils):
+    """slack_sdk's state cookie (Secure, HttpOnly, Path=/), with SameSite=Lax."""
+
+    def build_set_cookie_for_new_state(self, state: str) -> str:
+        return f"{super().build_set_cookie_for_new_state(state)}; SameSite=Lax"
+
+    def build_set_cookie_for_deletion(self) -> str:
+        return f"{super().build_set_cookie_for_deletion()}; SameSite=Lax"
 
 
 class InstallFlow(OAuthFlow):

@@ -51,6 +51,7 @@ def register(app: App) -> None:
     app.command("/ledgersync")(on_command)
     for action in (ActionId.RESEND, ActionId.REMIND, ActionId.REVOKE, ActionId.RECONNECT):
         app.action(str(action))(on_card_button)
+    app.action(str(ActionId.RESEND_ANYWAY))(on_resend_anyway)
     app.action(str(ActionId.PICK))(on_pick)
     app.action(str(ActionId.MORE))(on_more)
     app.view(str(CallbackId.CLIENT_ADD))(on_client_add)
@@ -80,7 +81,7 @@ def worked_out(what: str, work: Callable[[], object]) -> tuple[object, LedgerSyn
         with db.connection():
             return work(), None
     except LedgerSyncError as problem:
-        return views.error(str(problem)), problem
+        return views.refused(problem), problem
     except Exception as unexpected:  # noqa: BLE001 - the user gets one line and a reference
         return failure(what), LedgerSyncError(str(unexpected))
 
@@ -321,6 +322,12 @@ def on_command(command, context):
 def on_card_button(action, context):
     """Resend · Remind · Revoke · Ask to reconnect on a status card: the card again."""
     return commands.on_client(action["action_id"], action.get("value"), context["actor"])
+
+
+@answers(replace=True)
+def on_resend_anyway(action, context):
+    """*Send anyway* on the warning that the address must be checked: what was sent."""
+    return commands.resend_anyway(_json(action.get("value")), context["actor"])
 
 
 def _picked_opens_modal(body: dict) -> bool:

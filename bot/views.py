@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from core import clock, phones, status
 from core.doctor import Check
+from core.errors import LedgerSyncError
+from core.invites import Unchecked
 from core.models import Client, Invite
 from core.quiet_hours import zone_for
 from core.status import ClientStatus
@@ -106,6 +108,20 @@ def error(text: str) -> dict:
     return message(text, [section(f":x: {esc(text)}")])
 
 
+def refused(problem: LedgerSyncError) -> dict:
+    """What went wrong, in one line; for a link to an address someone said isn't the
+    client's, the warning and *Send anyway* (for staff who checked it with them)."""
+    if not isinstance(problem, Unchecked):
+        return error(str(problem))
+    value = json.dumps({"client": problem.client.id, "purpose": problem.purpose,
+                        "channel": problem.disowned.invite.channel})
+    return message(str(problem), [
+        section(f":warning: {esc(problem)}"),
+        {"type": "actions", "elements": [
+            button("Send anyway", ActionId.RESEND_ANYWAY, value, "danger")]},
+    ])
+
+
 BUSY = "LedgerSync is busy: nothing was done. Try again in a minute."
 BUSY_MAYBE = ("LedgerSync is busy and may not have done that. In a minute, check "
               "(`/ledgersync status <client>`) before trying again.")
@@ -184,6 +200,9 @@ STATE_WORDS = {
                        "until {at} ({left}). *Remind* if they haven't seen it.",
     "opted_out": ":no_bell: Opted out of texts — nothing is sent until they text START. "
                  "Call them to ask.",
+    "disowned": ":warning: Someone who opened the link sent to {to} said it isn't them "
+                "({at}): {to} must be checked with the client before anything is sent. "
+                "Correct it if it's wrong; *Resend* asks first.",
 }
 # The card's primary button: the next step of each state (none when all is well).
 PRIMARY = {"not_invited": ActionId.RESEND, "pending": ActionId.REMIND,
@@ -226,7 +245,7 @@ def _state_line(info: ClientStatus) -> str:
     if words is None:
         return esc(status.humanise(where.key))
     return words.format(at=when(where.at, info.zone) if where.at else "", left=esc(where.left),
-                        banks=clip(where.bank_names, 600))
+                        banks=clip(where.bank_names, 600), to=esc(where.to))
 
 
 def _timeline(info: ClientStatus) -> str:

@@ -222,9 +222,12 @@ def invite(client, channel, reconnect, banks):
 @main.command()
 @click.argument("client")
 @with_channel
-def resend(client, channel):
+@click.option("--force", is_flag=True, help="Send even to a number or email someone said "
+              "isn't CLIENT's, once you have checked it with them.")
+def resend(client, channel, force):
     """Send CLIENT a new link; the old one stops working."""
-    click.echo(render.sent(invites.resend(_client(client), channel), "Sent a new link to"))
+    sent = invites.resend(_client(client), channel, checked=force)
+    click.echo(render.sent(sent, "Sent a new link to"))
 
 
 @main.command()

@@ -55,6 +55,9 @@ STATE_LINES = {
     "restoring_asked": "Needs restoring: {banks} — asked to reconnect, link works until {at} "
                        "({left}). Remind if they haven't seen it: ledgersync remind {name}",
     "opted_out": "Opted out of texts — nothing is sent until they text START. Call them to ask.",
+    "disowned": "Someone who opened the link sent to {to} said it isn't them ({at}): {to} must "
+                "be checked with the client before anything is sent. Correct it if it's wrong; "
+                "if it's right: ledgersync resend {name} --force",
 }
 
 CONNECTION_WORDS = {"active": "working", "needs_reconnect": "needs restoring"}
@@ -85,7 +88,7 @@ def state_line(info: ClientStatus) -> str:
     if words is None:
         return humanise(where.key)
     return words.format(at=local_text(where.at, info.zone) if where.at else "",
-                        left=where.left, banks=where.bank_names,
+                        left=where.left, banks=where.bank_names, to=where.to,
                         name=shlex.quote(info.client.name))
 
 

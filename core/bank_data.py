@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -23,6 +24,13 @@ from .errors import InvalidInput, NotFound
 from .models import BankAccount, BankConnection, BankTransaction, Client, Firm
 
 MAX_PAGE = 500
+# Cursors and `since`, spelled out in ASCII: `str.isdigit()` and `\d` also take '²' and
+# '٣', which `int()` and `date.fromisoformat()` then refuse (or read). 18 digits at most:
+# any row id, and nothing a database can't compare.
+CLIENT_CURSOR = re.compile(r"([0-9]{1,18})")
+TRANSACTION_CURSOR = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\|([0-9]{1,18})")
+DAYS = re.compile(r"([0-9]{1,4})d")
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 SYMBOLS = {"USD": "$", "CAD": "CA$", "EUR": "€", "GBP": "£"}
 
 
@@ -87,7 +95,7 @@ def label(account: BankAccount) -> str:
 
 
 def clients_page(firm: Firm, cursor: str | None = None, limit: int = 100) -> Page:
-    after = int(_decode(cursor, 1)[0]) if cursor else 0
+    after = int(_decode(cursor, CLIENT_CURSOR)[0]) if cursor else 0
     rows = list(Client.select().where(Client.firm == firm, Client.id > after)
                 .order_by(Client.id).limit(_limit(limit) + 1))
     return _page(rows, limit, lambda c: [str(c.id)])
@@ -107,7 +115,7 @@ def transactions(*, client: Client | None = None, account: BankAccount | None = 
     if since is not None:
         query = query.where(BankTransaction.posted_on >= since)
     if cursor:
-        day, last_id = _decode(cursor, 2)
+        day, last_id = _decode(cursor, TRANSACTION_CURSOR)
         on = _date(day)
         query = query.where((BankTransaction.posted_on < on) | (
             (BankTransaction.posted_on == on) & (BankTransaction.id < int(last_id))))
@@ -118,7 +126,7 @@ def transactions(*, client: Client | None = None, account: BankAccount | None = 
 
 def _limit(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit is from 1 to {MAX_PAGE}")
+        raise InvalidInput(f"limit is from 1 to {MAX_PAGE}", field="limit")
     return limit
 
 
@@ -132,33 +140,35 @@ def _encode(parts: list[str]) -> str:
     return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str, count: int) -> list[str]:
+def _decode(cursor: str, shape: re.Pattern) -> tuple[str, ...]:
+    """The parts of one of our cursors; InvalidInput (about `cursor`) for anything else."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput("That cursor is not one of ours") from None
-    parts = text.split("|")
-    if len(parts) != count or not parts[-1].isdigit() or len(text) > 40:
-        raise InvalidInput("That cursor is not one of ours")
-    return parts
+        text = ""
+    parts = shape.fullmatch(text)
+    if parts is None:
+        raise InvalidInput("That cursor is not one of ours", field="cursor")
+    return parts.groups()
 
 
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise InvalidInput("That cursor is not one of ours") from None
+        raise InvalidInput("That cursor is not one of ours", field="cursor") from None
 
 
 def since_date(text: str, today: date) -> date:
-    """`2026-11-01`, or `30d` (the last 30 days)."""
+    """`2026-11-01`, or `30d` (the last 30 days); ASCII digits only."""
     text = text.strip().lower().removeprefix("since:").removeprefix("since=")
-    if text.endswith("d") and text[:-1].isdigit() and 0 < int(text[:-1]) <= 3660:
-        return today - timedelta(days=int(text[:-1]))
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"'{text[:20]}' is not a date: use 2026-11-01, or 30d") from None
+    days = DAYS.fullmatch(text)
+    if days and 0 < int(days.group(1)) <= 3660:
+        return today - timedelta(days=int(days.group(1)))
+    if ISO_DATE.fullmatch(text):
+        with contextlib.suppress(ValueError):  # 2026-02-30
+            return date.fromisoformat(text)
+    raise InvalidInput(f"'{text[:20]}' is not a date: use 2026-11-01, or 30d", field="since")
 
 
 # --- words --------------------------------------------------------------------------

@@ -1,41 +1,42 @@
 """What a bank provider tells us by webhook, once verified by its driver and put in
-core's words (`BankEvent`), handled exactly once.
+core's words (`BankEvent`), applied every time it comes.
 
-The provider retries a delivery it thinks failed (Plaid: for up to 24 hours) and
-gives no delivery id, so a delivery is known by the SHA-256 of its body (what
-Plaid's signature covers): the first of a body within RETRY_WINDOW is handled, a
-repeat is acknowledged and changes nothing. The effects are idempotent as well — a
-connection breaks, or works again, once per change (conditional updates) — and a
-handling that fails forgets its claim, so the provider's retry does it. "Updates are
-available" is not deduplicated: Plaid sends the same body every time, and a sync
-from the stored cursor is harmless when there is nothing new.
+A provider's webhook names no event and carries no time: Plaid's ITEM ERROR and
+LOGIN_REPAIRED are the same bytes for the second break (or repair) of an item as for
+the first, and its retries of a delivery it thinks failed are those bytes too. So a
+body seen before proves nothing, and nothing is dropped for it. The effects are
+idempotent by state instead — a connection breaks only when it works, works again
+only when broken (`core.connections`' conditional updates), so a retry changes
+nothing and a genuine second break after a repair breaks it again, with a new notice
+and a new automatic invite. The automatic invite goes once a break
+(`core.reconnects.after_break`), however often the break is said; a link session
+finishes once (`core.bank_links`' claim). `provider_webhook` keeps a record of the
+bodies, by their SHA-256 (what Plaid's signature covers): when one last came and
+how many times it came again. "Updates are available" is not recorded: a sync from
+the stored cursor is harmless when there is nothing new.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-from peewee import IntegrityError
-
-from . import bank_links, clock, connections, reconnects
-from .db import database
+from . import bank_links, banks, clock, connections, reconnects
 from .models import BankConnection, ProviderWebhook
 
 log = logging.getLogger(__name__)
-RETRY_WINDOW = timedelta(hours=24)
-KINDS = {"login_required", "expiring", "repaired", "revoked", "updates", "link_finished",
-         "ignored"}
 
 
 @dataclass(frozen=True)
 class BankEvent:
-    kind: str  # one of KINDS
+    # login_required | expiring | repaired | revoked | updates | link_finished | ignored
+    kind: str
     item_id: str | None = None
     reason: str = ""  # in plain words, for the firm
     link_token: str | None = field(default=None, repr=False)
     code: str = ""  # the provider's own, for the record
+    # link_finished: what the webhook says the session came to (None: ask the provider)
+    outcome: banks.LinkOutcome | None = field(default=None, repr=False)
 
 
 def receive(provider: str, body_digest: str, event: BankEvent) -> str:
@@ -44,37 +45,23 @@ def receive(provider: str, body_digest: str, event: BankEvent) -> str:
         return f"ignored {event.code}".strip()
     if event.kind == "updates":
         return _updates(provider, event)
-    if not _claim(provider, body_digest, event):
-        return "duplicate: already handled"
-    try:
-        return _handle(provider, event)
-    except Exception:
-        ProviderWebhook.delete().where(ProviderWebhook.digest == body_digest).execute()
-        raise
+    _record(provider, body_digest, event)
+    return _handle(provider, event)
 
 
-def _claim(provider: str, body_digest: str, event: BankEvent) -> bool:
+def _record(provider: str, body_digest: str, event: BankEvent) -> None:
     now = clock.now()
-    try:
-        with database.atomic():
-            ProviderWebhook.create(digest=body_digest, provider=provider,
-                                   kind=(event.code or event.kind)[:80],
-                                   item_id=event.item_id, received_at=now)
-        return True
-    except IntegrityError:
-        pass
-    later = ProviderWebhook.update(received_at=now).where(  # the same body, a day later: new
-        ProviderWebhook.digest == body_digest, ProviderWebhook.received_at <= now - RETRY_WINDOW)
-    if later.execute():
-        return True
-    ProviderWebhook.update(repeats=ProviderWebhook.repeats + 1).where(
-        ProviderWebhook.digest == body_digest).execute()
-    return False
+    ProviderWebhook.insert(
+        digest=body_digest, provider=provider, kind=(event.code or event.kind)[:80],
+        item_id=event.item_id, received_at=now,
+    ).on_conflict(conflict_target=[ProviderWebhook.digest], update={
+        ProviderWebhook.received_at: now, ProviderWebhook.repeats: ProviderWebhook.repeats + 1,
+    }).execute()
 
 
 def _handle(provider: str, event: BankEvent) -> str:
     if event.kind == "link_finished":
-        finished = bank_links.finish_by_token(event.link_token or "")
+        finished = bank_links.finish_by_token(event.link_token or "", event.outcome)
         return "not our link session" if finished is None else f"link session {finished.status}"
     connection = _connection(provider, event.item_id)
     if connection is None:

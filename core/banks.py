@@ -119,6 +119,7 @@ class LinkRequest:
     completion_url: str  # where the provider sends the client's browser back
     webhook_url: str
     access_token: str | None = field(default=None, repr=False)  # update mode: restore
+    language: str = "en"  # the client's (core.i18n.of_client): the provider's pages in it
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,8 @@ class SandboxProvider:
                                     "password. Check them and try again.")
 
     def submit_code(self, institution: Institution, challenge: str, code: str) -> LinkResult:
-        if not hmac.compare_digest(challenge or "", self._sign(institution.id)):
+        expected = self._sign(institution.id).encode()
+        if not hmac.compare_digest((challenge or "").encode(), expected):
             return LinkResult("failed", "That code has expired; start again.")
         if (code or "").strip() != self.CODE:
             return LinkResult("needs_code", "That code is not right; try again.", challenge)

@@ -31,6 +31,7 @@ from .models import (
     BulkRun,
     Client,
     ClientAccount,
+    Event,
     Firm,
     Invite,
     Message,
@@ -40,6 +41,9 @@ from .models import (
 from .quiet_hours import next_allowed, zone_for
 
 log = logging.getLogger(__name__)
+# The reason an item is skipped: someone who opened a link sent to this address said it
+# isn't the client's (staff check it, then change it or send anyway: `invites.unchecked`).
+UNCHECKED = "address to check: someone said a link sent there wasn't theirs"
 SELECTIONS = {"not_invited": "every client not yet invited",
               "expired": "every client whose invite expired",
               "needs_reconnect": "every client with a connection that needs restoring",
@@ -93,6 +97,7 @@ class _Facts:
     opted_out: set[str]
     accepted: set[int]
     pending: set[int]  # clients with a valid invite still open
+    disowned: set[int]  # clients one of whose links someone said wasn't theirs
 
     @classmethod
     def of(cls, firm: Firm) -> _Facts:
@@ -107,8 +112,10 @@ class _Facts:
         open_ = Invite.select(Invite.client).where(
             Invite.firm == firm, OPEN_INVITE, Invite.expired_at.is_null(),
             Invite.expires_at > now)
+        said = Event.select(Event.client).where(Event.firm == firm,
+                                               Event.kind == "invite.disowned")
         return cls({a for (a,) in opted.tuples()}, {c for (c,) in accounts.tuples()},
-                   {c for (c,) in open_.tuples()})
+                   {c for (c,) in open_.tuples()}, {c for (c,) in said.tuples()})
 
     def why_not(self, client: Client, channel: str, purpose: str) -> str | None:
         """As `bulk.why_not`, from these facts."""
@@ -121,6 +128,8 @@ class _Facts:
             return "already accepted"
         if client.id in self.pending:
             return "a valid invite is still pending"
+        if client.id in self.disowned and invites.unchecked(client, channel):
+            return UNCHECKED
         return None
 
 
@@ -374,6 +383,8 @@ def _send(run: BulkRun, item: BulkItem, wait_turn=None) -> Step:
             if item.invite_id is not None and invites.open_invite(item.client) is not None:
                 sent = invites.resend(item.client, item.channel, purpose=run.purpose,
                                       by=run.started_by, cooldown=False)
+            elif invites.unchecked(item.client, item.channel):
+                return _settle(item, "skipped", UNCHECKED)
             else:  # checked just now (`why_not`), and written in this transaction
                 sent = invites.send_checked(item.client, item.channel, purpose=run.purpose,
                                             by=run.started_by, overdue=bool(item.overdue))

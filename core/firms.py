@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from peewee import fn
@@ -109,7 +111,7 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password-0")
 def find(text: str) -> Firm:
     """A firm by id or name (case-insensitive); Ambiguous or NotFound otherwise."""
     text = (text or "").strip()
-    if text.isdigit():
+    if re.fullmatch(r"[0-9]{1,18}", text):
         firm = Firm.get_or_none(Firm.id == int(text))
         if firm:
             return firm

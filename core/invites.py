@@ -4,7 +4,9 @@ Rules (from the product articles): a link is valid INVITE_TTL (5 days); a resend
 mints a new link and the old one stops working at once; staff may remind while
 the invite is open; the automatic reminder is decided in `core.reminders`.
 A client has at most one open invite (a partial unique index enforces it), so a
-double-submitted `send` cannot text twice.
+double-submitted `send` cannot text twice. When whoever opened a link said "This
+isn't me", nothing more goes to that number or email (`unchecked`) until staff
+change it, or send anyway after checking it with the client (`checked=True`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
 from . import (
     clock,
@@ -22,6 +24,7 @@ from . import (
     notices,
     optouts,
     outbound,
+    phones,
     schedule,
     sessions,
     templates,
@@ -30,7 +33,7 @@ from . import (
 from .config import settings
 from .db import Param, Prepared, database
 from .errors import InvalidInput, Refused
-from .models import OPEN_INVITE, Client, ClientAccount, Invite, Message, Staff
+from .models import OPEN_INVITE, Client, ClientAccount, Event, Invite, Message, Staff
 from .quiet_hours import zone_for
 
 CHANNELS = ("sms", "email")
@@ -66,10 +69,12 @@ class Sent:
 
 
 def send(client: Client, channel: str | None = None, *, purpose: str = "connect",
-         banks: list[str] | None = None, by: Staff | None = None) -> Sent:
-    """Invite a client: a new link by SMS or email, valid INVITE_TTL."""
+         banks: list[str] | None = None, by: Staff | None = None,
+         checked: bool = False) -> Sent:
+    """Invite a client: a new link by SMS or email, valid INVITE_TTL. (`checked`: staff
+    checked with the client an address someone said isn't theirs; see `unchecked`.)"""
     channel = _channel(client, channel)
-    _check_can_invite(client, channel, purpose)
+    _check_can_invite(client, channel, purpose, checked)
     now = clock.now()
     _record_overdue_expiry(client, now)
     current = open_invite(client)
@@ -84,15 +89,16 @@ def send(client: Client, channel: str | None = None, *, purpose: str = "connect"
 
 def resend(client: Client, channel: str | None = None, *, purpose: str | None = None,
            banks: list[str] | None = None, by: Staff | None = None,
-           cooldown: bool = True) -> Sent:
+           cooldown: bool = True, checked: bool = False) -> Sent:
     """A new link; the previous one stops working at once. (`cooldown=False`: the
-    previous one never arrived, so another may follow at once.)"""
+    previous one never arrived, so another may follow at once. `checked`: staff
+    checked with the client an address someone said isn't theirs; see `unchecked`.)"""
     now = clock.now()
     _record_overdue_expiry(client, now)
     previous = latest(client)
     channel = _channel(client, channel or (previous.channel if previous else None))
     purpose = purpose or (previous.purpose if previous else "connect")
-    _check_can_invite(client, channel, purpose)
+    _check_can_invite(client, channel, purpose, checked)
     current = open_invite(client)
     # A second click on the same channel within RESEND_COOLDOWN is a double-click; a
     # link by the other channel (the text didn't reach them: try email) is not.
@@ -179,7 +185,7 @@ def _channel(client: Client, channel: str | None) -> str:
     return channel
 
 
-def _check_can_invite(client: Client, channel: str, purpose: str) -> None:
+def _check_can_invite(client: Client, channel: str, purpose: str, checked: bool = False) -> None:
     if purpose not in PURPOSES:
         raise InvalidInput(f"An invite is to connect or reconnect, not '{purpose[:20]}'")
     address = address_for(client, channel)
@@ -188,6 +194,74 @@ def _check_can_invite(client: Client, channel: str, purpose: str) -> None:
                       "they must opt back in (reply START) first")
     if purpose == "connect" and has_account(client):
         raise Refused(f"{client.name} has already accepted; ask them to reconnect instead")
+    disowned = None if checked else unchecked(client, channel)
+    if disowned is not None:
+        raise Unchecked(client, disowned, purpose)
+
+
+# --- "This isn't me": an address to check before anything more goes to it ----------
+
+
+@dataclass(frozen=True)
+class Disowned:
+    """A link whose opener said "This isn't me", at an address still to check."""
+
+    invite: Invite  # the link disowned
+    address: str  # where it went, as sent (E.164 or the email)
+    at: datetime  # when they said so
+
+    @property
+    def shown(self) -> str:
+        return phones.display(self.address) if self.invite.channel == "sms" else self.address
+
+    @property
+    def what(self) -> str:
+        return "number" if self.invite.channel == "sms" else "email address"
+
+
+class Unchecked(Refused):
+    """Sending to an address someone said isn't the client's: staff check it with the
+    client first, then change it, or send anyway (`checked=True`, "force")."""
+
+    def __init__(self, client: Client, disowned: Disowned, purpose: str):
+        self.client, self.disowned, self.purpose = client, disowned, purpose
+        super().__init__(
+            f"Someone who opened the last link sent to {disowned.shown} said it isn't "
+            f"{client.name}. Check {client.name}'s {disowned.what} with them before sending "
+            f"anything: if it's wrong, change it; if it's right, resend with force.")
+
+
+def unchecked(client: Client, channel: str | None = None) -> Disowned | None:
+    """The latest link (by `channel`, if given) whose opener said "This isn't me",
+    while the address it went to is still the client's and no link went there since
+    (staff sent anyway): nothing more goes to that address until then. None when
+    there is none."""
+    said = (Event.select(Event, Invite).join(Invite)
+            .where(Event.client == client, Event.kind == "invite.disowned")
+            .order_by(Event.id.desc()))
+    for event in said:
+        invite = event.invite
+        if channel is not None and invite.channel != channel:
+            continue
+        address = _sent_to(invite)
+        current = client.phone if invite.channel == "sms" else client.email
+        if address and current and address.lower() == current.lower() and not _sent_since(
+                client, invite, address):
+            return Disowned(invite, address, event.at)
+    return None
+
+
+def _sent_to(invite: Invite) -> str | None:
+    first = (Message.select(Message.to_addr)
+             .where(Message.invite == invite, Message.kind == "invite").first())
+    return first.to_addr if first else None
+
+
+def _sent_since(client: Client, invite: Invite, address: str) -> bool:
+    """A later link went to `address` (staff sent anyway)."""
+    return Message.select().where(
+        Message.client == client, Message.kind == "invite", Message.invite > invite.id,
+        fn.LOWER(Message.to_addr) == address.lower()).exists()
 
 
 def address_for(client: Client, channel: str) -> str:

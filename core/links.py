@@ -3,7 +3,9 @@
 Opening (a GET, which phones' link previews also do) changes nothing but the
 first-opened time; only `accept` consumes the link. A dead link says why (used,
 expired, revoked, replaced) and names only the firm that sent it; an unknown
-token gets the same answer as a dead one, so guessing teaches nothing.
+token gets the same answer as a dead one, so guessing teaches nothing. A link
+withdrawn by "This isn't me" (`disown`) stays done: it offers nothing more, and
+asking for a new link from it tells no one.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import clock, events, notices, outbound, tokens
+from . import clock, events, invites, notices, outbound, tokens
 from .db import database
 from .errors import Refused
-from .models import OPEN_INVITE, ClientAccount, Invite
+from .models import OPEN_INVITE, Client, ClientAccount, Event, Invite, Message
 
 DEAD_REASONS = {
     "accepted": "This link has already been used.",
@@ -42,6 +44,11 @@ class LinkState:
     @property
     def reason(self) -> str:
         return DEAD_REASONS.get(self.state, "")
+
+    @property
+    def disowned(self) -> bool:
+        """Withdrawn by "This isn't me"."""
+        return self.state == "revoked" and disowned(self.invite)
 
 
 @dataclass(frozen=True)
@@ -114,9 +121,10 @@ def accept(token: str) -> Accepted:
 
 def request_new_link(token: str) -> bool:
     """The client asks for a new link from a dead one: the firm is told, once per
-    link. Unknown tokens get the same answer and do nothing."""
+    link. Unknown tokens get the same answer and do nothing, and so does a link
+    withdrawn by "This isn't me" (the firm was told to check the address first)."""
     state = check(token)
-    if state.invite is None or state.usable:
+    if state.invite is None or state.usable or state.disowned:
         return False
     invite = state.invite
     client = invite.client
@@ -130,6 +138,21 @@ def request_new_link(token: str) -> bool:
     events.record("invite.new_link_requested", client=client, invite=invite, actor="client")
     outbound.dispatch(notice)
     return True
+
+
+def asked_by_text_unchecked(client: Client, held: invites.Disowned, word: str
+                            ) -> Message | None:
+    """NEW or LINK texted from a number someone said a link to wasn't theirs (`held`,
+    see `invites.unchecked`): no link goes, and the firm is told, once a day, to check
+    the number first — a notice with no Resend on it. The notice to dispatch, if new."""
+    events.record("invite.new_link_requested", client=client, actor="client", by="text")
+    return notices.write(
+        client.firm_id, "new_link_unchecked",
+        f"{client.name}'s number, {held.shown}, texted {word}: they'd like a new link. "
+        f"Someone who opened the last link sent there said it isn't them, so none was sent. "
+        f"Check {client.name}'s number before you send one: /ledgersync status {client.name}",
+        client=client,
+        dedupe_key=f"notice-newlink-unchecked-{client.id}-{clock.now().date().isoformat()}")
 
 
 DEAD_WORDS = {"accepted": "was already used", "expired": "expired", "revoked": "was withdrawn",
@@ -157,6 +180,12 @@ def disown(token: str) -> bool:
                                dedupe_key=f"notice-not-me-{invite.id}")
     outbound.dispatch(notice)
     return True
+
+
+def disowned(invite: Invite) -> bool:
+    """Whether whoever opened this link said it isn't them."""
+    return Event.select().where(Event.invite == invite.id,
+                                Event.kind == "invite.disowned").exists()
 
 
 def _disowned_words(invite: Invite) -> str:

@@ -519,8 +519,8 @@ class BankLinkSession(BaseModel):
 
 
 class ProviderWebhook(BaseModel):
-    """A provider's webhook that changed something, by the SHA-256 of its body: a retry of
-    the same delivery within RETRY_WINDOW is acknowledged and not handled again."""
+    """A provider's webhook body, by its SHA-256: when it last came and how many times it
+    came again. A record only: every delivery is applied (`core.bank_webhooks`)."""
 
     digest = CharField(max_length=64, primary_key=True)
     provider = CharField(max_length=16)

@@ -89,8 +89,9 @@ def unsubscribe_url(address: str, config: Settings | None = None) -> str:
 
 
 def address_of_unsubscribe(token: str, config: Settings | None = None) -> str | None:
-    """The address an unsubscribe token was made for; None for a forged or broken one.
-    (Tokens made under a fallback SECRET_KEY still work after a rotation.)"""
+    """The address an unsubscribe token was made for; None for a forged or broken one,
+    odd characters included. (Tokens made under a fallback SECRET_KEY still work after
+    a rotation.)"""
     config = config or settings()
     encoded, _, mac = token.partition(".")
     if not encoded or not mac or len(token) > 600:
@@ -100,6 +101,7 @@ def address_of_unsubscribe(token: str, config: Settings | None = None) -> str | 
     except (binascii.Error, ValueError):
         return None
     keys = (config.secret_key, *config.secret_key_fallbacks)
-    if any(hmac.compare_digest(mac, _mac(address, key)) for key in keys if key):
+    given = mac.encode()  # bytes: compare_digest refuses a str that isn't ASCII
+    if any(hmac.compare_digest(given, _mac(address, key).encode()) for key in keys if key):
         return address
     return None

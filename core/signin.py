@@ -5,19 +5,26 @@ email the firm has on file for the client (`/account/sign-in`).
   not revoked their access since (a revoke signs them out until they accept a new
   link). One number or email can belong to clients of several firms: the right code
   then opens a chooser of those accounts, and nothing else.
-- **The same answer.** Asking for a code answers the same whether or not the address
-  is anyone's: an attempt is recorded either way, and an unknown address's code is
-  one nobody has, so five wrong codes end it exactly as they end a real one.
+- **The same answer, the same work.** Asking for a code answers the same whether or
+  not the address is anyone's, and does the same work: an attempt is written and
+  handed on (`send_code`: on a worker when there is a job queue, see `set_runner`),
+  which decides there whether the address is a client's and a code goes. An attempt
+  whose code went nowhere opens nothing, so five wrong codes end it exactly as they
+  end a real one.
 - **The code.** Six digits from `secrets`, valid CODE_TTL (10 minutes), single use,
   MAX_TRIES (5) wrong codes end it. The database keeps an HMAC of it (under
   SECRET_KEY, bound to the attempt), and the browser a random nonce of which the
   database keeps only the SHA-256: a code alone, or the database alone, signs no one
-  in. The message that carries it is stored with the code sealed (`core.sealed`).
+  in. What is handed on, and the message that carries the code, keep it sealed
+  (`tokens.seal`, `core.sealed`).
 - **Sent as any message.** Through the outbound port, so opt-outs hold: a number
   that replied STOP gets no text; the code goes to the email on file instead when
   there is one, and the page says so (and how to get texts again) for any opted-out
   number, known or not. At most CODES_PER_HOUR (3) codes an hour go to a client;
   the web adds a per-address throttle.
+- **Per client, from any address.** WRONG_CODES_PER_DAY (10) wrong codes for one
+  client's account in a day, from however many addresses and attempts, close signing
+  in with a code (`signin.closed`) until they accept a new link from the firm.
 - **Success** is a new server-side session (`core.sessions`) in the same limited
   account, ended as any other (sign out, revoke, time).
 """
@@ -26,26 +33,41 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from peewee import fn
 
-from . import clients, clock, events, i18n, optouts, outbound, phones, sealed, sessions, templates
+from . import (
+    clients,
+    clock,
+    events,
+    i18n,
+    optouts,
+    outbound,
+    phones,
+    sealed,
+    sessions,
+    templates,
+    tokens,
+)
 from .config import settings
 from .db import database
 from .errors import InvalidInput
-from .models import Client, ClientAccount, Event, Firm, SignInAttempt
+from .models import Client, ClientAccount, Event, Firm, Message, SignInAttempt
 from .templates import Rendered
 
 CODE_TTL = timedelta(minutes=templates.CODE_MINUTES)
 MAX_TRIES = 5
 CODES_PER_HOUR = 3
+WRONG_CODES_PER_DAY = 10  # per client, from any address: then only a new link lets them in
 KIND = "signin_code"  # the message kind
 # What ends a client's access until they accept a new link.
-ACCESS_ENDED = ("invite.revoked", "client.signed_out", "invite.disowned")
+ACCESS_ENDED = ("invite.revoked", "client.signed_out", "invite.disowned", "signin.closed")
 
 
 @dataclass(frozen=True)
@@ -69,20 +91,48 @@ class Checked:
 
 
 def ask(text: str, lang: str = i18n.DEFAULT) -> Asked:
-    """A code for the phone number or email in `text`, if a client has it."""
+    """A code for the phone number or email in `text`, if a client has it: the attempt
+    is written and handed on (`send_code` decides), the same work for any address."""
     channel, address = parse_address(text)
     now = clock.now()
     nonce, code = secrets.token_urlsafe(32), f"{secrets.randbelow(10**6):06d}"
-    who = eligible(matching(channel, address))
     with database.atomic():
         attempt = SignInAttempt.create(
-            digest=_digest(nonce), code_digest="", channel=channel,
-            clients=[c.id for c in who], created_at=now, expires_at=now + CODE_TTL)
+            digest=_digest(nonce), code_digest="", channel=channel, clients=[],
+            created_at=now, expires_at=now + CODE_TTL)
         SignInAttempt.update(code_digest=_code_digest(attempt.id, code)).where(
             SignInAttempt.id == attempt.id).execute()
+    opted_out = optouts.is_opted_out(address)
+    (_runner or send_code)(attempt.id, tokens.seal(json.dumps([channel, address, code, lang])))
+    return Asked(nonce, _hidden(channel, address), channel, opted_out)
+
+
+Runner = Callable[[int, str], None]  # (attempt id, what was asked, sealed)
+_runner: Runner | None = None
+
+
+def set_runner(runner: Runner | None) -> None:
+    """Who runs `send_code` for a new attempt (the job queue); None: this process, at
+    once."""
+    global _runner
+    _runner = runner
+
+
+def send_code(attempt_id: int, asked: str) -> str:
+    """Decide an attempt's code, once however often it runs: it goes to the address
+    asked for when clients with access have it (`eligible`) and none of them had
+    CODES_PER_HOUR codes this hour, and the attempt then opens their accounts; else
+    it goes nowhere and the attempt opens nothing. `asked` is what `ask` sealed."""
+    opened = tokens.unseal(asked)
+    attempt = SignInAttempt.get_or_none(SignInAttempt.id == attempt_id)
+    if opened is None or attempt is None or not _open(attempt, clock.now()):
+        return "nothing to do"
+    channel, address, code, lang = json.loads(opened)
+    who = eligible(matching(channel, address))
+    with database.atomic():
         messages = _send(attempt, who, channel, address, code, lang) if who else []
     outbound.dispatch(*messages)
-    return Asked(nonce, _hidden(channel, address), channel, optouts.is_opted_out(address))
+    return f"{len(messages)} sent"
 
 
 def parse_address(text: str) -> tuple[str, str]:
@@ -124,9 +174,11 @@ def _last_event(client: Client, kinds: tuple[str, ...]) -> int | None:
             .where(Event.client == client, Event.kind.in_(kinds)).scalar())
 
 
-def _send(attempt, who: list[Client], channel: str, address: str, code: str, lang: str):
-    """The code's messages (to dispatch after commit): none when a client has had
-    CODES_PER_HOUR codes this hour. An opted-out number: to each email on file."""
+def _send(attempt, who: list[Client], channel: str, address: str, code: str,
+          lang: str) -> list[Message]:
+    """The code's messages (to dispatch after commit), and the attempt opens `who`:
+    none when a client has had CODES_PER_HOUR codes this hour, or they were written
+    before. An opted-out number: to each email on file."""
     since = clock.now() - timedelta(hours=1)
     if any(_codes_since(c, since) >= CODES_PER_HOUR for c in who):
         return []
@@ -141,6 +193,10 @@ def _send(attempt, who: list[Client], channel: str, address: str, code: str, lan
                                rendered=_code_message(via, code, _language(who, lang)),
                                dedupe_key=f"signin-{attempt.id}-{n}")
                 for n, (via, to) in enumerate(targets)]
+    if messages[0] is None:  # sent by an earlier run
+        return []
+    SignInAttempt.update(clients=[c.id for c in who]).where(
+        SignInAttempt.id == attempt.id).execute()
     for client in who:
         events.record("signin.code_sent", client=client, actor="client", by=targets[0][0])
     return messages
@@ -194,7 +250,7 @@ def check(nonce: str | None, code: str) -> Checked:
                       SignInAttempt.expires_at > now).execute())
     if not counted:
         return Checked("ended")
-    given = "".join(ch for ch in (code or "")[:20] if ch.isdigit())
+    given = "".join(ch for ch in (code or "")[:20] if ch in "0123456789")
     right = hmac.compare_digest(attempt.code_digest, _code_digest(attempt.id, given))
     if not (right and attempt.clients):
         return _wrong(attempt, attempt.tries + 1, now)
@@ -205,13 +261,30 @@ def check(nonce: str | None, code: str) -> Checked:
 
 
 def _wrong(attempt: SignInAttempt, tries: int, now) -> Checked:
+    who = list(Client.select().where(Client.id.in_(attempt.clients or [0])))
+    for client in who:
+        events.record("signin.wrong_code", client=client, actor="client")
+        _close_after_too_many(client, now)
     if tries < MAX_TRIES:
         return Checked("wrong", tries_left=MAX_TRIES - tries)
     SignInAttempt.update(ended_at=now, end_reason="too many wrong codes").where(
         SignInAttempt.id == attempt.id, SignInAttempt.ended_at.is_null()).execute()
-    for client in Client.select().where(Client.id.in_(attempt.clients or [0])):
+    for client in who:
         events.record("signin.locked", client=client, actor="client", tries=tries)
     return Checked("ended")
+
+
+def _close_after_too_many(client: Client, now) -> None:
+    """WRONG_CODES_PER_DAY wrong codes for the client in a day (since they last
+    accepted a link), from any address: signing in with a code is closed until they
+    accept a new one (`signin.closed` ends access, as a revoke does)."""
+    accepted = _last_event(client, ("invite.accepted",)) or 0
+    if (_last_event(client, ("signin.closed",)) or 0) > accepted:
+        return  # closed already
+    wrong = Event.select().where(Event.client == client, Event.kind == "signin.wrong_code",
+                                 Event.id > accepted, Event.at >= now - timedelta(days=1)).count()
+    if wrong >= WRONG_CODES_PER_DAY:
+        events.record("signin.closed", client=client, actor="client", count=wrong)
 
 
 def _open(attempt: SignInAttempt, now) -> bool:

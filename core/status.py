@@ -53,6 +53,9 @@ EVENT_WORDS = {
     "signin.code_sent:email": "Asked for a sign-in code; it went by email",
     "signin.succeeded": "Signed in to their client account with a code",
     "signin.locked": "Five wrong sign-in codes: that code stopped working",
+    "signin.wrong_code": "A wrong sign-in code was typed",
+    "signin.closed": "Too many wrong sign-in codes in a day ({count}): signing in with a code "
+                     "is closed until they accept a new link",
     # the firm's own log: never in a client's timeline (FIRM_KINDS)
     "clients.imported": "Clients imported: {summary}",
     "firm.created": "Firm created",
@@ -107,6 +110,7 @@ NOTICE_WORDS = {
     "delivery_failed": "a message was not delivered",
     "client_text": "they texted",
     "not_me": "someone said the link wasn't theirs",
+    "new_link_unchecked": "asked for a new link from a number to check",
 }
 BANKS_NAMED = 5
 
@@ -123,12 +127,14 @@ class Situation:
 
     key: not_invited | pending | expired | revoked | superseded | accepted (no bank
     yet) | connected | needs_restoring | restoring_asked (a reconnect link is open)
-    | opted_out."""
+    | opted_out | disowned (whoever opened the latest link said it isn't them: the
+    number or email it went to must be checked before anything more is sent)."""
 
     key: str
     at: datetime | None = None  # the instant the words name: link expiry, revoked at…
     left: str = ""  # "3 days left" while a link works
     banks: tuple[str, ...] = ()  # connected banks, or the ones needing restoring
+    to: str = ""  # disowned: the number or email to check, as shown
 
     @property
     def bank_names(self) -> str:
@@ -161,9 +167,18 @@ def for_client(client: Client, now: datetime | None = None, limit: int = 30) -> 
     banks = connections.for_client(client)
     return ClientStatus(
         client=client, invite=invite, state=state, opted_out=opted_out,
-        situation=situation(state, invite, banks, opted_out, now), zone=zone_for(client),
-        timeline=_timeline(client, limit), connections=banks,
+        situation=_disowned(client, invite) or situation(state, invite, banks, opted_out, now),
+        zone=zone_for(client), timeline=_timeline(client, limit), connections=banks,
     )
+
+
+def _disowned(client: Client, invite: Invite | None) -> Situation | None:
+    """Whoever opened the latest link said it isn't them, and the address it went to
+    is unchanged: that comes before any other next step."""
+    held = invites.unchecked(client) if invite is not None and invite.revoked_at else None
+    if held is None or held.invite.id != invite.id:
+        return None
+    return Situation("disowned", held.at, to=held.shown)
 
 
 def local_text(at: datetime, tz: tzinfo) -> str:

@@ -15,7 +15,18 @@ from datetime import timedelta
 
 from peewee import IntegrityError
 
-from . import clock, events, i18n, invites, notices, optouts, outbound, smstext, templates
+from . import (
+    clock,
+    events,
+    i18n,
+    invites,
+    links,
+    notices,
+    optouts,
+    outbound,
+    smstext,
+    templates,
+)
 from .config import settings
 from .db import database
 from .errors import LedgerSyncError, Refused
@@ -127,7 +138,14 @@ def _answered_lately(phone: str, kind: str) -> bool:
 
 
 def _new_link(inbound: Message, client: Client) -> Answer:
-    """NEW / LINK: a new link at once when the firm allows it, else the firm is asked."""
+    """NEW / LINK: a new link at once when the firm allows it, else the firm is asked —
+    to check the number first, when someone there said a link wasn't theirs."""
+    held = invites.unchecked(client, "sms")
+    if held is not None:
+        word = inbound.body.strip().upper()[:8]
+        outbound.dispatch(links.asked_by_text_unchecked(client, held, word))
+        return Answer("new_link", templates.new_link_sms(
+            client.firm.name, False, i18n.of_client(client)).body, client)
     if client.firm.clients_may_request_links and _self_serve_allowed(client):
         try:
             invites.resend(client, "sms")

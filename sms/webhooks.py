@@ -88,7 +88,5 @@ def status():
 
 
 def _int(text: str | None) -> int:
-    try:
-        return int(text or 0)
-    except ValueError:
-        return 0
+    """A count Twilio sends (ASCII digits); anything else is 0."""
+    return int(text) if text and re.fullmatch(r"[0-9]{1,9}", text) else 0

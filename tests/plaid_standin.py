@@ -4,14 +4,21 @@ so tests go through the real SDK and HTTP (`PLAID_API_URL` points it here):
 - `POST /link/token/create` → a link token and its `hosted_link_url` (update mode when
   the request carries an `access_token`);
 - `POST /link/token/get` → the token's Link sessions, once the "client" finished them
-  (`complete_link`, `exit_link`);
+  (`complete_link`, `exit_link`), as Plaid documents them: `results.item_add_results`
+  (in update mode too) or `exit`, never the legacy `on_success`; with `lagging` set,
+  Plaid is not showing the finished sessions yet;
 - `POST /item/public_token/exchange` → an access token and item id (a public token
-  works once: INVALID_PUBLIC_TOKEN after);
+  works once: INVALID_PUBLIC_TOKEN after); `POST /item/get` → the item, with its
+  institution;
 - `POST /accounts/get`, `POST /transactions/sync` (cursor pages of `count`, from a log
   of changes a test writes: `add`, `modify`, `remove`) — ITEM_LOGIN_REQUIRED while the
   item is broken (`break_item`);
 - `POST /webhook_verification_key/get` → the public half (a JWK) of the stand-in's
   ES256 key; `webhook()` signs a body with it as Plaid does (`Plaid-Verification`).
+
+Webhook bodies as Plaid sends them: `break_item` and `repair_item` give ITEM ERROR
+and LOGIN_REPAIRED — no event id, no time, so the same item's second break is the
+same bytes as its first — and `session_finished` gives LINK SESSION_FINISHED.
 
 Client id and secret must come in PLAID-CLIENT-ID / PLAID-SECRET (else
 INVALID_API_KEYS). Every request is recorded (`requests`).
@@ -71,6 +78,7 @@ class PlaidStandIn(LocalServer):
         self.link_tokens: dict[str, LinkToken] = {}
         self.public_tokens: dict[str, str | None] = {}  # public token → item id (None: used)
         self.requests: list[tuple[str, dict]] = []
+        self.lagging = False  # /link/token/get doesn't show finished sessions yet
         self._sync_failures: list[tuple[str, str | None, int]] = []
         self._lock = threading.Lock()
         super().__init__()
@@ -86,27 +94,44 @@ class PlaidStandIn(LocalServer):
             if link.update_mode:
                 item = self._item_by_access(link.request["access_token"])
                 item.error = None
-                public = self._public_token(item.item_id)
-                link.sessions.append(_session(success={"public_token": public,
-                                                       "metadata": {}}))
-                return item
-            item = self._new_item(institution, accounts)
-            public = self._public_token(item.item_id)
-            link.sessions.append(_session(results=[{
-                "public_token": public, "institution": {"institution_id": institution[0],
-                                                        "name": institution[1]},
-                "accounts": [{"id": a["account_id"], "name": a["name"], "mask": a["mask"],
-                              "type": a["type"], "subtype": a["subtype"]}
-                             for a in item.accounts]}]))
+            else:
+                item = self._new_item(institution, accounts)
+            link.sessions.append(_session(results=[self._add_result(item)]))
             return item
 
     def exit_link(self, link_token: str) -> None:
         with self._lock:
             self.link_tokens[link_token].sessions.append(_session(exit=True))
 
-    def break_item(self, item_id: str, code: str = "ITEM_LOGIN_REQUIRED") -> None:
+    def session_finished(self, link_token: str) -> dict:
+        """LINK SESSION_FINISHED for the token's last session, as Plaid sends it."""
+        with self._lock:
+            session = self.link_tokens[link_token].sessions[-1]
+        added = (session.get("results") or {}).get("item_add_results") or []
+        return {"webhook_type": "LINK", "webhook_code": "SESSION_FINISHED",
+                "status": "SUCCESS" if added else "EXITED",
+                "link_session_id": session["link_session_id"], "link_token": link_token,
+                "public_tokens": [r["public_token"] for r in added], "environment": "sandbox"}
+
+    def break_item(self, item_id: str, code: str = "ITEM_LOGIN_REQUIRED") -> dict:
+        """The bank wants the login again; the ITEM ERROR webhook Plaid sends for it."""
         with self._lock:
             self.items[item_id].error = code
+        return {"webhook_type": "ITEM", "webhook_code": "ERROR", "item_id": item_id,
+                "error": {"error_type": "ITEM_ERROR", "error_code": code,
+                          "error_message": "the login details of this item have changed "
+                                           "(credentials, MFA, or required user action) and "
+                                           "a user login is required to update this "
+                                           "information",
+                          "display_message": None, "status": 400},
+                "environment": "sandbox"}
+
+    def repair_item(self, item_id: str) -> dict:
+        """The login works again (fixed outside our app): ITEM LOGIN_REPAIRED."""
+        with self._lock:
+            self.items[item_id].error = None
+        return {"webhook_type": "ITEM", "webhook_code": "LOGIN_REPAIRED", "item_id": item_id,
+                "environment": "sandbox"}
 
     def add(self, item_id: str, *txns: dict) -> None:
         with self._lock:
@@ -183,10 +208,11 @@ class PlaidStandIn(LocalServer):
         request = link.request
         return 200, {
             "link_token": link.token, "created_at": _stamp(), "expiration":
-            _stamp(timedelta(hours=4)), "request_id": _rid(), "link_sessions": link.sessions,
+            _stamp(timedelta(hours=4)), "request_id": _rid(),
+            "link_sessions": [] if self.lagging else link.sessions,
             "metadata": {"initial_products": request.get("products", []),
                          "webhook": request.get("webhook"), "country_codes": ["US"],
-                         "language": "en", "redirect_uri": None,
+                         "language": request.get("language"), "redirect_uri": None,
                          "client_name": request.get("client_name")}}
 
     def _exchange(self, body: dict) -> tuple[int, dict]:
@@ -197,6 +223,12 @@ class PlaidStandIn(LocalServer):
         item = self.items[item_id]
         return 200, {"access_token": item.access_token, "item_id": item.item_id,
                      "request_id": _rid()}
+
+    def _item_get(self, body: dict) -> tuple[int, dict]:
+        item = self._item_by_access(body.get("access_token", ""))
+        if item is None:
+            return _error("INVALID_INPUT", "INVALID_ACCESS_TOKEN", "bad access token")
+        return 200, {"item": _item_json(item), "status": None, "request_id": _rid()}
 
     def _accounts_get(self, body: dict) -> tuple[int, dict]:
         item = self._item_by_access(body.get("access_token", ""))
@@ -249,6 +281,16 @@ class PlaidStandIn(LocalServer):
         self.items[item_id] = item
         return item
 
+    def _add_result(self, item: Item) -> dict:
+        """A session's `results.item_add_results[]` entry: a public token for the item,
+        its institution and accounts."""
+        return {"public_token": self._public_token(item.item_id),
+                "institution": {"institution_id": item.institution[0],
+                                "name": item.institution[1]},
+                "accounts": [{"id": a["account_id"], "name": a["name"], "mask": a["mask"],
+                              "type": a["type"], "subtype": a["subtype"]}
+                             for a in item.accounts]}
+
     def _public_token(self, item_id: str) -> str:
         token = f"public-sandbox-{uuid.uuid4()}"
         self.public_tokens[token] = item_id
@@ -262,6 +304,7 @@ ROUTES = {
     "/link/token/create": PlaidStandIn._link_token_create,
     "/link/token/get": PlaidStandIn._link_token_get,
     "/item/public_token/exchange": PlaidStandIn._exchange,
+    "/item/get": PlaidStandIn._item_get,
     "/accounts/get": PlaidStandIn._accounts_get,
     "/transactions/sync": PlaidStandIn._sync,
     "/webhook_verification_key/get": PlaidStandIn._verification_key,
@@ -298,16 +341,13 @@ def txn(account_id: str, transaction_id: str, day: str, name: str, amount: float
     }
 
 
-def _session(*, results: list | None = None, success: dict | None = None,
-             exit: bool = False) -> dict:
+def _session(*, results: list | None = None, exit: bool = False) -> dict:
     session = {"link_session_id": str(uuid.uuid4()), "started_at": _stamp(),
                "finished_at": _stamp()}
     if results is not None:
         session["results"] = {"item_add_results": results, "cra_item_add_results": [],
                               "cra_update_results": [], "bank_income_results": [],
                               "payroll_income_results": [], "document_income_results": None}
-    if success is not None:
-        session["on_success"] = success
     if exit:
         session["exit"] = {"error": None, "metadata": {"status": "requires_credentials"}}
     return session
@@ -316,7 +356,8 @@ def _session(*, results: list | None = None, success: dict | None = None,
 def _item_json(item: Item) -> dict:
     return {"item_id": item.item_id, "webhook": None, "error": None, "available_products": [],
             "billed_products": ["transactions"], "consent_expiration_time": None,
-            "update_type": "background", "institution_id": item.institution[0]}
+            "update_type": "background", "institution_id": item.institution[0],
+            "institution_name": item.institution[1]}
 
 
 def _error(kind: str, code: str, message: str, display: str | None = None) -> tuple[int, dict]:

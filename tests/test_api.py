@@ -5,6 +5,7 @@ OpenAPI description."""
 
 from __future__ import annotations
 
+import base64
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -223,3 +224,51 @@ def test_the_openapi_description_is_valid_and_matches_the_routes(api):
               for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert described == routes
     assert spec["servers"] == [{"url": "https://connect.example.com/api/v1"}]
+
+
+# --- odd input: a 400 naming the parameter, never a 500 ---------------------------------------
+
+
+def b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("where, query, parameter", [
+    ("clients", f"cursor={b64('²')}", "cursor"),  # '²'.isdigit(), but int('²') raises
+    ("clients", f"cursor={b64('9' * 25)}", "cursor"),  # no row id is that large
+    ("transactions", f"cursor={b64('2024-01-01|²')}", "cursor"),
+    ("transactions", f"cursor={b64('٢٠٢٤-٠١-٠١|٣')}", "cursor"),
+    ("transactions", "since=²d", "since"),
+    ("transactions", "since=٣٠d", "since"),
+    ("transactions", "since=2026-02-30", "since"),
+    ("clients", "limit=²", "limit"),
+])
+def test_an_odd_paging_parameter_is_a_400_naming_it(api, maria_banked, where, query, parameter):
+    auth = token_for(api)
+    account = BankAccount.get(BankAccount.name == "Checking")
+    path = {"clients": "/api/v1/clients",
+            "transactions": f"/api/v1/accounts/{account.id}/transactions"}[where]
+    reply = api.get(f"{path}?{query}", headers=auth)
+    assert reply.status_code == 400, reply.text
+    assert reply.json["error"]["code"] == "bad_request"
+    assert reply.json["error"]["parameter"] == parameter
+    assert api.get(f"{path}?since=30d&limit=2", headers=auth).status_code == 200
+
+
+@pytest.mark.parametrize("body", ["[" * 5000 + "]" * 5000, '{"email":' * 5000 + "1" + "}" * 5000,
+                                  '"ann@smith.example"', "not json"])
+def test_a_token_exchange_that_is_not_a_json_object_is_a_400(api, firm, body):
+    reply = api.post("/api/v1/tokens", data=body, content_type="application/json")
+    assert reply.status_code == 400
+    assert reply.json["error"]["parameter"] == "body"
+    assert not ApiToken.select().exists()
+    assert exchange(api).status_code == 201  # the same address, with a JSON object
+
+
+def test_an_id_in_the_path_is_ascii_digits(api, maria_banked):
+    auth = token_for(api)
+    assert api.get(f"/api/v1/clients/{maria_banked.id}/accounts", headers=auth).status_code == 200
+    arabic_indic = "".join(chr(0x660 + int(d)) for d in str(maria_banked.id))  # int() reads it
+    for odd in (arabic_indic, "9" * 25):
+        reply = api.get(f"/api/v1/clients/{odd}/accounts", headers=auth)
+        assert reply.status_code == 404, odd

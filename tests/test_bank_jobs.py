@@ -1,6 +1,7 @@
 """Bank data's jobs against the real Redis: a sync asked for goes to a worker, an
-automatic reconnect invite waits for the client's morning on RQ's scheduler, and the
-clock registers the bank sweep."""
+automatic reconnect invite waits for the client's morning on RQ's scheduler (once a
+break, however often the provider says it — and again for a new break), and the clock
+registers the bank sweep."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import pytest
 from rq import Queue, SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
-from core import connections, reconnects
-from core.models import BankTransaction, Invite
+from core import bank_webhooks, connections, links, reconnects, tokens
+from core import clock as core_clock
+from core.bank_webhooks import BankEvent
+from core.models import BankConnection, BankTransaction, Invite
 from jobs import banks as bank_jobs
 from jobs import cron, queues
 
@@ -49,6 +52,35 @@ def test_an_automatic_invite_at_night_is_scheduled_for_the_morning(clock, maria,
     assert bank_jobs.auto_invite(connection.id) == "sent"
     assert bank_jobs.auto_invite(connection.id) == "not due, or already done"
     assert Invite.select().where(Invite.purpose == "reconnect").count() == 1
+
+
+def test_a_break_said_again_invites_once_and_a_break_after_a_repair_invites_again(
+        clock, maria, rq_installed):
+    """The provider's second break of an item is the same body as its first (Plaid's
+    ITEM ERROR has no event id or time): the same digest, applied each time."""
+    reconnects.set_automatic(maria.firm, True)
+    connection = connections.add(maria, "chase", "user_good", "pass_good").connection
+    broke = BankEvent("login_required", connection.item_id, "the bank asked to log in again")
+    repaired = BankEvent("repaired", connection.item_id)
+    scheduled = ScheduledJobRegistry(queue=Queue("default", connection=rq_installed))
+    job = f"auto-invite-{connection.id}"
+    # 23:00 in New York, then 22:00 the next day (23 hours on); each time, 08:00 after
+    for times, to_night, to_morning in ((1, 13, 9), (2, 14, 10)):
+        clock.shift(timedelta(hours=to_night))
+        for _ in range(3):  # said, and said again (Plaid's retries)
+            bank_webhooks.receive("sandbox", "the-same-break-body", broke)
+        assert connection.refreshed().status == "needs_reconnect"
+        assert [j for j in scheduled.get_job_ids() if j.startswith("auto-invite")] == [job]
+        when = scheduled.get_scheduled_time(job)
+        assert when.hour == 13 and when > core_clock.now()  # this break's 08:00 New York
+        clock.shift(timedelta(hours=to_morning, seconds=2))
+        assert bank_jobs.auto_invite(connection.id) == "sent"
+        assert bank_jobs.auto_invite(connection.id) == "not due, or already done"
+        assert Invite.select().where(Invite.purpose == "reconnect").count() == times
+        invite = Invite.select().order_by(Invite.id.desc()).first()
+        links.accept(tokens.unseal(invite.token_sealed))  # the client followed it
+        bank_webhooks.receive("sandbox", "the-same-repair-body", repaired)
+        assert BankConnection.get_by_id(connection.id).status == "active"
 
 
 def test_the_clock_runs_the_bank_sweep(redis_conn):

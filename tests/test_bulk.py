@@ -218,3 +218,22 @@ def test_what_changed_since_the_plan_is_seen_when_each_text_goes(clock, firm):
     assert result["Lu Lapsed"] == ("sent", None)
     assert Invite.get_by_id(first.id).expired_at is not None
     assert Message.select().where(Message.client == stops).count() == 0
+
+
+def test_an_address_someone_said_isnt_the_clients_gets_no_bulk_text(clock, firm):
+    """Whoever opened Gil's link said "This isn't me": a bulk run (planned before or
+    after) skips his number until staff check it; his email, and Hal, still go."""
+    gil = clients.add(firm, "Gil Checked", phone="2125550150", email="gil@example.com")
+    clients.add(firm, "Hal Fine", phone="2125550151")
+    early = bulk.prepare(firm, "list", names="Gil Checked\nHal Fine")
+    sent = invites.send(gil, "sms").invite
+    assert links.disown(tokens.unseal(sent.token_sealed))
+    later = bulk.prepare(firm, "list", names="Gil Checked\nHal Fine")
+    assert {i.label: i.reason for i in later.skipped} == {"Gil Checked": bulk.UNCHECKED}
+    assert bulk.start(early.run.id) is True
+    assert outcomes(early.run)["Gil Checked"] == ("skipped", bulk.UNCHECKED)
+    assert outcomes(early.run)["Hal Fine"] == ("sent", None)
+    by_email = bulk.prepare(firm, "list", names="Gil Checked", channel="email")
+    assert (by_email.email, by_email.skipped) == (1, [])
+    texts_to_gil = Message.select().where(Message.client == gil, Message.channel == "sms")
+    assert texts_to_gil.count() == 1  # the first link only

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from core import clients, config, connections, invites, outbox, tokens
+from core import clients, config, connections, invites, links, outbox, tokens
 from core.models import BankConnection, ClientAccount, Event, Invite, Message
 
 from .helpers import app_without_redis, csrf
@@ -294,6 +294,25 @@ def test_this_isnt_me_withdraws_the_link_tells_the_firm_and_offers_nothing_else(
         Message.kind == "notice_not_me").count() == 1
     assert web.get(f"/i/{token}").status_code == 404  # the link is dead
     assert web.post(f"/i/{token}/accept", data={"csrf_token": csrf(confirm)}).status_code == 404
+
+
+def test_a_link_withdrawn_by_this_isnt_me_stays_done_and_offers_nothing(web, branded):
+    invite, token = branded
+    confirm = web.get(f"/i/{token}/not-me")
+    web.post(f"/i/{token}/not-me", data={"csrf_token": csrf(confirm)})
+    for page in (web.get(f"/i/{token}"), web.get(f"/i/{token}/not-me"),
+                 web.post(f"/i/{token}/new-link", data={"csrf_token": csrf(confirm)}),
+                 web.post(f"/i/{token}/accept", data={"csrf_token": csrf(confirm)})):
+        assert page.status_code == 404
+        assert ("Someone who opened this link said it reached the wrong person, so it no "
+                "longer works. Smith &amp; Co has been told.") in page.text
+        main = page.text.split('<main id="main">')[1].split("</main>")[0]
+        assert "<form" not in main and "Request a new link" not in main
+        assert "/account/sign-in" not in page.text  # no sign-in either
+    assert links.request_new_link(token) is False
+    assert not Message.select().where(Message.kind == "notice_new_link_requested").exists()
+    assert [m.kind for m in Message.select().where(Message.channel == "slack")] == \
+        ["notice_not_me"]  # the firm heard once: check the number
 
 
 def test_this_isnt_me_on_an_unknown_or_used_link_changes_nothing(web, invited):

@@ -6,7 +6,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -210,6 +210,29 @@ def test_a_forged_unsubscribe_token_is_refused(maria, mailbox, web, forge):
     }[forge]
     assert web.post(f"/unsubscribe/{forged}").status_code == 404
     assert web.get(f"/unsubscribe/{forged}").status_code == 404
+    assert OptOut.select().count() == 0
+
+
+def test_a_head_request_only_looks(maria, web):
+    # Mail scanners and link checkers send HEAD; Flask answers it with the GET route.
+    path = f"/unsubscribe/{optouts.unsubscribe_token('maria@example.com')}"
+    assert web.head(path).status_code == 200
+    assert not optouts.is_opted_out("maria@example.com") and OptOut.select().count() == 0
+    assert web.post(path).status_code == 200  # the button: only a POST opts out
+    assert optouts.is_opted_out("maria@example.com")
+
+
+def test_the_unsubscribe_page_has_the_pages_strict_policy(maria, web):
+    page = web.get(f"/unsubscribe/{optouts.unsubscribe_token('maria@example.com')}")
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+
+
+@pytest.mark.parametrize("suffix", [".é", "é", "٣", "²", "\u0660\u0661"])
+def test_an_unsubscribe_token_with_odd_characters_is_404(maria, web, suffix):
+    path = f"/unsubscribe/{quote(optouts.unsubscribe_token('maria@example.com') + suffix)}"
+    for method in ("GET", "HEAD", "POST"):
+        assert web.open(path, method=method).status_code == 404, method
     assert OptOut.select().count() == 0
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -202,3 +206,84 @@ def test_keys_rotate_without_breaking_links(clock, maria, settings):
                               encryption_keys=(new_key, old_seal_key)))
     assert links.check(token).state == "pending"
     assert outbox.text(invites.remind(maria).message).count(token) == 1
+
+
+# --- "This isn't me": the address is checked before anything more goes to it -------------
+
+
+def disowned(client) -> Invite:
+    invite = invites.send(client, "sms").invite
+    assert links.disown(token_of(invite))
+    return invite
+
+
+def invites_to(address: str) -> int:
+    return Message.select().where(Message.kind == "invite", Message.to_addr == address).count()
+
+
+UNCHECKED = (r"Someone who opened the last link sent to \(212\) 555-0134 said it isn't Maria "
+             r"Gonzalez\. Check Maria Gonzalez's number with them before sending anything: if "
+             r"it's wrong, change it; if it's right, resend with force\.")
+
+
+def test_after_this_isnt_me_a_link_to_the_same_number_warns_and_sends_nothing(clock, maria):
+    disowned(maria)
+    clock.shift(timedelta(minutes=5))
+    for again in (lambda: invites.resend(maria), lambda: invites.send(maria, "sms"),
+                  lambda: invites.resend(maria, "sms", purpose="reconnect")):
+        with pytest.raises(invites.Unchecked, match=UNCHECKED):
+            again()
+    assert invites_to("+12125550134") == 1
+    sent = invites.resend(maria, checked=True)  # checked with Maria: send anyway
+    assert sent.to == "+12125550134" and invites_to("+12125550134") == 2
+    clock.shift(timedelta(minutes=5))
+    assert invites.resend(maria).to == "+12125550134"  # checked once is checked
+
+
+def test_after_this_isnt_me_another_address_goes_at_once(clock, maria):
+    disowned(maria)
+    assert invites.resend(maria, "email").to == "maria@example.com"
+    with pytest.raises(invites.Unchecked):
+        invites.resend(maria, "sms")  # the number is still to check
+    clients.update(maria, phone="(212) 555-0199")  # the firm corrected it
+    assert invites.resend(maria, "sms").to == "+12125550199"
+    assert invites_to("+12125550134") == 1
+
+
+@pytest.mark.parametrize("self_serve", [False, True], ids=["firm_asked", "self_serve"])
+def test_new_texted_from_the_number_to_check_sends_no_link_and_offers_no_resend(
+        clock, maria, self_serve):
+    from core import texting
+
+    maria.firm.clients_may_request_links = self_serve
+    maria.firm.save()
+    disowned(maria)
+    clock.shift(timedelta(minutes=5))
+    answer = texting.received(texting.Inbound("SMnew1", "+12125550134", "+15005550006", "NEW"))
+    assert answer.text == "Thanks, we've asked Smith & Co to send you a new link."
+    assert invites_to("+12125550134") == 1  # no link went
+    assert not Message.select().where(Message.kind == "notice_new_link_requested").exists()
+    notice = Message.get(Message.kind == "notice_new_link_unchecked")  # no Resend on it
+    assert notice.body == (
+        "Maria Gonzalez's number, (212) 555-0134, texted NEW: they'd like a new link. Someone "
+        "who opened the last link sent there said it isn't them, so none was sent. Check Maria "
+        "Gonzalez's number before you send one: /ledgersync status Maria Gonzalez")
+
+
+def test_resend_force_from_the_command_line(maria, settings):
+    disowned(maria)
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "SECRET_KEY": settings.secret_key,
+           "PUBLIC_BASE_URL": settings.public_base_url, "REDIS_URL": "redis://127.0.0.1:1/0",
+           "LEDGERSYNC_FIRM": "Smith & Co"}
+
+    def ledgersync(*args):
+        return subprocess.run([sys.executable, "-m", "cli", *args], env=env, timeout=60,
+                              capture_output=True, text=True, cwd=Path(__file__).parents[1])
+
+    warned = ledgersync("resend", "maria")
+    assert warned.returncode == 1 and "said it isn't Maria Gonzalez" in warned.stderr
+    assert "resend with force" in warned.stderr and invites_to("+12125550134") == 1
+    sent = ledgersync("resend", "maria", "--force")
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.startswith("Sent a new link to Maria Gonzalez by SMS at (212) 555-0134")
+    assert invites_to("+12125550134") == 2

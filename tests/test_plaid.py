@@ -1,7 +1,8 @@
 """Plaid behind the bank-provider port: the real plaid-python SDK against a local
 stand-in that speaks Plaid's JSON (tests/plaid_standin.py), through the real Flask app.
-Hosted Link → exchange → accounts; webhooks verified as Plaid specifies and handled
-once; connection health, notices and automatic reconnect invites; /transactions/sync."""
+Hosted Link → exchange → accounts; webhooks verified as Plaid specifies and applied
+every time (Plaid's second break of an item is the same bytes as its first);
+connection health, notices and automatic reconnect invites; /transactions/sync."""
 
 from __future__ import annotations
 
@@ -63,13 +64,6 @@ def item_webhook(item, code: str, **more) -> dict:
             "environment": "sandbox", **more}
 
 
-def login_required(item) -> dict:
-    return item_webhook(item, "ERROR", error={
-        "error_type": "ITEM_ERROR", "error_code": "ITEM_LOGIN_REQUIRED",
-        "error_message": "the login details of this item have changed",
-        "display_message": None, "status": 400})
-
-
 # --- Hosted Link → exchange → accounts -----------------------------------------------
 
 
@@ -82,6 +76,7 @@ def test_hosted_link_exchange_and_accounts(web, plaid, maria):
     assert made["hosted_link"]["completion_redirect_uri"] == \
         "https://connect.example.com/i/account/bank/done"
     assert made["products"] == ["transactions"] and "access_token" not in made
+    assert made["language"] == "en"
     assert made["user"]["client_user_id"].startswith("ls-")
     assert "Maria" not in json.dumps(made["user"]) and "555" not in json.dumps(made["user"])
     assert web.get("/i/account/bank/done").status_code == 202  # not finished at Plaid yet
@@ -108,9 +103,7 @@ def test_hosted_link_exchange_and_accounts(web, plaid, maria):
 def test_the_webhook_finishes_a_link_the_client_never_came_back_from(web, plaid):
     _, link_token = start(web, plaid)
     item = plaid.complete_link(link_token)
-    finished = {"webhook_type": "LINK", "webhook_code": "SESSION_FINISHED", "status": "SUCCESS",
-                "link_session_id": "s1", "link_token": link_token,
-                "public_tokens": ["public-sandbox-x"], "environment": "sandbox"}
+    finished = plaid.session_finished(link_token)
     assert hook(web, plaid, finished).status_code == 200
     assert BankConnection.get().item_id == item.item_id
     assert hook(web, plaid, finished).status_code == 200  # Plaid's retry
@@ -118,6 +111,67 @@ def test_the_webhook_finishes_a_link_the_client_never_came_back_from(web, plaid)
     assert back.status_code == 302 and "Chase is connected." in web.get("/i/account").text
     assert len(plaid.calls("/item/public_token/exchange")) == 1
     assert BankConnection.select().count() == 1
+
+
+@pytest.mark.parametrize("client_language, firm_language", [("es", "en"), (None, "es")])
+def test_plaids_pages_are_in_the_clients_language(web, plaid, maria, client_language,
+                                                   firm_language):
+    maria.language = client_language
+    maria.save()
+    maria.firm.language = firm_language
+    maria.firm.save()
+    connection, item = connect(web, plaid)
+    assert plaid.calls("/link/token/create")[-1]["language"] == "es"
+    hook(web, plaid, plaid.break_item(item.item_id))
+    start(web, plaid, f"/i/account/restore/{connection.id}")
+    assert plaid.calls("/link/token/create")[-1]["language"] == "es"  # update mode too
+
+
+def test_the_webhooks_public_tokens_connect_while_link_token_get_lags(web, plaid):
+    _, link_token = start(web, plaid)
+    plaid.lagging = True  # /link/token/get doesn't show the finished session yet
+    item = plaid.complete_link(link_token)
+    assert web.get("/i/account/bank/done").status_code == 202
+    assert hook(web, plaid, plaid.session_finished(link_token)).status_code == 200
+    connection = BankConnection.get()
+    assert (connection.item_id, connection.institution_id, connection.institution_name,
+            connection.status) == (item.item_id, "ins_56", "Chase", "active")
+    assert BankAccount.select().count() == 2
+    assert Message.get(Message.kind == "notice_bank_connected").body == \
+        "Maria Gonzalez connected Chase."
+    back = web.get("/i/account/bank/done")
+    assert back.status_code == 302 and "Chase is connected." in web.get("/i/account").text
+    assert len(plaid.calls("/item/public_token/exchange")) == 1
+
+
+def test_the_webhooks_exited_status_ends_a_session_while_link_token_get_lags(web, plaid):
+    _, link_token = start(web, plaid)
+    plaid.lagging = True
+    plaid.exit_link(link_token)
+    assert hook(web, plaid, plaid.session_finished(link_token)).status_code == 200
+    assert BankLinkSession.get().status == "exited"
+    assert web.get("/i/account/bank/done").status_code == 302
+    assert "You left before finishing" in web.get("/i/account").text
+
+
+@pytest.mark.parametrize("finished", ["the newest", "the newest, the webhook first",
+                                      "an older tab"])
+def test_an_abandoned_session_does_not_hold_up_the_one_that_finished(clock, web, plaid,
+                                                                     finished):
+    _, older = start(web, plaid)
+    clock.shift(timedelta(minutes=5))
+    _, newest = start(web, plaid)  # the client came back and started again
+    clock.shift(timedelta(minutes=5))
+    link_token = older if finished == "an older tab" else newest
+    plaid.complete_link(link_token)
+    if "webhook" in finished:
+        assert hook(web, plaid, plaid.session_finished(link_token)).status_code == 200
+    done = web.get("/i/account/bank/done")
+    assert done.status_code == 302, done.text
+    assert "Chase is connected." in web.get("/i/account").text
+    assert BankConnection.select().count() == 1
+    assert sorted(s.status for s in BankLinkSession.select()) == ["done", "open"]
+    assert web.get("/i/account/bank/done").status_code == 302  # a reload says the same
 
 
 def test_leaving_plaid_early_connects_nothing(web, plaid):
@@ -151,7 +205,7 @@ def test_an_unverified_webhook_is_refused_and_changes_nothing(web, plaid, how):
     from cryptography.hazmat.primitives.asymmetric import ec
 
     connection, item = connect(web, plaid)
-    body = login_required(item)
+    body = plaid.break_item(item.item_id)
     raw, headers = {
         "forged": lambda: plaid.webhook(body, key=ec.generate_private_key(ec.SECP256R1())),
         "stale": lambda: plaid.webhook(body, iat=clock_now() - 301),
@@ -197,7 +251,7 @@ def test_a_fresh_webhook_four_minutes_old_is_accepted_and_the_key_is_fetched_onc
 def test_login_required_needs_restoring_tells_the_firm_and_invites_once(web, plaid, maria):
     reconnects.set_automatic(maria.firm, True)
     connection, item = connect(web, plaid)
-    body = login_required(item)
+    body = plaid.break_item(item.item_id)
     raw, headers = plaid.webhook(body)
     assert web.post(HOOK, data=raw, headers=headers).status_code == 200
     assert web.post(HOOK, data=raw, headers=headers).status_code == 200  # Plaid's retry
@@ -218,7 +272,7 @@ def test_login_required_needs_restoring_tells_the_firm_and_invites_once(web, pla
 
 def test_without_automatic_invites_the_firm_is_told_and_asks(web, plaid, maria):
     connection, item = connect(web, plaid)
-    assert hook(web, plaid, login_required(item)).status_code == 200
+    assert hook(web, plaid, plaid.break_item(item.item_id)).status_code == 200
     assert connection.refreshed().status == "needs_reconnect"
     assert Message.select().where(Message.kind == "notice_needs_restoring").count() == 1
     assert not Invite.select().where(Invite.purpose == "reconnect").exists()
@@ -228,7 +282,7 @@ def test_an_automatic_invite_by_text_waits_for_the_clients_morning(clock, web, p
     reconnects.set_automatic(maria.firm, True)
     connection, item = connect(web, plaid)
     clock.shift(timedelta(hours=13))  # 23:00 in New York
-    assert hook(web, plaid, login_required(item)).status_code == 200
+    assert hook(web, plaid, plaid.break_item(item.item_id)).status_code == 200
     assert not Invite.select().where(Invite.purpose == "reconnect").exists()
     assert reconnects.send_due(connection.id) == "not due, or already done"
     clock.shift(timedelta(hours=9))  # 08:00 the next morning
@@ -245,7 +299,7 @@ def test_the_automatic_invite_obeys_the_single_invite_rules(web, plaid, maria):
     reconnects.set_automatic(maria.firm, True)
     _, item = connect(web, plaid)
     optouts.opt_out("+12125550134", "test")
-    assert hook(web, plaid, login_required(item)).status_code == 200
+    assert hook(web, plaid, plaid.break_item(item.item_id)).status_code == 200
     assert not Invite.select().where(Invite.purpose == "reconnect").exists()
     skipped = Event.get(Event.kind == "connection.auto_invite_skipped")
     assert "opted out" in skipped.detail["reason"]
@@ -254,8 +308,7 @@ def test_the_automatic_invite_obeys_the_single_invite_rules(web, plaid, maria):
 def test_restore_in_update_mode_then_login_repaired(clock, web, plaid, maria):
     reconnects.set_automatic(maria.firm, True)
     connection, item = connect(web, plaid)
-    plaid.break_item(item.item_id)
-    hook(web, plaid, login_required(item))
+    hook(web, plaid, plaid.break_item(item.item_id))
     asked = Invite.get(Invite.purpose == "reconnect")
 
     _, link_token = start(web, plaid, f"/i/account/restore/{connection.id}")
@@ -265,7 +318,7 @@ def test_restore_in_update_mode_then_login_repaired(clock, web, plaid, maria):
     assert web.get("/i/account/bank/done").status_code == 302
     assert "Chase is working again." in web.get("/i/account").text
     assert connection.refreshed().status == "active"
-    assert hook(web, plaid, item_webhook(item, "LOGIN_REPAIRED")).status_code == 200
+    assert hook(web, plaid, plaid.repair_item(item.item_id)).status_code == 200
     assert Message.select().where(Message.kind == "notice_bank_restored").count() == 1
     clock.shift(timedelta(days=3))
     assert reminders.send_automatic(asked.id).result == "done"  # its reminder: stopped
@@ -273,11 +326,64 @@ def test_restore_in_update_mode_then_login_repaired(clock, web, plaid, maria):
     assert len(plaid.calls("/item/public_token/exchange")) == 1  # update mode: no new item
 
 
+def follow(web, invite: Invite) -> None:
+    """The client follows the link in the invite's text."""
+    token = tokens.unseal(invite.token_sealed)
+    page = web.get(f"/i/{token}")
+    assert web.post(f"/i/{token}/accept", data={"csrf_token": csrf(page)}).status_code == 302
+
+
+def test_a_second_break_and_a_second_repair_apply_though_plaid_sends_the_same_bytes(
+        clock, web, plaid, maria):
+    """ITEM ERROR and LOGIN_REPAIRED name no event and carry no time: the item's second
+    break is the same bytes as its first, its second repair as its first."""
+    reconnects.set_automatic(maria.firm, True)
+    connection, item = connect(web, plaid)
+    broken = Message.select().where(Message.kind == "notice_needs_restoring")
+    restored = Message.select().where(Message.kind == "notice_bank_restored")
+    asked = Invite.select().where(Invite.purpose == "reconnect")
+    bodies = []
+    for times in (1, 2):
+        bodies.append(plaid.webhook(plaid.break_item(item.item_id))[0])
+        assert hook(web, plaid, plaid.break_item(item.item_id)).status_code == 200
+        assert hook(web, plaid, plaid.break_item(item.item_id)).status_code == 200  # a retry
+        assert connection.refreshed().status == "needs_reconnect"
+        assert (broken.count(), asked.count()) == (times, times)  # once a break
+        follow(web, asked.order_by(Invite.id.desc()).first())
+        clock.shift(timedelta(hours=1))
+        bodies.append(plaid.webhook(plaid.repair_item(item.item_id))[0])
+        assert hook(web, plaid, plaid.repair_item(item.item_id)).status_code == 200
+        assert hook(web, plaid, plaid.repair_item(item.item_id)).status_code == 200  # a retry
+        assert connection.refreshed().status == "active" and restored.count() == times
+        clock.shift(timedelta(hours=1))
+    assert bodies[0] == bodies[2] and bodies[1] == bodies[3]
+    assert [m.body for m in broken][1].startswith("Maria Gonzalez's Chase connection needs")
+    plaid.add(item.item_id, txn(item.accounts[0]["account_id"], "t1", "2026-11-10", "X", 1.0))
+    assert connections.sync(connection.id).result == "synced"  # its syncs go on
+    assert ProviderWebhook.select().count() == 2  # the record: two bodies, each came often
+    assert sorted(w.repeats for w in ProviderWebhook.select()) == [3, 3]
+
+
+def test_a_restore_finishes_on_the_webhooks_status_while_link_token_get_lags(web, plaid):
+    connection, item = connect(web, plaid)
+    hook(web, plaid, plaid.break_item(item.item_id))
+    _, link_token = start(web, plaid, f"/i/account/restore/{connection.id}")
+    plaid.lagging = True
+    plaid.complete_link(link_token)
+    assert hook(web, plaid, plaid.session_finished(link_token)).status_code == 200
+    assert connection.refreshed().status == "active"
+    assert Message.get(Message.kind == "notice_bank_restored").body == \
+        "Maria Gonzalez restored Chase."
+    assert web.get("/i/account/bank/done").status_code == 302
+    assert "Chase is working again." in web.get("/i/account").text
+    assert len(plaid.calls("/item/public_token/exchange")) == 1  # update mode: no exchange
+
+
 def test_login_repaired_elsewhere_stops_the_reconnect_reminder(clock, web, plaid, maria):
     connection, item = connect(web, plaid)
-    hook(web, plaid, login_required(item))
+    hook(web, plaid, plaid.break_item(item.item_id))
     asked = reconnects.ask(maria).invite
-    assert hook(web, plaid, item_webhook(item, "LOGIN_REPAIRED")).status_code == 200
+    assert hook(web, plaid, plaid.repair_item(item.item_id)).status_code == 200
     assert connection.refreshed().status == "active"
     assert Message.get(Message.kind == "notice_bank_restored").body == \
         "Maria Gonzalez's Chase connection works again."
@@ -286,8 +392,8 @@ def test_login_repaired_elsewhere_stops_the_reconnect_reminder(clock, web, plaid
         "the bank connection works again"
     clock.shift(timedelta(days=3))
     assert reminders.send_automatic(asked.id).result == "done"
-    again = hook(web, plaid, item_webhook(item, "LOGIN_REPAIRED", note="a second one"))
-    assert again.status_code == 200
+    again = hook(web, plaid, plaid.repair_item(item.item_id))  # Plaid's retry: the same bytes
+    assert again.status_code == 200 and connection.refreshed().status == "active"
     assert Message.select().where(Message.kind == "notice_bank_restored").count() == 1
 
 

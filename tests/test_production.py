@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -348,3 +349,25 @@ def test_origins_compare_as_browsers_send_them(public, origin, ok):
 def test_a_slack_timestamp_of_unicode_digits_is_401(texting_app, slack):
     reply = command(texting_app, slack, "help", timestamp="170000000\u00b2")
     assert reply.status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/account/sign-in", "/api/v1/clients", "/i/" + "E" * 22])
+def test_a_query_string_that_is_not_utf8_is_400(web, path):
+    # Raw bytes in the request line reach us as they are; reading them would raise.
+    reply = web.get(path, headers=behind_proxy(), environ_base=PROXY,
+                    environ_overrides={"QUERY_STRING": b"lang=\xff\xfe".decode("latin-1")})
+    assert reply.status_code == 400
+
+
+@pytest.mark.parametrize("body", ["[" * 5000 + "]" * 5000, "payload=%FF%FE", "[1, 2]"])
+def test_an_unsigned_slack_body_bolt_cant_read_is_refused_not_500(texting_app, body):
+    reply = texting_app.post("/slack/events", data=body, headers={
+        "X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=" + "0" * 64,
+        "Content-Type": "application/json" if body.startswith("[") else
+        "application/x-www-form-urlencoded"})
+    assert reply.status_code == 400
+
+
+def test_our_other_pages_have_the_strict_policy_too(web):
+    policy = get(web, "/nothing-here").headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy

@@ -9,9 +9,21 @@ from datetime import timedelta
 
 import pytest
 
-from core import clients, config, connections, firms, invites, links, optouts, outbox, tokens
+from core import (
+    clients,
+    config,
+    connections,
+    deliveries,
+    firms,
+    invites,
+    links,
+    optouts,
+    outbox,
+    tokens,
+)
 from core.models import BankConnection, ClientSession, Event, Message, SignInAttempt
 
+from .conftest import T0
 from .helpers import app_without_redis, csrf
 
 MARIA = "+12125550134"
@@ -344,3 +356,103 @@ def test_sign_in_is_offered_where_a_client_ends_up_without_a_way_in(clock, web, 
     answer = texting.received(texting.Inbound("SMhelp1", MARIA, "+15005550006", "HELP"))
     assert "Sign in: https://connect.example.com/account/sign-in " in answer.text
     assert Message.get(Message.kind == "answer_help").segments <= 2
+
+
+# --- per client, from any address, and the same work for every address -------------------
+
+
+def codes_sent() -> int:
+    return Message.select().where(Message.kind == "signin_code").count()
+
+
+def not_the_code(address: str) -> str:
+    """A wrong code for the latest one sent to `address`."""
+    sent = (Message.select().where(Message.kind == "signin_code", Message.to_addr == address)
+            .order_by(Message.id.desc()).first())
+    return f"{(int(code_in(outbox.text(sent))) + 1) % 10**6:06d}"
+
+
+def test_ten_wrong_codes_a_day_from_any_address_close_sign_in_until_a_new_link(clock, app,
+                                                                              twilio, maria):
+    for address in (MARIA, "maria@example.com"):  # two addresses, two browsers: 5 + 5
+        web = app.test_client()
+        page = code_page(web, address)
+        wrong = not_the_code(address)
+        for _ in range(5):
+            send_code(web, page, wrong)
+    clock.shift(timedelta(hours=2))  # past the hourly limit: this is the day's
+    known, unknown = app.test_client(), app.test_client()
+    known_page = code_page(known, "(212) 555-0134")
+    unknown_page = code_page(unknown, "(212) 555-0199")
+    assert normalized(known_page) == normalized(unknown_page)  # the same page
+    assert codes_sent() == 2  # no third code, by text or email
+    assert SignInAttempt.select().order_by(SignInAttempt.id.desc()).first().clients == []
+    assert Event.get(Event.kind == "signin.closed").detail["count"] == 10
+    assert invites.latest(maria).status(T0) == "accepted"  # only a new link now
+    sent = invites.send(maria, "sms", purpose="reconnect")
+    links.accept(tokens.unseal(sent.invite.token_sealed))
+    again = app.test_client()
+    page = code_page(again, MARIA)
+    assert codes_sent() == 3
+    assert send_code(again, page, last_code_texted(twilio)).headers["Location"] == "/i/account"
+
+
+def test_an_attempt_whose_code_went_nowhere_opens_nothing(clock, app, twilio, maria):
+    for _ in range(4):  # the fourth this hour: no code, and nothing to guess
+        code_page(app.test_client(), MARIA)
+        clock.shift(timedelta(minutes=1))
+    attempts = SignInAttempt.select().order_by(SignInAttempt.id)
+    assert [a.clients for a in attempts] == [[maria.id]] * 3 + [[]]
+    assert codes_sent() == 3
+
+
+def test_asking_does_the_same_work_for_a_known_and_an_unknown_number(database, maria,
+                                                                     monkeypatch):
+    """The answer must take as long for a number nobody has: the request runs the same
+    statements and hands the same one piece of work on (`bench/signin_timing.py`
+    measures it)."""
+    from core import outbound, signin
+
+    handed, dispatched = [], []
+    monkeypatch.setattr(signin, "_runner", lambda *work: handed.append(work), raising=False)
+    monkeypatch.setattr(outbound, "_dispatcher", dispatched.append)
+    work = {}
+    for who, address in (("known", "(212) 555-0134"), ("unknown", "(212) 555-0199")):
+        statements = []  # every SQL statement run, as written (the values apart)
+        monkeypatch.setattr(database, "query_hooks",
+                            [lambda ran, into=statements: into.append(ran.sql)])
+        asked = signin.ask(address)
+        work[who] = (statements, len(handed), asked.channel, asked.opted_out)
+    assert work["known"][0] and work["known"][0] == work["unknown"][0]
+    assert "2125550134" not in str(handed) and "2125550199" not in str(handed)  # sealed
+    assert (work["known"][1:], work["unknown"][1:]) == ((1, "sms", False), (2, "sms", False))
+    assert dispatched == [] and codes_sent() == 0  # decided later, for both
+    monkeypatch.setattr(outbound, "_dispatcher", deliveries.deliver_now)
+    for attempt_id, asked in handed:
+        signin.send_code(attempt_id, asked)
+        signin.send_code(attempt_id, asked)  # a job run twice sends once
+    texts = Message.select().where(Message.kind == "signin_code")
+    assert [m.to_addr for m in texts] == [MARIA]
+    assert [a.clients for a in SignInAttempt.select().order_by(SignInAttempt.id)] == \
+        [[maria.id], []]
+
+
+def test_with_a_job_queue_a_worker_decides_and_the_queue_holds_nothing_readable(
+        settings, database, redis_conn, maria):
+    from core import signin
+    from jobs import queues
+    from jobs import signin as signin_jobs
+
+    assert queues.install(settings)
+    signin_jobs.install()
+    try:
+        signin.ask(MARIA)
+        signin.ask("(212) 555-0199")
+        jobs = queues.queue("high").jobs
+        assert [job.func_name for job in jobs] == ["jobs.signin.send_code"] * 2
+        assert not [job for job in jobs if "2125550" in repr(job.args)]
+        assert codes_sent() == 0
+        assert [job.perform() for job in jobs] == ["1 sent", "0 sent"]
+    finally:
+        queues.uninstall()
+    assert [m.to_addr for m in Message.select().where(Message.kind == "signin_code")] == [MARIA]

@@ -7,7 +7,7 @@ import json
 import time
 from datetime import timedelta
 
-from core import access, clients, invites
+from core import access, clients, invites, links, tokens
 from core.models import Client, Event, Firm, Invite, Message, SupportStaff
 
 from .helpers import slack_listeners_idle
@@ -90,6 +90,28 @@ def test_status_card_and_its_buttons_update_in_place(web, slack, smith):
     assert "Invite revoked" in json.dumps(slack.wait_for("respond:button", 2)[1])
     # The stand-in records the answer before the listener that posted it has returned:
     # let it finish before the test's database and stand-in go away.
+    assert slack_listeners_idle(web)
+
+
+def test_resend_after_this_isnt_me_warns_and_sends_only_when_told_to(web, slack, smith):
+    maria = Client.get(Client.name == "Maria Gonzalez")
+    links.disown(tokens.unseal(invites.send(maria, "sms").invite.token_sealed))
+    button(web, slack, "resend", maria.id)  # a status card's Resend, or a notice's
+    warning = slack.wait_for("respond:button")[0]
+    assert warning["replace_original"] is False  # the card stays as it was
+    assert warning["blocks"][0]["text"]["text"].startswith(
+        ":warning: Someone who opened the last link sent to (212) 555-0134 said it isn't "
+        "Maria Gonzalez. Check Maria Gonzalez's number with them before sending anything")
+    anyway = warning["blocks"][1]["elements"][0]
+    assert anyway["text"]["text"] == "Send anyway"
+    command(web, slack, "resend maria")
+    assert "said it isn't Maria Gonzalez" in said(slack) and "Send anyway" in said(slack)
+    assert Message.select().where(Message.kind == "invite").count() == 1  # nothing sent
+    button(web, slack, anyway["action_id"], anyway["value"])  # checked with Maria
+    done = slack.wait_for("respond:button", 2)[1]
+    assert done["replace_original"] is True
+    assert "Sent a new link to *Maria Gonzalez* by SMS at (212) 555-0134" in json.dumps(done)
+    assert Message.select().where(Message.kind == "invite").count() == 2
     assert slack_listeners_idle(web)
 
 

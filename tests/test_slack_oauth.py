@@ -114,6 +114,20 @@ def test_a_replayed_or_forged_state_installs_nothing(app, slack):
     assert SlackInstall.select().count() == 0
 
 
+def test_the_install_page_has_the_pages_strict_policy(app):
+    policy = app.get(f"{PUBLIC}/slack/install").headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+
+
+def test_the_state_cookie_is_same_site_lax_secure_and_http_only(app, slack):
+    [cookie] = app.get(f"{PUBLIC}/slack/install").headers.getlist("Set-Cookie")
+    attributes = {part.strip().partition("=")[0].lower() for part in cookie.split(";")}
+    assert cookie.startswith("slack-app-oauth-state=")
+    assert {"secure", "httponly", "samesite"} <= attributes and "SameSite=Lax" in cookie
+    install(app, slack, "code-smith", TEAM, SMITH_TOKEN)  # Slack's redirect back still works
+    assert installed_in(TEAM)
+
+
 def test_commands_use_their_own_workspaces_token(installed, slack):
     command(installed, slack, "notify <#C0SMITH|tax>", user="UANN", team=TEAM)
     command(installed, slack, "notify <#C0OTHER|tax>", user="UOLGA", team=OTHER_TEAM)

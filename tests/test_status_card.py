@@ -186,6 +186,26 @@ def test_each_state_says_the_next_step_and_makes_it_the_primary_button(
     assert all(b["value"] == str(maria.id) for b in buttons(card))
 
 
+def test_after_this_isnt_me_the_headline_says_the_number_must_be_checked_first(clock, maria):
+    sent = invites.send(maria, "sms")
+    links.disown(tokens.unseal(sent.invite.token_sealed))
+    card, _, cli = card_of(maria)
+    line = state_line(card)
+    assert line.startswith(":warning: Someone who opened the link sent to (212) 555-0134 said "
+                           "it isn't them (<!date^")
+    assert "(212) 555-0134 must be checked with the client before anything is sent" in line
+    assert "*Resend* asks first" in line
+    assert cli.splitlines()[1] == (
+        "Someone who opened the link sent to (212) 555-0134 said it isn't them (Mon 23 Nov, "
+        "10:00 AM EST): (212) 555-0134 must be checked with the client before anything is "
+        "sent. Correct it if it's wrong; if it's right: ledgersync resend 'Maria Gonzalez' "
+        "--force")
+    assert [b for b in buttons(card) if b.get("style") == "primary"] == []  # no next step
+    clients.update(maria, phone="(212) 555-0199")  # corrected: an ordinary withdrawn link
+    card, _, cli = card_of(maria)
+    assert "Link revoked" in state_line(card) and "Link revoked" in cli
+
+
 def test_accepted_without_a_bank_is_not_shown_as_connected(clock, maria):
     _accepted(maria, clock)
     card, text, cli = card_of(maria)

@@ -8,13 +8,15 @@ the firm's clients, a client's accounts, an account's transactions — read-only
 within that staff member's firm and role (`core.api_tokens`, `core.bank_data`).
 401: no token, or a revoked one; 403: the firm can't use LedgerSync now, or an admin's
 action; 404: nothing of that id in this firm (another firm's looks exactly the same);
-400: a bad cursor or limit; 429: over `API_RATE` requests a minute for the token (20
-token exchanges a minute for an address), with `Retry-After`. Lists are keyset pages:
-`next_cursor` is null on the last one.
+400: a bad cursor, limit or since (`error.parameter` names it; ASCII digits only), or a
+token exchange whose body is JSON but not an object; 429: over `API_RATE` requests a
+minute for the token (20 token exchanges a minute for an address), with `Retry-After`.
+Lists are keyset pages: `next_cursor` is null on the last one.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -33,6 +35,7 @@ EXCHANGES_PER_MINUTE = 20
 STATUS = {api_tokens.Unauthorized: 401, Refused: 403, NotFound: 404, InvalidInput: 400}
 EXCHANGE_STATUS = {"wrong_credentials": 401, "suspended": 403, "subscription_inactive": 403,
                    "too_many_tries": 429}
+WHOLE_NUMBER = re.compile(r"[0-9]{1,6}")  # ASCII: str.isdigit() also takes '²'
 
 
 # --- the rate limit: a fixed one-minute window, counted in Redis (every web process) ---
@@ -91,14 +94,17 @@ def _headers(response):
 def _refused(problem: LedgerSyncError):
     status = next((code for kind, code in STATUS.items() if isinstance(problem, kind)), 400)
     response = _error(status, {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(
-        status, "bad_request"), str(problem))
+        status, "bad_request"), str(problem), problem.field)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="LedgerSync API"'
     return response
 
 
-def _error(status: int, code: str, message: str):
-    response = jsonify(error={"code": code, "message": message})
+def _error(status: int, code: str, message: str, parameter: str | None = None):
+    error = {"code": code, "message": message}
+    if parameter:
+        error["parameter"] = parameter
+    response = jsonify(error=error)
     response.status_code = status
     return response
 
@@ -128,9 +134,7 @@ def exchange():
     limited = _over(f"exchange-{request.remote_addr or 'unknown'}", EXCHANGES_PER_MINUTE)
     if limited is not None:
         return limited
-    given = request.get_json(silent=True) if request.is_json else request.form
-    if not hasattr(given, "get"):  # JSON, but not an object
-        given = {}
+    given = _exchange_fields()
     result = api_tokens.exchange(str(given.get("email") or "")[:254],
                                  str(given.get("password") or "")[:200],
                                  str(given.get("label") or "")[:100])
@@ -149,6 +153,20 @@ def exchange():
         firm={"id": staff.firm.id, "name": staff.firm.name})
     response.status_code = 201
     return response
+
+
+def _exchange_fields():
+    """The exchange's form, or its JSON object; InvalidInput (400) for any other JSON."""
+    if not request.is_json:
+        return request.form
+    try:
+        given = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes
+        given = None
+    if not isinstance(given, dict):
+        raise InvalidInput('The body is not a JSON object: send {"email": …, "password": …}',
+                           field="body")
+    return given
 
 
 @bp.get("/tokens")
@@ -208,8 +226,9 @@ def _limit(default: int) -> int:
     text = request.args.get("limit", "")
     if not text:
         return default
-    if not (text.isascii() and text.isdigit()):
-        raise InvalidInput(f"limit is a whole number from 1 to {bank_data.MAX_PAGE}")
+    if not WHOLE_NUMBER.fullmatch(text):
+        raise InvalidInput(f"limit is a whole number from 1 to {bank_data.MAX_PAGE}",
+                           field="limit")
     return int(text)
 
 

@@ -47,7 +47,9 @@ SCHEMAS = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"], "properties": {
             "code": {"type": "string", "examples": ["not_found"]},
-            "message": {"type": "string"}}}}},
+            "message": {"type": "string"},
+            "parameter": {"type": "string", "examples": ["cursor"],
+                          "description": "The input that was wrong, for a 400."}}}}},
     "ExchangeRequest": {"type": "object", "required": ["email", "password"], "properties": {
         "email": {"type": "string", "format": "email"},
         "password": {"type": "string", "format": "password"},
@@ -127,6 +129,7 @@ def _paths() -> dict:
                          "application/json": {"schema": _ref("ExchangeRequest")}}},
                      "responses": {
                          "201": _json(_ref("Exchanged"), "✅ Connected: the token, shown once"),
+                         "400": ERRORS["400"],
                          "401": _json(_ref("Refused"), "❌ Wrong email or password"),
                          "403": _json(_ref("Refused"), "❌ Suspended, or subscription not active"),
                          "429": _json(_ref("Refused"), "❌ Too many tries")}},
@@ -180,7 +183,8 @@ def spec(base_url: str) -> dict:
                                           "description": "An API token, `lsk_…`"}},
             "schemas": SCHEMAS,
             "responses": {
-                "BadRequest": _error_response("A bad cursor, limit or date"),
+                "BadRequest": _error_response("A bad cursor, limit or date, or a body that "
+                                              "isn't a JSON object"),
                 "Unauthorized": _error_response("No token, or a revoked one"),
                 "Forbidden": _error_response("Not allowed for this token's firm or role"),
                 "NotFound": _error_response("Nothing of that id in this firm"),

@@ -61,14 +61,13 @@ def _hand_off(url: str, *, chosen=(), connection=None):
 @bp.get("/done")
 @client_account
 def done():
+    """Where the provider sends the client back: what their latest session came to
+    (`bank_links.back`), or a page that waits for it (202) — or, with nothing open,
+    says so."""
     _hosted()
-    finished = bank_links.finish_open(g.client)
-    settled = [f.message for f in finished if f.status in {"done", "exited"}]
-    if not finished:
-        settled = bank_links.recently_finished(g.client)  # the webhook was first
-    if settled and len(settled) >= len(finished):
-        for message in settled:
-            flash(message)
+    back = bank_links.back(g.client)
+    if back.message:
+        flash(back.message)
         return redirect(url_for("client.account"))
     return render_template("bank_link_done.html", firm=g.client.firm.name,
-                           pending=bool(finished)), 202 if finished else 200
+                           pending=back.pending), 202 if back.pending else 200

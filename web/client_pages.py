@@ -32,7 +32,7 @@ from flask_babel import gettext as _
 from core import banks, connections, firm_settings, i18n, links, sessions
 from core.errors import LedgerSyncError, NotFound
 from core.i18n import N_
-from core.models import Client, ClientAccount, Event
+from core.models import Client, ClientAccount
 from core.quiet_hours import zone_for
 
 from . import locale, pages
@@ -57,6 +57,8 @@ def _state(token: str):
 
 
 def _dead(state, status: int = 404):
+    """Why the link doesn't work, and what to do: ask for a new link, sign in — except
+    after "This isn't me", which offers nothing (the firm checks the address first)."""
     invite = state.invite
     expired_on = None
     if invite is not None and state.state == "expired":
@@ -65,6 +67,7 @@ def _dead(state, status: int = 404):
     # it sent): its language switch goes back to the link itself.
     token = (request.view_args or {}).get("token")
     return render_template("dead.html", state=state, expired_on=expired_on,
+                           disowned=state.disowned,
                            lang_path=url_for("client.link", token=token) if token else None
                            ), status
 
@@ -113,8 +116,8 @@ def new_link(token):
     state = _state(token)
     if state.usable:
         return redirect(url_for("client.link", token=token))
-    if state.invite is None:
-        return _dead(state)  # exactly as any unknown link: guessing teaches nothing
+    if state.invite is None or state.disowned:
+        return _dead(state)  # an unknown link's answer: guessing teaches nothing
     links.request_new_link(token)
     return render_template("asked.html", firm=state.firm_name)
 
@@ -133,15 +136,9 @@ def disown(token):
     state = _state(token)
     if state.usable:
         links.disown(token)
-    elif not _disowned(state):
+    elif not state.disowned:  # a second click answers the same
         return _dead(state)
     return render_template("not_me.html", done=True, firm=state.firm_name)
-
-
-def _disowned(state) -> bool:
-    """The link was withdrawn by "This isn't me" (a second click answers the same)."""
-    return state.state == "revoked" and Event.select().where(
-        Event.invite == state.invite.id, Event.kind == "invite.disowned").exists()
 
 
 # --- the account --------------------------------------------------------------------

@@ -10,8 +10,17 @@ from flask import Blueprint, abort, current_app, render_template, request
 
 from core import outbox
 
+from . import security
+
 bp = Blueprint("outbox", __name__)
 LOCAL = {"127.0.0.1", "::1"}
+
+
+@bp.after_request
+def _headers(response):
+    # The page's own <style>; it is only ever shown on this machine.
+    response.headers["Content-Security-Policy"] = security.page_policy("'unsafe-inline'")
+    return response
 
 
 def _from_this_machine() -> bool:

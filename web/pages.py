@@ -39,10 +39,7 @@ def _headers(response):
     nonce = g.get("csp_nonce")
     colored = nonce and g.get("brand") and g.brand.color
     styles = f"'self' 'nonce-{nonce}'" if colored else "'self'"
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src {styles}; img-src 'self' https:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
+    response.headers["Content-Security-Policy"] = security.page_policy(styles)
     return response
 
 

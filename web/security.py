@@ -6,7 +6,12 @@ behind a proxy.
   from that many `X-Forwarded-For`/`-Proto` entries, and nothing more (a client
   can't claim an address by sending the header itself).
 - **Headers.** nosniff, no framing, no referrer on every response; HSTS when
-  served over https.
+  served over https; the pages' strict Content-Security-Policy (`page_policy`: no
+  script, nothing from elsewhere but https images) unless a response sets its own.
+- **Odd requests.** A query string that isn't UTF-8 is a 400 (werkzeug, and Bolt,
+  would raise reading it); an `<int:…>` in a route takes ASCII digits only, at most
+  18 of them (werkzeug's own also takes '٣', and a number larger than a row id can
+  be is an error on SQLite): anything else is that route's 404.
 - **Same-origin posts.** Pages with a link token send `Referrer-Policy:
   no-referrer`, so browsers send no `Referer` and `Origin: null` on their own
   forms. Flask-WTF's strict Referer check for https (`WTF_CSRF_SSL_STRICT`)
@@ -22,6 +27,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, abort, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from core.config import Settings
 
@@ -39,13 +45,35 @@ def install(app: Flask, settings: Settings) -> None:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.config["WTF_CSRF_SSL_STRICT"] = False  # replaced by `same_origin_post` below
+    app.url_map.converters["int"] = RowId  # before any route is added
+    app.before_request(_readable)
     app.after_request(_headers)
+
+
+class RowId(IntegerConverter):
+    """`<int:…>`: ASCII digits, no more than any row id has."""
+
+    regex = r"[0-9]{1,18}"
+
+
+def _readable() -> None:
+    try:
+        request.query_string.decode()
+    except UnicodeDecodeError:
+        abort(400)
+
+
+def page_policy(styles: str = "'self'") -> str:
+    """Our pages' Content-Security-Policy: our stylesheet (and `styles`), images of
+    ours or over https (a firm's logo), forms posted to us; no script, no framing."""
+    return (f"default-src 'none'; style-src {styles}; img-src 'self' https:; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
 def _headers(response):
     for name, value in FRAME_AND_TYPE.items():
         response.headers.setdefault(name, value)
-    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    response.headers.setdefault("Content-Security-Policy", page_policy())
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response

@@ -6,7 +6,7 @@ The pages answer the same whether or not the address is anyone's. The browser ke
 the attempt's nonce in its session; a code typed anywhere else opens nothing. Per
 address (the client's own, behind PROXY_HOPS), asking for codes and typing wrong
 ones are throttled on top of core's limits (3 codes an hour per client, 5 tries a
-code).
+code, 10 wrong codes a day per client from any address).
 """
 
 from __future__ import annotations

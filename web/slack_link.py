@@ -41,10 +41,7 @@ def _same_origin():
 def _headers(response):
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    )
+    response.headers["Content-Security-Policy"] = security.page_policy()
     return response
 
 

@@ -1,9 +1,10 @@
 """`/unsubscribe/<token>`: an email's one-click unsubscribe (RFC 8058).
 
 The token (`core.optouts.unsubscribe_token`) names the address and is signed with
-SECRET_KEY; a forged or broken one is 404 and changes nothing. GET only shows a
-button (link checkers and previews open links); its POST — or the mail client's
-own `List-Unsubscribe=One-Click` POST — opts the address out of everything.
+SECRET_KEY; a forged or broken one (odd characters included) is 404 and changes
+nothing. GET and HEAD only show a button (link checkers, scanners and previews open
+links); only a POST — the button's, or the mail client's own
+`List-Unsubscribe=One-Click` — opts the address out of everything.
 Exempt from CSRF: mail clients post without a token or a session, and the only
 thing a post can do is opt out the very address the signed token names.
 """
@@ -28,7 +29,7 @@ def unsubscribe(token: str):
     address = optouts.address_of_unsubscribe(token)
     if address is None:
         abort(404)
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD (Flask answers HEAD with this route)
         return render_template("unsubscribe.html", address=address, done=False)
     with db.database.atomic():
         optouts.opt_out(address, "email unsubscribe")

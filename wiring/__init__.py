@@ -9,8 +9,9 @@ Core names no driver. Here, once, at start-up:
 - the bank-data provider (`BANK_PROVIDER`: the embedded sandbox, or Plaid through its
   SDK, `web/plaid/provider.py`), and who syncs bank data and sends automatic
   reconnect invites (a worker when there is a queue, else this process);
-- with `jobs=True` and a Redis that answers, the job queue: deliveries, schedules
-  and bulk runs go to RQ workers; otherwise they are done in this process.
+- with `jobs=True` and a Redis that answers, the job queue: deliveries, schedules,
+  bulk runs and whether a sign-in code goes go to RQ workers; otherwise they are done
+  in this process.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ def wire(settings: Settings | None = None, *, jobs: bool = True) -> Settings:
     if jobs:
         from jobs import banks as bank_jobs
         from jobs import queues
+        from jobs import signin as signin_jobs
 
         queues.install(settings)
         bank_jobs.install()
+        signin_jobs.install()
     return settings
 
 

@@ -6,5 +6,5 @@
   driver, like sms/twilio_sender.py: no Flask, chosen by `wiring`.
 - `verify.py` — the `Plaid-Verification` JWT of a webhook, checked as Plaid specifies.
 - `webhooks.py` — `POST /banks/plaid/webhook`: verified, put in core's words,
-  handled once (`core.bank_webhooks`).
+  applied every time it comes, idempotent by state (`core.bank_webhooks`).
 """

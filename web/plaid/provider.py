@@ -1,12 +1,18 @@
 """Plaid behind core's bank-provider port, through Plaid's own SDK (plaid-python).
 
 Link mode: **Hosted Link**. The client's phone goes to Plaid's own page
-(`hosted_link_url`) and comes back to ours (`completion_redirect_uri`); Plaid also
-says the session finished by webhook (LINK SESSION_FINISHED), so a client who closes
-the tab on Plaid's last page is connected all the same. Our pages keep their strict
+(`hosted_link_url`), in the client's language (`language`), and comes back to ours
+(`completion_redirect_uri`); Plaid also says the session finished by webhook (LINK
+SESSION_FINISHED, with its `status` and `public_tokens`), so a client who closes the
+tab on Plaid's last page is connected all the same. Our pages keep their strict
 Content-Security-Policy (no script at all) and load nothing from Plaid; Plaid handles
 the banks' OAuth redirects itself. Restoring is the same flow in update mode (the
 item's access token in the link token request).
+
+A session's outcome is read as `/link/token/get` documents it: a session's
+`results.item_add_results` (public tokens, with their institution and accounts), or
+its `exit`; the legacy `on_success` (deprecated by Plaid in favour of `results`) is
+not read.
 
 `PLAID_CLIENT_ID`, `PLAID_SECRET`, `PLAID_ENV` (sandbox or production) and
 `PLAID_API_URL` (another host: a local stand-in) configure it; the webhook address is
@@ -25,6 +31,7 @@ import plaid
 from plaid.api import plaid_api
 from plaid.model.accounts_get_request import AccountsGetRequest
 from plaid.model.country_code import CountryCode
+from plaid.model.item_get_request import ItemGetRequest
 from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
 from plaid.model.link_token_create_hosted_link import LinkTokenCreateHostedLink
 from plaid.model.link_token_create_request import LinkTokenCreateRequest
@@ -86,7 +93,7 @@ class PlaidProvider:
     def start_link(self, request: banks.LinkRequest) -> banks.HostedLink:
         fields = {
             "user": LinkTokenCreateRequestUser(client_user_id=request.client_user_id),
-            "client_name": request.firm_name[:CLIENT_NAME_MAX], "language": "en",
+            "client_name": request.firm_name[:CLIENT_NAME_MAX], "language": request.language,
             "country_codes": [CountryCode("US")], "webhook": request.webhook_url,
             "hosted_link": LinkTokenCreateHostedLink(
                 completion_redirect_uri=request.completion_url,
@@ -101,21 +108,35 @@ class PlaidProvider:
                                 _aware(made.get("expiration")))
 
     def link_outcome(self, link_token: str) -> banks.LinkOutcome:
+        """What the token's Link sessions came to: an item added (in update mode too: the
+        repaired item's), else the client left, else not ended yet as far as Plaid
+        shows (the SESSION_FINISHED webhook may say so first)."""
         found = self._call("link_token_get", LinkTokenGetRequest(link_token=link_token))
         sessions = found.get("link_sessions") or []
-        finished = [s for s in sessions if s.get("finished_at") or s.get("results")
-                    or s.get("on_success") or s.get("exit")]
-        if not finished:
-            return banks.LinkOutcome("pending", message="Still finishing at Plaid…")
-        items = tuple(_added(r) for s in finished for r in _item_results(s))
-        if items or any(s.get("on_success") for s in finished):
+        items = tuple(_added(r) for s in sessions for r in _item_results(s))
+        if items:
             return banks.LinkOutcome("success", items)
-        return banks.LinkOutcome("exited", message=_exit_words(finished[-1]))
+        exited = [s for s in sessions if s.get("exit")]
+        if exited:
+            return banks.LinkOutcome("exited", message=_exit_words(exited[-1]))
+        return banks.LinkOutcome("pending", message="Still finishing at Plaid…")
 
     def exchange(self, public_token: str) -> banks.Item:
+        """The access token, and the item's institution from `/item/get` (a public token
+        from the webhook comes without it)."""
         made = self._call("item_public_token_exchange",
                           ItemPublicTokenExchangeRequest(public_token=public_token))
-        return banks.Item(made["item_id"], made["access_token"])
+        institution = self._institution(made["access_token"])
+        return banks.Item(made["item_id"], made["access_token"], *institution)
+
+    def _institution(self, access_token: str) -> tuple[str | None, str | None]:
+        try:  # the public token is spent: a failure here must not lose the access token
+            item = self._call("item_get", ItemGetRequest(access_token=access_token))["item"]
+        except banks.ProviderError as problem:
+            log.warning("Plaid's /item/get failed (%s); the institution stays unnamed",
+                        problem.code)
+            return None, None
+        return item.get("institution_id"), item.get("institution_name")
 
     # --- data ---------------------------------------------------------------------------
 
