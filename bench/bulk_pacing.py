@@ -45,19 +45,18 @@ from redis import Redis  # noqa: E402
 from rq import Worker  # noqa: E402
 
 from bench.sweep_due import fresh_pg  # noqa: E402
-from core import bulk, clients, config, db, firms, invites, migrations, outbound  # noqa: E402
-from core import sweep as core_sweep  # noqa: E402
-from core.clients import name_key  # noqa: E402
-from core.models import Client  # noqa: E402
-from jobs import queues  # noqa: E402
-from tests.helpers import (  # noqa: E402
-    bulk_settled,
-    descendants,
-    kill_tree,
-    start_worker,
-    wait_for,
-    worker_env,
+from core.firms import firms
+from core.invitations import bulk, clients, invites
+from core.invitations import sweep as core_sweep  # noqa: E402
+from core.invitations.clients import name_key  # noqa: E402
+from core.messaging import outbound  # noqa: E402
+from core.platform import config, db
+from core.records import (
+    Client,  # noqa: E402
+    migrations,
 )
+from jobs import queues  # noqa: E402
+from tests.helpers import bulk_settled, descendants, kill_tree, start_worker, wait_for, worker_env
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn  # noqa: E402
 from wiring import choose_sender  # noqa: E402
 
@@ -224,7 +223,9 @@ def prepare_only(args) -> None:
 def mixed(firm, numbers: list[str]) -> None:
     """Every third client opted out, every ninth accepted, every twelfth with an open
     invite (written as the app writes them)."""
-    from core import links, optouts, schedule, tokens
+    from core.invitations import links, schedule
+    from core.messaging import optouts
+    from core.platform import tokens
 
     outbound.set_dispatcher(lambda ids: None)  # written, not sent: only the plan is timed
     schedule.install(lambda *args: None)

@@ -56,7 +56,9 @@ def setup(args, twilio, slack):
     from redis import Redis
 
     from bench.sweep_due import fresh_pg
-    from core import config, db, migrations, outbound
+    from core.messaging import outbound
+    from core.platform import config, db
+    from core.records import migrations
     from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
     fresh_pg(PG_URL)
@@ -76,8 +78,11 @@ def setup(args, twilio, slack):
 
 def make_work(count: int) -> dict[str, list[tuple[str, int]]]:
     """Every kind's jobs (task, argument), their state written as the app writes it."""
-    from core import clients, clock, firms, invites, notices, outbound, schedule
-    from core.models import Firm, Invite
+    from core.firms import firms
+    from core.invitations import clients, invites, schedule
+    from core.messaging import notices, outbound
+    from core.platform import clock
+    from core.records import Firm, Invite
 
     outbound.set_dispatcher(lambda ids: None)  # written, not dispatched: the bench enqueues
     schedule.install(lambda *a: None)
@@ -118,7 +123,7 @@ def enqueue(queue, work) -> tuple:
 
 def counters(redis) -> tuple[int, int, int]:
     """Redis commands, PostgreSQL sessions and committed transactions so far."""
-    from core import db
+    from core.platform import db
 
     row = db.database.execute_sql(
         "SELECT sessions, xact_commit FROM pg_stat_database WHERE datname = current_database()"
@@ -127,7 +132,7 @@ def counters(redis) -> tuple[int, int, int]:
 
 
 def run_kind(kind: str, work, env: dict, folder: Path) -> dict:
-    from core import db
+    from core.platform import db
     from jobs import queues
     from tests.helpers import kill_tree, start_worker, wait_for
 

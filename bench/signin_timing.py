@@ -41,7 +41,9 @@ def setup(database_url: str):
     from redis import Redis
 
     import wiring
-    from core import config, db, firms, migrations
+    from core.firms import firms
+    from core.platform import config, db
+    from core.records import migrations
 
     settings = config.Settings(database_url=database_url, redis_url=REDIS_URL,
                                secret_key="bench-secret-key-0123456789",
@@ -55,7 +57,8 @@ def setup(database_url: str):
 
 def clients_with_access(firm, count: int, first: int) -> list[str]:
     """`count` clients who accepted a link once: their numbers, as typed."""
-    from core import clients, invites, links, tokens
+    from core.invitations import clients, invites, links
+    from core.platform import tokens
 
     numbers = []
     for i in range(first, first + count):
@@ -68,14 +71,14 @@ def clients_with_access(firm, count: int, first: int) -> list[str]:
 
 def medians(known: list[str], unknown: list[str]) -> tuple[float, float]:
     """Milliseconds: the median ask for a known and for an unknown number."""
-    from core import signin
+    from core.invitations import sign_in
 
     took = {"known": [], "unknown": []}
     for n, pair in enumerate(zip(known, unknown, strict=True)):
         order = [("known", pair[0]), ("unknown", pair[1])]
         for side, number in order if n % 2 == 0 else reversed(order):
             start = time.perf_counter()
-            signin.ask(number)
+            sign_in.ask(number)
             took[side].append((time.perf_counter() - start) * 1000)
     return statistics.median(took["known"][WARM_UP:]), statistics.median(took["unknown"][WARM_UP:])
 
@@ -87,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     from redis import Redis
 
-    from core import signin
+    from core.invitations import sign_in
     from jobs import queues
     from jobs import signin as signin_jobs
 
@@ -103,7 +106,7 @@ def main() -> None:
         each = args.tries + WARM_UP
         ways = (("queue", signin_jobs.request_code), ("in request", None))
         for n, (mode, way) in enumerate(ways):
-            signin.set_runner(way)
+            sign_in.set_runner(way)
             known = clients_with_access(firm, each, first=n * each)
             unknown = [f"(646) 555-{i:04d}" for i in range(n * each, (n + 1) * each)]
             k, u = medians(known, unknown)

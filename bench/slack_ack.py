@@ -59,9 +59,11 @@ OAUTH = {"SLACK_CLIENT_ID": "1111.2222", "SLACK_CLIENT_SECRET": "bench-client-se
 
 
 def prepare(database_url: str, oauth: bool = False) -> None:
-    from core import access, config, firms, migrations, runtime, workspaces
-    from core.clients import name_key
-    from core.models import Client
+    from core import runtime
+    from core.firms import access, firms, workspaces
+    from core.invitations.clients import name_key
+    from core.platform import config
+    from core.records import Client, migrations
 
     runtime.start(config.Settings(database_url=database_url, secret_key="bench-secret"))
     migrations.upgrade()

@@ -26,8 +26,12 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import config, db, invites, migrations, reminders  # noqa: E402
-from core.models import Invite  # noqa: E402
+from core.invitations import invites, reminders
+from core.platform import config, db
+from core.records import (
+    Invite,  # noqa: E402
+    migrations,  # noqa: E402
+)
 
 CLIENTS = 200_000
 PER_CLIENT = 5

@@ -18,9 +18,9 @@ from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_bolt.adapter.flask.handler import to_bolt_request, to_flask_response
 
-from core.config import Settings
+from core.platform.config import Settings
 
-from . import client, installations, listeners
+from . import installations, listeners, slack_api
 
 # Listeners acknowledge first and then work on this pool; Bolt's default of 5
 # threads queued acknowledgements behind slow answers under load (bench/slack_ack.py).
@@ -34,10 +34,10 @@ def create_bolt_app(config: Settings) -> App:
     common = {"signing_secret": config.slack_signing_secret, "name": "LedgerSync Connect",
               "listener_executor": ThreadPoolExecutor(LISTENER_THREADS, "slack-listener")}
     if config.slack_mode == "oauth":
-        app = App(client=client.base(config), oauth_flow=installations.oauth_flow(config),
+        app = App(client=slack_api.base(config), oauth_flow=installations.oauth_flow(config),
                   authorize=installations.WorkspaceAuthorize(), **common)
     else:
-        app = App(client=client.for_team(None), **common)
+        app = App(client=slack_api.for_team(None), **common)
     listeners.register(app)
     return app
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import re
 
-from core import access, api_tokens, bank_data, clients, clock, reconnects
-from core.access import Actor
-from core.errors import Ambiguous, InvalidInput, NotFound
-from core.models import Client, Firm
+from bot.ids import record_id
+from core.banking import bank_data, reconnects
+from core.firms import access, api_tokens
+from core.firms.access import Actor
+from core.invitations import clients
+from core.platform import clock
+from core.platform.errors import Ambiguous, InvalidInput, NotFound
+from core.records import Client, Firm
 
 from . import bank_views, parse
-from .ids import record_id
 
 PAGE = 20
 SINCE = re.compile(r"^(?:since[:=])?([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,4}d)$", re.IGNORECASE)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from core import bank_data, clock
-from core.models import ApiToken, BankAccount, BankConnection, BankTransaction, Client, Firm
-from core.quiet_hours import zone_for
-
-from .ids import ActionId
-from .views import button, clip, context, esc, message, section, when
+from bot.ids import ActionId
+from bot.views import button, clip, context, esc, message, section, when
+from core.banking import bank_data
+from core.messaging.quiet_hours import zone_for
+from core.platform import clock
+from core.records import ApiToken, BankAccount, BankConnection, BankTransaction, Client, Firm
 
 HEALTH = {"active": ":large_green_circle: working", "needs_reconnect": ":red_circle: needs "
           "restoring", "disconnected": ":white_circle: disconnected"}

@@ -7,14 +7,14 @@ import json
 import re
 
 from bot.ids import record_id
-from core import bulk
-from core.access import Actor
-from core.config import settings
-from core.errors import InvalidInput, Refused
-from core.models import BulkRun
+from bot.views import OpenModal
+from core.firms.access import Actor
+from core.invitations import bulk
+from core.platform.config import settings
+from core.platform.errors import InvalidInput, Refused
+from core.records import BulkRun
 
 from . import bulk_views
-from .views import OpenModal
 
 SELECTION_WORDS = {"not-invited": "not_invited", "not_invited": "not_invited",
                    "new": "not_invited", "uninvited": "not_invited", "expired": "expired",

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from core.bulk import SELECTIONS, Plan, Progress
-from core.models import BulkItem
-
-from .ids import ActionId, BlockId, CallbackId
-from .views import button, context, esc, message, section
+from bot.ids import ActionId, BlockId, CallbackId
+from bot.views import button, context, esc, message, section
+from core.invitations.bulk import SELECTIONS, Plan, Progress
+from core.records import BulkItem
 
 NAMES_SHOWN = 10
 

@@ -5,14 +5,27 @@ from __future__ import annotations
 
 import json
 
-from core import access, clients, clock, doctor, firms, invites, reconnects, status
-from core.access import Actor
-from core.errors import Ambiguous, InvalidInput, LedgerSyncError
-from core.models import Client, Firm
+from bot.ids import record_id
+from bot.views import OpenModal
+from core.banking import reconnects
+from core.firms import access, firms
+from core.firms.access import Actor
+from core.invitations import clients, invites
+from core.platform import clock
+from core.platform.errors import Ambiguous, InvalidInput, LedgerSyncError
+from core.records import Client, Firm
+from core.reports import doctor, status
 
-from . import bank_commands, bulk_commands, firm_commands, linking, notices, parse, team, views
-from .ids import record_id
-from .views import OpenModal
+from . import (
+    bank_commands,
+    bulk_commands,
+    connect_account,
+    firm_commands,
+    notices,
+    parse,
+    staff_commands,
+    views,
+)
 
 MODAL_COMMANDS = {"client add", "import"}
 
@@ -30,7 +43,7 @@ def opens_modal(text: str) -> bool:
 def run(text: str, actor: Actor, meta: dict) -> dict | OpenModal:
     command = parse.parse(text)
     if command.name == "connect":
-        return linking.connect_message(meta.get("team_id"), meta.get("user_id"))
+        return connect_account.connect_message(meta.get("team_id"), meta.get("user_id"))
     if command.name == "help":
         return views.help_message()
     handler = HANDLERS.get(command.name)
@@ -163,7 +176,7 @@ HANDLERS = {
     "disconnect": disconnect, "clients": list_clients, "client add": client_add,
     "import": import_clients, "invite": invite, "resend": resend, "remind": remind,
     "revoke": revoke, "status": show_status, "pending": pending, "notify": notify,
-    "doctor": run_doctor, "role": team.role, "staff": team.staff,
+    "doctor": run_doctor, "role": staff_commands.role, "staff": staff_commands.staff,
     "invite-all": bulk_commands.invite_all, "bulk": bulk_commands.show,
     "accounts": bank_commands.show_accounts, "transactions": bank_commands.show_transactions,
     "api-tokens": bank_commands.api_tokens_command, "auto-reconnect": bank_commands.auto_reconnect,

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 
-from core import clients, firm_settings, i18n
-from core.access import Actor
-from core.errors import InvalidInput
+from core.firms import firm_settings
+from core.firms.access import Actor
+from core.invitations import clients
+from core.platform import i18n
+from core.platform.errors import InvalidInput
 
 from . import parse, views
 

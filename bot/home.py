@@ -12,11 +12,12 @@ import secrets
 
 from slack_sdk.errors import SlackApiError
 
-from core import db, overview
-from core.access import Actor
+from core.firms.access import Actor
+from core.platform import db
+from core.reports import overview
 
-from . import client as slack_client
 from . import home_views
+from . import slack_api as slack_client
 
 log = logging.getLogger(__name__)
 

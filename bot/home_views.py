@@ -5,11 +5,10 @@
 
 from __future__ import annotations
 
-from core.access import Actor
-from core.overview import Failed, Happened, OpenInvite, Overview, Part, Restoring
-
-from .ids import ActionId
-from .views import button, check_text, clip, context, esc, revoke_button, section, when
+from bot.ids import ActionId
+from bot.views import button, check_text, clip, context, esc, revoke_button, section, when
+from core.firms.access import Actor
+from core.reports.overview import Failed, Happened, OpenInvite, Overview, Part, Restoring
 
 MAX_BLOCKS = 100
 DIVIDER = {"type": "divider"}

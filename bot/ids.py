@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from core.errors import InvalidInput
+from core.platform.errors import InvalidInput
 
 
 class ActionId(StrEnum):

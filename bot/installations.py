@@ -31,12 +31,13 @@ from slack_sdk.oauth.installation_store import Bot, Installation, InstallationSt
 from slack_sdk.oauth.state_store import OAuthStateStore
 from slack_sdk.oauth.state_utils import OAuthStateUtils
 
-from core import db, workspaces
-from core.config import Settings, settings
-from core.models import Firm
-from core.workspaces import Workspace
+from core.firms import workspaces
+from core.firms.workspaces import Workspace
+from core.platform import db
+from core.platform.config import Settings, settings
+from core.records import Firm
 
-from . import client, linking
+from . import connect_account, slack_api
 
 log = logging.getLogger(__name__)
 STATE_LIFE = timedelta(minutes=10)
@@ -52,11 +53,11 @@ def oauth_flow(config: Settings) -> OAuthFlow:
         scopes=list(SCOPES), installation_store=store, installation_store_bot_only=True,
         state_store=DatabaseStateStore(), state_expiration_seconds=int(STATE_LIFE.total_seconds()),
         redirect_uri=f"{config.public_base_url}/slack/oauth_redirect",
-        token_rotation_expiration_minutes=int(client.ROTATE_BEFORE.total_seconds() // 60),
+        token_rotation_expiration_minutes=int(slack_api.ROTATE_BEFORE.total_seconds() // 60),
         callback_options=CallbackOptions(success=_installed, failure=_not_installed))
     settings.state_utils = LaxStateCookie(cookie_name=settings.state_cookie_name,
                                           expiration_seconds=settings.state_expiration_seconds)
-    return InstallFlow(client=client.base(config), settings=settings)
+    return InstallFlow(client=slack_api.base(config), settings=settings)
 
 
 class LaxStateCookie(OAuthStateUtils):
@@ -80,7 +81,7 @@ def _installed(args: SuccessArgs) -> BoltResponse:
     team = args.installation.team_id
     with db.connection():
         firm = Firm.get_or_none(Firm.slack_team_id == team) if team else None
-    linking.welcome(team, args.installation.user_id)
+    connect_account.welcome(team, args.installation.user_id)
     html = render_template("slack_installed.html", ok=True, firm=firm,
                            team=args.installation.team_name or "your workspace")
     return BoltResponse(status=200, body=html, headers={"Content-Type": "text/html"})
@@ -128,15 +129,15 @@ class WorkspaceInstallationStore(InstallationStore):
                 installed_at=_when(bot.installed_at)))
 
     def find_bot(self, *, enterprise_id, team_id, is_enterprise_install=False) -> Bot | None:
-        space = client.installation(team_id, enterprise_id, bool(is_enterprise_install))
-        return client.as_bot(space) if space else None
+        space = slack_api.installation(team_id, enterprise_id, bool(is_enterprise_install))
+        return slack_api.as_bot(space) if space else None
 
     def find_installation(self, *, enterprise_id, team_id, user_id=None,
                           is_enterprise_install=False) -> Installation | None:
-        space = client.installation(team_id, enterprise_id, bool(is_enterprise_install))
+        space = slack_api.installation(team_id, enterprise_id, bool(is_enterprise_install))
         if space is None or (user_id is not None and user_id != space.installer_user_id):
             return None  # no user tokens are kept: only the installer's bot installation
-        bot = client.as_bot(space)
+        bot = slack_api.as_bot(space)
         return Installation(
             app_id=bot.app_id, enterprise_id=bot.enterprise_id, team_id=bot.team_id,
             team_name=bot.team_name, enterprise_name=bot.enterprise_name,
@@ -177,7 +178,7 @@ class WorkspaceAuthorize(Authorize):
     """Each request's token: its workspace's installation (rotated when due)."""
 
     def __call__(self, *, context, enterprise_id, team_id, user_id, **_) -> AuthorizeResult | None:
-        space = client.installation(team_id, enterprise_id, bool(context.is_enterprise_install))
+        space = slack_api.installation(team_id, enterprise_id, bool(context.is_enterprise_install))
         if space is None or not space.bot_token:
             return None
         return AuthorizeResult(enterprise_id=space.enterprise_id, team_id=team_id,

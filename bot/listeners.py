@@ -22,24 +22,26 @@ from redis.exceptions import TimeoutError as RedisTimeout
 from rq import Callback
 from slack_bolt import App
 
-from core import access, clients, db, invites, tokens
-from core import bulk as core_bulk
-from core.errors import LedgerSyncError
+from bot.ids import ActionId, BlockId, CallbackId, record_id
+from core.firms import access
+from core.invitations import bulk as core_bulk
+from core.invitations import clients, invites
+from core.platform import db, tokens
+from core.platform.errors import LedgerSyncError
 from jobs import queues
 
 from . import (
     bulk_commands,
     commands,
+    connect_account,
     home,
     installations,
-    linking,
     middleware,
     progress,
     replies,
     threads,
     views,
 )
-from .ids import ActionId, BlockId, CallbackId, record_id
 
 log = logging.getLogger(__name__)
 FIELDS = {"name": BlockId.NAME, "phone": BlockId.PHONE, "email": BlockId.CLIENT_EMAIL,
@@ -62,7 +64,7 @@ def register(app: App) -> None:
         app.action(str(action))(on_bulk_button)
     app.view(str(CallbackId.BULK_LIST))(on_bulk_list)
     installations.register(app)
-    linking.register(app)
+    connect_account.register(app)
     home.register(app)
 
 

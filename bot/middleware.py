@@ -3,7 +3,8 @@ staff member and their role, or LedgerSync support — so no listener can forget
 
 from __future__ import annotations
 
-from core import access, db
+from core.firms import access
+from core.platform import db
 
 
 def resolve_actor(context, body, next):

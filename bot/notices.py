@@ -10,17 +10,17 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from core import texting
-from core.config import settings
-from core.models import Firm, Message, Status
-from core.notices import NO_CHANNEL, NOBODY_TOLD
-from core.outbound import SendResult
-from core.phones import display
+from bot.ids import ActionId
+from bot.parse import ChannelRef
+from bot.views import button, context, esc, section
+from core.invitations import client_texts
+from core.messaging.notices import NO_CHANNEL, NOBODY_TOLD
+from core.messaging.outbound import SendResult
+from core.platform.config import settings
+from core.platform.phones import display
+from core.records import Firm, Message, Status
 
-from . import client as slack_client
-from .ids import ActionId
-from .parse import ChannelRef
-from .views import button, context, esc, section
+from . import slack_api as slack_client
 
 NEXT_STEP = {"notice_expired": ("Resend", ActionId.RESEND),
              "notice_needs_restoring": ("Ask to reconnect", ActionId.RECONNECT),
@@ -105,7 +105,7 @@ def _texted(message: Message) -> dict:
 
 
 def _in_client_thread(web: WebClient, message: Message):
-    thread = texting.thread_of(message.client_id, message.to_addr)
+    thread = client_texts.thread_of(message.client_id, message.to_addr)
     if thread is not None:
         return web.chat_postMessage(channel=message.to_addr, thread_ts=thread.ts,
                                     text=esc(message.body)[:3000],
@@ -113,7 +113,7 @@ def _in_client_thread(web: WebClient, message: Message):
     reply = web.chat_postMessage(
         channel=message.to_addr, text=_texted_text(message),
         blocks=[_texted(message), context("Reply in this thread to text them back.")])
-    texting.thread_started(message.client_id, reply["channel"], reply["ts"])
+    client_texts.thread_started(message.client_id, reply["channel"], reply["ts"])
     return reply
 
 

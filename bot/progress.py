@@ -9,12 +9,12 @@ import time
 
 from slack_sdk.errors import SlackApiError
 
-from core import bulk
-from core.config import settings
-from core.models import BulkRun, Firm
+from core.invitations import bulk
+from core.platform.config import settings
+from core.records import BulkRun, Firm
 
 from . import bulk_commands
-from . import client as slack_client
+from . import slack_api as slack_client
 
 log = logging.getLogger(__name__)
 EVERY = 3.0  # seconds between updates of one run (chat.update allows ~50 a minute)

@@ -21,7 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from core import tokens
+from core.platform import tokens
 from jobs import queues
 
 log = logging.getLogger(__name__)

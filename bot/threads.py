@@ -3,10 +3,10 @@ member's reply in that thread is texted to the client (core.texting)."""
 
 from __future__ import annotations
 
-from core import texting
-from core.access import Actor
-from core.errors import Refused
-from core.models import ClientThread, Message
+from core.firms.access import Actor
+from core.invitations import client_texts
+from core.platform.errors import Refused
+from core.records import ClientThread, Message
 
 from . import parse
 
@@ -19,7 +19,7 @@ def is_thread_reply(event: dict) -> bool:
 
 
 def client_thread(event: dict) -> ClientThread | None:
-    return texting.thread_at(event.get("channel"), event.get("thread_ts"))
+    return client_texts.thread_at(event.get("channel"), event.get("thread_ts"))
 
 
 def answer(actor: Actor, thread: ClientThread, event: dict) -> Message | None:
@@ -30,5 +30,5 @@ def answer(actor: Actor, thread: ClientThread, event: dict) -> Message | None:
     text = parse.plain_text(event.get("text", ""))
     if not text.strip() and event.get("files"):
         raise Refused("Not texted: files can't be sent by text. Write the answer in words.")
-    return texting.staff_reply(actor.staff, client, text,
+    return client_texts.staff_reply(actor.staff, client, text,
                                ref=f"{event.get('channel')}-{event.get('ts')}")

@@ -8,15 +8,15 @@ import json
 import re
 from dataclasses import dataclass
 
-from core import clock, phones, status
-from core.doctor import Check
-from core.errors import LedgerSyncError
-from core.invites import Unchecked
-from core.models import Client, Invite
-from core.quiet_hours import zone_for
-from core.status import ClientStatus
-
-from .ids import ActionId, BlockId, CallbackId
+from bot.ids import ActionId, BlockId, CallbackId
+from core.invitations.invites import Unchecked
+from core.messaging.quiet_hours import zone_for
+from core.platform import clock, phones
+from core.platform.errors import LedgerSyncError
+from core.records import Client, Invite
+from core.reports import status
+from core.reports.doctor import Check
+from core.reports.status import ClientStatus
 
 PAGE = 40  # rows per message: well inside Block Kit's 50 blocks
 

@@ -9,22 +9,13 @@ import sys
 
 import click
 
-from core import (
-    api_tokens,
-    bank_data,
-    banks,
-    clients,
-    clock,
-    connections,
-    invites,
-    links,
-    reconnects,
-    tokens,
-)
-from core.quiet_hours import zone_for
-from core.status import local_text
-
-from .common import current_firm
+from cli.common import current_firm
+from core.banking import bank_data, banks, connections, reconnects
+from core.firms import api_tokens
+from core.invitations import clients, invites, links
+from core.messaging.quiet_hours import zone_for
+from core.platform import clock, tokens
+from core.reports.status import local_text
 
 HEALTH = {"active": "working", "needs_reconnect": "needs restoring",
           "disconnected": "disconnected"}
@@ -161,7 +152,7 @@ def banks_group():
 @click.argument("client", required=False)
 def sync(client):
     """Sync CLIENT's connections now (every working connection without CLIENT)."""
-    from core.models import BankConnection
+    from core.records import BankConnection
 
     if client:
         ids = [c.id for c in connections.for_client(_client(client)) if c.status == "active"]

@@ -13,10 +13,11 @@ import time
 
 import click
 
-from core import bulk, clock, config
+from cli.common import current_firm
+from core.invitations import bulk
+from core.platform import clock, config
 
 from . import render
-from .common import current_firm
 
 POLL_SECONDS = 0.5
 STALL_SECONDS = 30

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from core import firms
+from core.firms import firms
 
 
 def current_firm(ctx=None):

@@ -14,25 +14,18 @@ import click
 from peewee import OperationalError, ProgrammingError
 
 import wiring
-from core import (
-    clients,
-    clock,
-    config,
-    db,
-    doctor,
-    firms,
-    invites,
-    migrations,
-    outbox,
-    status,
-    workspaces,
-)
-from core.errors import Ambiguous, LedgerSyncError
-from core.quiet_hours import zone_for
+from cli.common import current_firm, password
+from core.firms import firms, workspaces
+from core.invitations import clients, invites
+from core.messaging import outbox
+from core.messaging.quiet_hours import zone_for
+from core.platform import clock, config, db
+from core.platform.errors import Ambiguous, LedgerSyncError
+from core.records import migrations
+from core.reports import doctor, status
 
 from . import banks as bank_cli
-from . import bulk_commands, render, settings_commands, team
-from .common import current_firm, password
+from . import bulk_commands, render, settings_commands, staff
 
 log = logging.getLogger("ledgersync")
 
@@ -286,10 +279,11 @@ def text_in(phone, body):
     """Play a client's text to us (as Twilio would post it): STOP, HELP, NEW, a question."""
     import secrets
 
-    from core import phones, texting
+    from core.invitations import client_texts
+    from core.platform import phones
 
     region = current_firm().phone_region
-    answer = texting.received(texting.Inbound(
+    answer = client_texts.received(client_texts.Inbound(
         provider_id=f"SMlocal{secrets.token_hex(13)}", from_addr=phones.normalize(phone, region),
         to_addr="local", body=body))
     click.echo(f"Answered: {answer.text}" if answer.text else "No answer texted back.")
@@ -301,8 +295,8 @@ firm_group.add_command(settings_commands.firm_set)
 clients_group.add_command(settings_commands.clients_language)
 main.add_command(bulk_commands.invite_all)
 main.add_command(bulk_commands.bulk_group)
-main.add_command(team.staff_group)
-main.add_command(team.support_group)
+main.add_command(staff.staff_group)
+main.add_command(staff.support_group)
 bank_cli.register(main)  # accounts, transactions, banks sync|auto-reconnect, api-tokens
 
 
@@ -318,7 +312,7 @@ def connections_group():
 @click.argument("client")
 def connections_list(client):
     """CLIENT's bank connections and their health."""
-    from core import connections
+    from core.banking import connections
 
     rows = connections.for_client(_client(client))
     for c in rows:
@@ -331,8 +325,8 @@ def connections_list(client):
 @click.argument("bank")
 def connections_break(client, bank):
     """Mark CLIENT's BANK connection as needing restoring (to try restoring)."""
-    from core import clients as core_clients
-    from core import connections
+    from core.banking import connections
+    from core.invitations import clients as core_clients
 
     found = _client(client)
     key = core_clients.name_key(bank)
@@ -357,7 +351,7 @@ DEMO_CLIENTS = [
 @main.command()
 def demo():
     """Add a demo firm and clients (when the database has none) and show what to try."""
-    from core.models import Firm
+    from core.records import Firm
 
     if not Firm.select().exists():
         firm = firms.create("Demo Accounting", admin_email="admin@demo.example",
@@ -433,7 +427,7 @@ def cron():
 @main.command("sweep")
 def sweep_cmd():
     """Do, now, whatever is due and was not done (reminders, expiries, deliveries)."""
-    from core import sweep
+    from core.invitations import sweep
 
     click.echo(f"Sweep: {sweep.run()}.")
 

@@ -6,11 +6,12 @@ import math
 import shlex
 from collections.abc import Iterable
 
-from core import clock, outbox, phones
-from core.invites import Sent
-from core.models import Client, Message, Status
-from core.quiet_hours import zone_for
-from core.status import DELIVERY_WORDS, ClientStatus, humanise, local_text
+from core.invitations.invites import Sent
+from core.messaging import outbox
+from core.messaging.quiet_hours import zone_for
+from core.platform import clock, phones
+from core.records import Client, Message, Status
+from core.reports.status import DELIVERY_WORDS, ClientStatus, humanise, local_text
 
 
 def who(client: Client) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import click
 
-from core import clients, firm_settings, i18n
-
-from .common import current_firm
+from cli.common import current_firm
+from core.firms import firm_settings
+from core.invitations import clients
+from core.platform import i18n
 
 
 @click.command("set")

@@ -3,7 +3,8 @@ calls it, then connects the drivers.)"""
 
 from __future__ import annotations
 
-from . import config, db, logs, outbound
+from core.messaging import outbound
+from core.platform import config, db, logs
 
 
 def start(settings: config.Settings | None = None) -> config.Settings:

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from redis import RedisError
 from rq import Retry
 
-from core import banks, connections, db, reconnects
+from core.banking import banks, connections, reconnects
+from core.platform import db
 
 from . import queues
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from rq.cron import CronScheduler
 
+from jobs.queues import connection
+
 from . import banks, tasks
-from .queues import connection
 
 SWEEP_INTERVAL = 60
 BANK_SWEEP_INTERVAL = 3600  # hourly; each connection is synced once a day (jobs/banks.py)

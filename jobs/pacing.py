@@ -16,7 +16,7 @@ import time
 
 from redis import Redis
 
-from core.config import Settings, settings
+from core.platform.config import Settings, settings
 
 # A sender that wakes up later than this after its slot gives the slot up. Slots are
 # PACE_MARGIN wider than 1/rate, so texts may reach the provider up to PACE_MARGIN

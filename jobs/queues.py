@@ -9,8 +9,9 @@ from functools import cache
 from redis import Redis, RedisError
 from rq import Queue, Retry
 
-from core import bulk, deliveries, outbound, schedule
-from core.config import Settings, settings
+from core.invitations import bulk, schedule
+from core.messaging import deliveries, outbound
+from core.platform.config import Settings, settings
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ import logging
 
 from redis import RedisError
 
-from core import db, signin
+from core.invitations import sign_in
+from core.platform import db
 
 from . import queues
 
@@ -22,21 +23,21 @@ OPTIONS = {"job_timeout": 60, **queues.KEPT}
 
 
 def install() -> None:
-    signin.set_runner(request_code)
+    sign_in.set_runner(request_code)
 
 
 def request_code(attempt_id: int, asked: str) -> None:
     if not queues.installed():
-        signin.send_code(attempt_id, asked)
+        sign_in.send_code(attempt_id, asked)
         return
     try:
         queues.queue("high").enqueue("jobs.signin.send_code", attempt_id, asked, **OPTIONS)
     except RedisError:
         log.warning("Redis refused sign-in attempt %s; its code is decided here", attempt_id)
-        signin.send_code(attempt_id, asked)
+        sign_in.send_code(attempt_id, asked)
 
 
 def send_code(attempt_id: int, asked: str) -> str:
     """Send the attempt's code, if its address is a client's (once)."""
     with db.kept():
-        return signin.send_code(attempt_id, asked)
+        return sign_in.send_code(attempt_id, asked)

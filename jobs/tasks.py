@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from redis import RedisError
 from rq import get_current_job
 
-from core import bulk, clock, db, deliveries, invites, reminders, schedule
-from core import sweep as core_sweep
-from core.models import BulkRun, Invite, Message, Status
+from core.invitations import bulk, invites, reminders, schedule
+from core.invitations import sweep as core_sweep
+from core.messaging import deliveries
+from core.platform import clock, db
+from core.records import BulkRun, Invite, Message, Status
 
 from . import pacing, queues
 

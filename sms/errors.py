@@ -9,7 +9,7 @@ the REST API when a text is created (21xxx, 20xxx) and from status callbacks
 
 from __future__ import annotations
 
-from core.outbound import OPTED_OUT
+from core.messaging.outbound import OPTED_OUT
 
 NOT_VALID = "not a valid phone number"
 NOT_MOBILE = "not a mobile number"

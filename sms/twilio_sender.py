@@ -22,10 +22,11 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from core import clock, outbound
-from core.config import Settings, settings
-from core.models import Message, Status
-from core.outbound import SendResult
+from core.messaging import outbound
+from core.messaging.outbound import SendResult
+from core.platform import clock
+from core.platform.config import Settings, settings
+from core.records import Message, Status
 
 from . import errors
 

@@ -13,8 +13,9 @@ from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from core import deliveries, texting
-from core.config import Settings
+from core.invitations import client_texts
+from core.messaging import deliveries
+from core.platform.config import Settings
 
 from . import errors
 
@@ -63,7 +64,7 @@ def inbound():
     sid, sender = field("MessageSid", 64), field("From", 32)
     if not sid or not sender:
         abort(Response("MessageSid and From are required.\n", 400, mimetype="text/plain"))
-    answer = texting.received(texting.Inbound(
+    answer = client_texts.received(client_texts.Inbound(
         provider_id=sid, from_addr=sender, to_addr=field("To", 32),
         body=_CONTROL.sub("", request.form.get("Body", ""))[:MAX_BODY],
         media=_int(request.form.get("NumMedia"))))

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from core import clients, config, firms, invites, outbound, tokens
-
-from .https_server import GunicornTLS
-from .twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
+from core.firms import firms
+from core.invitations import clients, invites
+from core.messaging import outbound
+from core.platform import config, tokens
+from tests.https_server import GunicornTLS
+from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "browser" / "https"

@@ -16,8 +16,10 @@ import pytest
 import time_machine
 
 import wiring
-from core import bulk, config, db, deliveries, migrations, outbound, schedule
-from core.models import ALL_MODELS, SchemaVersion
+from core.invitations import bulk, schedule
+from core.messaging import deliveries, outbound
+from core.platform import config, db
+from core.records import ALL_MODELS, SchemaVersion, migrations
 
 pytest_plugins = ["tests.slack_fixtures", "tests.twilio_fixtures", "tests.plaid_fixtures",
                   "tests.browser_helpers"]
@@ -92,7 +94,7 @@ def quick_password_hashing():
     algorithm at its lowest cost (the CLI tests, in their own processes, don't)."""
     from argon2 import PasswordHasher
 
-    from core import firms
+    from core.firms import firms
 
     firms._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
@@ -155,7 +157,7 @@ def clock():
 
 @pytest.fixture
 def firm(database):
-    from core import firms
+    from core.firms import firms
 
     return firms.create("Smith & Co", admin_email="ann@smith.example",
                         admin_password="correct horse battery")
@@ -163,7 +165,7 @@ def firm(database):
 
 @pytest.fixture
 def maria(firm):
-    from core import clients
+    from core.invitations import clients
 
     return clients.add(firm, "Maria Gonzalez", phone="(212) 555-0134",
                        email="maria@example.com")

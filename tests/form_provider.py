@@ -3,7 +3,7 @@ on our own page as the sandbox does, but, like a real provider, gives no hint.""
 
 from __future__ import annotations
 
-from core.banks import SandboxProvider
+from core.banking.banks import SandboxProvider
 
 
 class QuietFormProvider(SandboxProvider):

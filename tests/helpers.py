@@ -50,7 +50,7 @@ def bulk_settled(run_id: int) -> bool:
     sent, and no item is still marked sent whose text was refused (a worker turns such an
     item `failed` just after the refusal). From then on nothing of the run can be sent:
     workers only claim queued or waiting items and only deliver pending texts."""
-    from core.models import BulkItem, BulkRun, Message
+    from core.records import BulkItem, BulkRun, Message
 
     if BulkRun.get_by_id(run_id).status not in {"done", "canceled"}:
         return False
@@ -141,7 +141,7 @@ def csrf(page) -> str:
 def app_without_redis():
     """The real Flask app on the current settings with Redis away, so work is done in
     the request and a test sees it done."""
-    from core import config
+    from core.platform import config
     from jobs import queues
     from web import create_app
 

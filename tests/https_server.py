@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from core.config import Settings
+from core.platform.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 import wiring
-from core import banks, config, outbound
-
-from .plaid_standin import CLIENT_ID, SECRET, PlaidStandIn
+from core.banking import banks
+from core.messaging import outbound
+from core.platform import config
+from tests.plaid_standin import CLIENT_ID, SECRET, PlaidStandIn
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 from werkzeug.wrappers import Request, Response
 
-from .standin import LocalServer
+from tests.standin import LocalServer
 
 CLIENT_ID = "plaid-client-id-for-tests"
 SECRET = "plaid-secret-for-tests"

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from core import access, clients, config, firms, outbound
-
-from .slack_requests import SECRET
-from .slack_standin import TEAM, SlackStandIn
+from core.firms import access, firms
+from core.invitations import clients
+from core.messaging import outbound
+from core.platform import config
+from tests.slack_requests import SECRET
+from tests.slack_standin import TEAM, SlackStandIn
 
 OTHER_TEAM = "T0OTHER"
 

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
-from .slack_standin import TEAM
+from tests.slack_standin import TEAM
 
 SECRET = "slack-signing-secret-for-tests"
 

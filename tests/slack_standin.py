@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 from werkzeug.wrappers import Request, Response
 
-from .standin import LocalServer
+from tests.standin import LocalServer
 
 TEAM, BOT = "T0FIRM", "UBOT"
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core import clients, clock, firms, invites, links, optouts, tokens
-from core.models import BankConnection, Invite
-
-from .browser_helpers import Checked, code_texted, invited, phone, served
+from core.firms import firms
+from core.invitations import clients, invites, links
+from core.messaging import optouts
+from core.platform import clock, tokens
+from core.records import BankConnection, Invite
+from tests.browser_helpers import Checked, code_texted, invited, phone, served
 
 
 def link_of(invite: Invite, base: str) -> str:

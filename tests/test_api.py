@@ -11,8 +11,11 @@ from decimal import Decimal
 
 import pytest
 
-from core import api_tokens, bank_sync, banks, clients, config, connections, firms
-from core.models import ApiToken, BankAccount, BankTransaction, Event, Firm
+from core.banking import bank_sync, banks, connections
+from core.firms import api_tokens, firms
+from core.invitations import clients
+from core.platform import config
+from core.records import ApiToken, BankAccount, BankTransaction, Event, Firm
 
 PASSWORD = "correct horse battery"
 

@@ -12,14 +12,17 @@ import re
 from datetime import UTC, timedelta
 
 from bot import home_views
-from core import clients, connections, doctor, firms, invites, links, overview, support, tokens
-from core.access import Actor
-from core.models import Client, Firm, Invite, Staff
-
-from .conftest import T0
-from .helpers import slack_listeners_idle
-from .slack_requests import event, interaction
-from .slack_standin import TEAM
+from core.banking import connections
+from core.firms import firms, support
+from core.firms.access import Actor
+from core.invitations import clients, invites, links
+from core.platform import tokens
+from core.records import Client, Firm, Invite, Staff
+from core.reports import doctor, overview
+from tests.conftest import T0
+from tests.helpers import slack_listeners_idle
+from tests.slack_requests import event, interaction
+from tests.slack_standin import TEAM
 
 SUPPORT_TEAM = "TSUPPORT"
 LANDLINE = "+15005550009"  # the Twilio stand-in refuses it: 21614, not a mobile number
@@ -298,7 +301,7 @@ def test_a_button_on_the_home_acts_and_the_home_is_fresh_again(web, slack, smith
 
 
 def test_a_refused_button_on_the_home_is_told_by_direct_message(web, slack, smith):
-    from core.models import SupportStaff
+    from core.records import SupportStaff
 
     SupportStaff.create(email="sue@ledgersync.example", slack_team_id=TEAM,
                         slack_user_id="USUE")

@@ -14,11 +14,12 @@ from datetime import date, timedelta
 
 import pytest
 
-from core import bank_data, banks, clients, connections, reconnects, tokens
-from core.models import BankAccount, BankConnection, BankTransaction, Firm
-
-from .slack_requests import button, command
-from .slack_requests import said as said_json
+from core.banking import bank_data, banks, connections, reconnects
+from core.invitations import clients
+from core.platform import tokens
+from core.records import BankAccount, BankConnection, BankTransaction, Firm
+from tests.slack_requests import button, command
+from tests.slack_requests import said as said_json
 
 
 def said(slack, count=1) -> str:
@@ -64,7 +65,7 @@ def test_a_sandbox_connection_has_accounts_and_its_transactions(clock, maria):
 
 
 def clock_today() -> date:
-    from core import clock
+    from core.platform import clock
 
     return clock.now().date()
 
@@ -101,8 +102,8 @@ def test_a_broken_connection_is_not_synced_and_is_restored_with_its_data(clock, 
 
 
 def test_reading_is_within_one_firm(clock, maria):
-    from core import firms
-    from core.errors import NotFound
+    from core.firms import firms
+    from core.platform.errors import NotFound
 
     connection = sandbox_connect(maria)
     other = firms.create("Other LLP", admin_email="o@other.example", admin_password="x" * 12)
@@ -159,7 +160,7 @@ def test_transactions_in_slack_a_page_at_a_time(clock, web, slack, banked):
 
 
 def test_transactions_need_a_staff_role_and_stay_in_the_firm(web, slack, banked, other):
-    from core import support
+    from core.firms import support
 
     support.add("help@ledgersync.example", slack_team_id="T0SUPPORT", slack_user_id="USUP")
     command(web, slack, "transactions maria firm:\"Smith & Co\"", team="T0SUPPORT", user="USUP")
@@ -197,7 +198,7 @@ def test_help_lists_the_bank_commands(web, slack, smith):
 
 @pytest.fixture
 def cli(sqlite_database, tmp_path):
-    from core import config
+    from core.platform import config
 
     settings = config.settings()
     env = {**os.environ, "DATABASE_URL": settings.database_url,
@@ -213,7 +214,7 @@ def cli(sqlite_database, tmp_path):
 
 
 def test_accounts_and_transactions_on_the_command_line_and_as_csv(cli, sqlite_database):
-    from core import firms
+    from core.firms import firms
 
     firm = firms.create("Smith & Co", admin_email="ann@smith.example", admin_password="x" * 12)
     maria = clients.add(firm, "Maria Gonzalez", phone="2125550134")
@@ -234,7 +235,7 @@ def test_accounts_and_transactions_on_the_command_line_and_as_csv(cli, sqlite_da
 
 
 def test_admins_list_and_revoke_api_tokens_in_slack(web, slack, smith):
-    from core import api_tokens
+    from core.firms import api_tokens
 
     made = api_tokens.exchange("bob@smith.example", "correct horse 2", "Accounting CS")
     command(web, slack, "api-tokens")
@@ -244,9 +245,8 @@ def test_admins_list_and_revoke_api_tokens_in_slack(web, slack, smith):
     command(web, slack, f"api-tokens revoke {made.record.id}")
     assert "is revoked" in said(slack, 2)
     assert made.record.refreshed().revoked_at is not None
-    from core import access
-
-    from .slack_standin import TEAM
+    from core.firms import access
+    from tests.slack_standin import TEAM
 
     assert access.connect(TEAM, "UBOB", "bob@smith.example", "correct horse 2").ok
     command(web, slack, "api-tokens", user="UBOB")

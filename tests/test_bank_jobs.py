@@ -11,10 +11,12 @@ import pytest
 from rq import Queue, SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
-from core import bank_webhooks, connections, links, reconnects, tokens
-from core import clock as core_clock
-from core.bank_webhooks import BankEvent
-from core.models import BankConnection, BankTransaction, Invite
+from core.banking import connections, provider_events, reconnects
+from core.banking.provider_events import BankEvent
+from core.invitations import links
+from core.platform import clock as core_clock
+from core.platform import tokens
+from core.records import BankConnection, BankTransaction, Invite
 from jobs import banks as bank_jobs
 from jobs import cron, queues
 
@@ -68,7 +70,7 @@ def test_a_break_said_again_invites_once_and_a_break_after_a_repair_invites_agai
     for times, to_night, to_morning in ((1, 13, 9), (2, 14, 10)):
         clock.shift(timedelta(hours=to_night))
         for _ in range(3):  # said, and said again (Plaid's retries)
-            bank_webhooks.receive("sandbox", "the-same-break-body", broke)
+            provider_events.receive("sandbox", "the-same-break-body", broke)
         assert connection.refreshed().status == "needs_reconnect"
         assert [j for j in scheduled.get_job_ids() if j.startswith("auto-invite")] == [job]
         when = scheduled.get_scheduled_time(job)
@@ -79,7 +81,7 @@ def test_a_break_said_again_invites_once_and_a_break_after_a_repair_invites_agai
         assert Invite.select().where(Invite.purpose == "reconnect").count() == times
         invite = Invite.select().order_by(Invite.id.desc()).first()
         links.accept(tokens.unseal(invite.token_sealed))  # the client followed it
-        bank_webhooks.receive("sandbox", "the-same-repair-body", repaired)
+        provider_events.receive("sandbox", "the-same-repair-body", repaired)
         assert BankConnection.get_by_id(connection.id).status == "active"
 
 

@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from core import clients, config, connections, firms, invites, outbox, tokens
-from core.models import BankConnection
-
-from .https_server import GunicornTLS
+from core.banking import connections
+from core.firms import firms
+from core.invitations import clients, invites
+from core.messaging import outbox
+from core.platform import config, tokens
+from core.records import BankConnection
+from tests.https_server import GunicornTLS
 
 SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "browser"
 PHONE = {"width": 390, "height": 844}

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from core import connections, firm_settings, firms
-from core.models import BankConnection, Event, Invite, Message, SignInAttempt
-
-from .browser_helpers import Checked, code_texted, invited, phone, png, served
+from core.banking import connections
+from core.firms import firm_settings, firms
+from core.records import BankConnection, Event, Invite, Message, SignInAttempt
+from tests.browser_helpers import Checked, code_texted, invited, phone, png, served
 
 MARIA = "+12125550134"
 

@@ -8,8 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core import bulk, clients, config, firms, invites, links, optouts, tokens
-from core.models import BankConnection, BulkItem, Invite, Message
+from core.firms import firms
+from core.invitations import bulk, clients, invites, links
+from core.messaging import optouts
+from core.platform import config, tokens
+from core.records import BankConnection, BulkItem, Invite, Message
 
 
 @pytest.fixture
@@ -98,7 +101,7 @@ def test_retry_failed_sends_only_the_failed(crowd, firm, settings):
 
 
 def test_an_undelivered_bulk_text_counts_as_failed_and_is_retried(crowd, firm):
-    from core import deliveries
+    from core.messaging import deliveries
 
     plan = bulk.prepare(firm, "not_invited")
     bulk.start(plan.run.id)
@@ -145,7 +148,7 @@ def test_a_worker_that_died_after_claiming_is_recovered(crowd, firm, settings):
     plan = bulk.prepare(firm, "list", names="Ann Texter")
     bulk.confirm(plan.run.id)
     BulkItem.update(outcome="sending").where(BulkItem.run == plan.run).execute()  # died here
-    from core import sweep
+    from core.invitations import sweep
 
     config.use(settings)
     report = sweep.run(stuck_after=timedelta(0))
@@ -171,7 +174,7 @@ def test_expired_chooses_clients_whose_latest_invite_expired(clock, firm):
 def test_preparing_many_clients_takes_a_handful_of_queries(clock, firm):
     """Set-based: the queries don't grow with the number of clients (each insert of
     items is one statement per 500)."""
-    from core import db
+    from core.platform import db
 
     for i in range(60):
         clients.add(firm, f"Many {i:02}", phone=f"21255502{i:02}")

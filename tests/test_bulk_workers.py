@@ -21,8 +21,11 @@ from datetime import timedelta
 
 import pytest
 
-from core import bulk, clients, config, firms, invites, optouts, sweep
-from core.models import BulkItem, BulkRun, Client, Message
+from core.firms import firms
+from core.invitations import bulk, clients, invites, sweep
+from core.messaging import optouts
+from core.platform import config
+from core.records import BulkItem, BulkRun, Client, Message
 from jobs import queues
 from tests.helpers import bulk_settled, kill_tree, start_worker, wait_for, worker_env
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER

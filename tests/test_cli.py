@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core import migrations
+from core.records import migrations
 
 CSV = "name,email,phone,banks\nAcme Co,books@acme.example,(415) 555-2671,Chase\nNo Phone,,12,\n"
 

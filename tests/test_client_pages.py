@@ -7,10 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from core import clients, config, connections, invites, links, outbox, tokens
-from core.models import BankConnection, ClientAccount, Event, Invite, Message
-
-from .helpers import app_without_redis, csrf
+from core.banking import connections
+from core.invitations import clients, invites, links
+from core.messaging import outbox
+from core.platform import config, tokens
+from core.records import BankConnection, ClientAccount, Event, Invite, Message
+from tests.helpers import app_without_redis, csrf
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ def web(app):
 
 @pytest.fixture
 def invited(clock, sqlite_database):
-    from core import firms
+    from core.firms import firms
 
     firm = firms.create("Smith & Co", admin_email="a@s.example", admin_password="x" * 12)
     client = clients.add(firm, "Maria Gonzalez", phone="2125550134", banks=["Chase", "Ally Bank"])
@@ -89,14 +91,14 @@ def test_add_a_preselected_bank_then_the_firm_hears_and_no_reminder_follows(cloc
         "Maria Gonzalez connected Chase."
     assert Event.select().where(Event.kind == "connection.connected").count() == 1
     clock.shift(timedelta(days=3))
-    from core import reminders
+    from core.invitations import reminders
 
     assert reminders.send_automatic(invite.id).result == "skipped"
     assert not Message.select().where(Message.kind == "auto_reminder").exists()
 
 
 def test_restoring_while_signed_in_settles_an_open_reconnect_reminder(clock, web, invited):
-    from core import reminders
+    from core.invitations import reminders
 
     invite, token = invited
     accept(web, token)
@@ -236,7 +238,7 @@ def test_invite_row_is_untouched_by_link_previews(web, invited):
 
 @pytest.fixture
 def branded(clock, sqlite_database):
-    from core import firm_settings, firms
+    from core.firms import firm_settings, firms
 
     firm = firms.create("Smith & Co", admin_email="a@s.example", admin_password="x" * 12)
     ann = firms.add_staff(firm, "ann@smith.example", "y" * 12, name="Ann Lee")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import clients
-from core.errors import Ambiguous, InvalidInput, NotFound, Refused
-from core.models import Client, Event
+from core.invitations import clients
+from core.platform.errors import Ambiguous, InvalidInput, NotFound, Refused
+from core.records import Client, Event
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_unknown_and_empty_queries(acme):
 
 
 def test_another_firms_clients_are_invisible(acme):
-    from core import firms
+    from core.firms import firms
 
     other = firms.create("Other LLP", admin_email="o@other.example", admin_password="x" * 12)
     with pytest.raises(NotFound):

@@ -11,10 +11,13 @@ from urllib.parse import quote, urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 
-from core import clients, config, deliveries, firms, invites, optouts, outbound, templates, tokens
-from core.errors import Refused
-from core.mailer import SmtpSender
-from core.models import Message, OptOut
+from core.firms import firms
+from core.invitations import clients, invites
+from core.messaging import deliveries, optouts, outbound, templates
+from core.platform import config, tokens
+from core.platform.errors import Refused
+from core.records import Message, OptOut
+from mail.smtp import SmtpSender
 
 MAIL_FROM = "LedgerSync <no-reply@connect.example.com>"
 FROM_FIRM = "Smith & Co via LedgerSync <no-reply@connect.example.com>"
@@ -285,7 +288,7 @@ def test_the_html_part_escapes_the_firm_name(database, mailbox, smtp_url):
 
 def test_a_spanish_speaking_client_gets_the_invite_and_a_sign_in_code_in_spanish(
         clock, maria, mailbox, smtp_url):
-    from core import links, signin
+    from core.invitations import links, sign_in
 
     clients.update(maria, language="es")
     sent = invites.send(maria.refreshed(), "email")
@@ -295,7 +298,7 @@ def test_a_spanish_speaking_client_gets_the_invite_and_a_sign_in_code_in_spanish
     assert '<html lang="es">' in html and "O copie este enlace en su navegador:" in html
     assert invite.get_body(("plain",)).get_content().startswith("Hola, Maria:")
     links.accept(tokens.unseal(sent.invite.token_sealed))
-    signin.ask("maria@example.com")
+    sign_in.ask("maria@example.com")
     code = mailbox.emails()[-1]
     assert code["Subject"] == "Su código para entrar en LedgerSync"
     said = code.get_body(("plain",)).get_content()

@@ -24,9 +24,10 @@ from pathlib import Path
 import pytest
 from redis import Redis, RedisError
 
-from core import config, invites
-from core.errors import Refused
-from core.models import Message
+from core.invitations import invites
+from core.platform import config
+from core.platform.errors import Refused
+from core.records import Message
 from tests.helpers import redis_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,23 +14,13 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from core import (
-    clients,
-    firm_settings,
-    firms,
-    i18n,
-    invites,
-    links,
-    outbox,
-    smstext,
-    templates,
-    texting,
-    tokens,
-)
-from core.errors import InvalidInput
-from core.models import Client, Event, Message
-
-from .helpers import app_without_redis, csrf
+from core.firms import firm_settings, firms
+from core.invitations import client_texts, clients, invites, links
+from core.messaging import outbox, sms_encoding, templates
+from core.platform import i18n, tokens
+from core.platform.errors import InvalidInput
+from core.records import Client, Event, Message
+from tests.helpers import app_without_redis, csrf
 
 ROOT = Path(__file__).resolve().parents[1]
 NY = ZoneInfo("America/New_York")
@@ -97,7 +87,7 @@ def test_spanish_texts_stay_within_two_gsm7_segments(firm, first, link, purpose,
     t = spanish_text(firm, first, purpose, link)
     for kind in ("invite", "reminder"):
         rendered = templates.render(kind, "sms", t)
-        assert rendered.encoding == "GSM-7" and smstext.is_gsm7(rendered.body), rendered.body
+        assert rendered.encoding == "GSM-7" and sms_encoding.is_gsm7(rendered.body), rendered.body
         assert rendered.segments <= templates.MAX_SMS_SEGMENTS, rendered.body
         assert link in rendered.body and "sab 28 nov 15:15" in rendered.body
     if len(firm) <= 30:  # a realistic firm name: one segment
@@ -169,7 +159,7 @@ def test_a_spanish_speaking_client_reads_spanish_everywhere(clock, app, twilio, 
     assert "Para volver más tarde" in account.text
     old = web.get(f"/i/{tokens.unseal(sent.invite.token_sealed)}")
     assert "Un enlace más reciente reemplazó a este" in old.text
-    stop = texting.received(texting.Inbound("SMstop1", MARIA, "+15005550006", "STOP"))
+    stop = client_texts.received(client_texts.Inbound("SMstop1", MARIA, "+15005550006", "STOP"))
     assert stop.text == ("Ya no recibira textos de Smith & Co via LedgerSync. Responda START "
                          "para recibirlos de nuevo.")
     assert Message.get(Message.kind == "answer_stopped").segments == 1
@@ -184,10 +174,10 @@ def test_a_spanish_client_gets_the_sign_in_code_and_help_in_spanish(app, twilio,
     web.post("/account/sign-in", data={"csrf_token": csrf(page), "address": MARIA})
     code = twilio.sent(MARIA)[-1]
     assert "es su codigo para entrar en LedgerSync" in code.body and code.segments == 1
-    helped = texting.received(texting.Inbound("SMhelp9", MARIA, "+15005550006", "HELP"))
+    helped = client_texts.received(client_texts.Inbound("SMhelp9", MARIA, "+15005550006", "HELP"))
     assert helped.text.startswith("Smith & Co usa LedgerSync para pedirle")
     assert "Para entrar: https://connect.example.com/account/sign-in " in helped.text
-    assert smstext.measure(helped.text).count <= 2
+    assert sms_encoding.measure(helped.text).count <= 2
 
 
 def test_a_page_in_the_visitors_choice_of_language(app, smith):
@@ -247,11 +237,10 @@ def test_firm_settings_are_checked(database, smith):
 
 
 def test_firm_set_from_slack_is_for_admins(slack, sqlite_database):
-    from core import access
-
-    from .slack_fixtures import slack_app
-    from .slack_requests import command, said
-    from .slack_standin import TEAM
+    from core.firms import access
+    from tests.slack_fixtures import slack_app
+    from tests.slack_requests import command, said
+    from tests.slack_standin import TEAM
 
     web = slack_app(slack)
     firm = firms.create("Smith & Co", admin_email="ann@smith.example",

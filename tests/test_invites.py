@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from core import clients, config, invites, links, optouts, outbox, reminders, tokens
-from core.errors import InvalidInput, Refused
-from core.models import ClientAccount, Event, Invite, Message
+from core.invitations import clients, invites, links, reminders
+from core.messaging import optouts, outbox
+from core.platform import config, tokens
+from core.platform.errors import InvalidInput, Refused
+from core.records import ClientAccount, Event, Invite, Message
 
 TTL = timedelta(days=5)
 
@@ -253,13 +255,14 @@ def test_after_this_isnt_me_another_address_goes_at_once(clock, maria):
 @pytest.mark.parametrize("self_serve", [False, True], ids=["firm_asked", "self_serve"])
 def test_new_texted_from_the_number_to_check_sends_no_link_and_offers_no_resend(
         clock, maria, self_serve):
-    from core import texting
+    from core.invitations import client_texts
 
     maria.firm.clients_may_request_links = self_serve
     maria.firm.save()
     disowned(maria)
     clock.shift(timedelta(minutes=5))
-    answer = texting.received(texting.Inbound("SMnew1", "+12125550134", "+15005550006", "NEW"))
+    answer = client_texts.received(
+        client_texts.Inbound("SMnew1", "+12125550134", "+15005550006", "NEW"))
     assert answer.text == "Thanks, we've asked Smith & Co to send you a new link."
     assert invites_to("+12125550134") == 1  # no link went
     assert not Message.select().where(Message.kind == "notice_new_link_requested").exists()

@@ -10,8 +10,9 @@ import pytest
 from rq import Queue, SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
-from core import config, invites, links, sweep, tokens
-from core.models import Invite, Message
+from core.invitations import invites, links, sweep
+from core.platform import config, tokens
+from core.records import Invite, Message
 from jobs import queues, tasks
 from tests.helpers import start_worker, stop, wait_for, worker_env
 
@@ -47,7 +48,7 @@ def test_a_bulk_runs_invites_are_caught_up_not_scheduled_one_by_one(clock, firm,
     """Inside `schedule.held` (a bulk slice) no job is scheduled per invite; the slice
     asks for one catch-up each, at the latest reminder and expiry, and each catch-up
     does every one then due, once, however many batches it takes."""
-    from core import bulk, clients, schedule
+    from core.invitations import bulk, clients, schedule
 
     for i in range(3):
         clients.add(firm, f"Bulk {i}", email=f"bulk{i}@example.com")
@@ -108,7 +109,7 @@ def test_redis_flushed_the_sweep_does_everything_once(clock, maria, rq_installed
 
 
 def test_a_worker_killed_mid_send_is_recovered_by_the_sweep(clock, maria, database):
-    from core import deliveries, outbound
+    from core.messaging import deliveries, outbound
 
     outbound.set_dispatcher(lambda ids: None)  # the job is lost with its worker
     sent = invites.send(maria, "email")
@@ -137,7 +138,8 @@ def test_a_real_worker_sends_one_reminder_then_expires_the_invite(
     env = worker_env(settings, INVITE_TTL="6s", REMINDER_AFTER="2s")
     worker = start_worker(env, tmp_path, "worker")
     try:
-        from core import clients, firms
+        from core.firms import firms
+        from core.invitations import clients
 
         firm = firms.create("Smith & Co", admin_email="a@s.example", admin_password="x" * 12)
         client = clients.add(firm, "Maria Gonzalez", email="maria@example.com")
@@ -169,7 +171,7 @@ def test_a_reminder_due_in_quiet_hours_is_rescheduled_for_the_morning(clock, fir
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from core import clients
+    from core.invitations import clients
 
     ny = ZoneInfo("America/New_York")
     clock.move_to(datetime(2026, 11, 23, 23, 0, tzinfo=ny))
@@ -190,7 +192,8 @@ def test_a_text_waiting_for_its_slot_holds_no_worker_and_keeps_its_slot(
     the slots reserved for them and come back for them (RQ's scheduler) instead of a
     worker sleeping; a second job for one of them (the sweep's, a duplicate)
     reserves no other slot; the sweep never sends one before its slot."""
-    from core import clients, outbound
+    from core.invitations import clients
+    from core.messaging import outbound
 
     sent = [invites.send(clients.add(firm, f"Client {i}", phone=f"+1212555010{i}"), "sms")
             for i in range(3)]
@@ -248,7 +251,7 @@ def test_a_worker_keeps_its_connection_and_replaces_a_dead_one(database, setting
     is found dead by the check before use and replaced, so the next job still runs."""
     import psycopg
 
-    from core import db
+    from core.platform import db
 
     if db.is_sqlite():
         pytest.skip("a server that drops the connection: PostgreSQL")

@@ -19,21 +19,11 @@ from email import message_from_bytes
 import pytest
 from aiosmtpd.controller import Controller
 
-from core import (
-    clients,
-    clock,
-    config,
-    deliveries,
-    firms,
-    invites,
-    links,
-    outbound,
-    reminders,
-    schedule,
-    sweep,
-    tokens,
-)
-from core.models import Invite, Message
+from core.firms import firms
+from core.invitations import clients, invites, links, reminders, schedule, sweep
+from core.messaging import deliveries, outbound
+from core.platform import clock, config, tokens
+from core.records import Invite, Message
 from jobs import queues
 from tests.helpers import kill_tree, start_worker, wait_for, worker_env
 
@@ -176,7 +166,7 @@ def _state() -> tuple[int, int, int, int]:
 
 
 def check(sent, inbox):
-    from core.models import Event
+    from core.records import Event
 
     skipped = collections.Counter(e.detail.get("reason") for e in
                                   Event.select().where(Event.kind == "reminder.skipped"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from peewee import TextField
 
-from core import clients, migrations
-from core.models import SchemaVersion
+from core.invitations import clients
+from core.records import SchemaVersion, migrations
 
 
 def test_fresh_database_is_stamped_and_upgrade_is_idempotent(database):
@@ -41,8 +41,8 @@ def drop_bank_data(database):
     """As a database before migration 10 was (bank data, webhooks, API tokens)."""
     from playhouse.migrate import SchemaMigrator, migrate
 
-    from core.db import is_sqlite
-    from core.models import (
+    from core.platform.db import is_sqlite
+    from core.records import (
         ApiToken,
         BankAccount,
         BankLinkSession,
@@ -78,8 +78,8 @@ def migrator_cleanup(database):
 
 
 def test_a_version_1_database_upgrades_in_place(database):
-    from core.db import is_sqlite
-    from core.models import (
+    from core.platform.db import is_sqlite
+    from core.records import (
         BulkItem,
         BulkRun,
         ClientSession,
@@ -125,8 +125,10 @@ def test_a_version_1_database_upgrades_in_place(database):
 
 
 def test_links_stored_before_masking_are_masked_in_place_and_still_sent_whole(firm, database):
-    from core import invites, outbound, tokens
-    from core.models import Message
+    from core.invitations import invites
+    from core.messaging import outbound
+    from core.platform import tokens
+    from core.records import Message
 
     sent = invites.send(clients.add(firm, "Old Link", email="old@example.com"), "email")
     token = tokens.unseal(sent.invite.token_sealed)
@@ -152,8 +154,8 @@ def as_of_version_7(database):
     away (SQLite drops a column by copying its table: foreign keys off meanwhile)."""
     from playhouse.migrate import SchemaMigrator, migrate
 
-    from core.db import is_sqlite
-    from core.models import OAuthState, SignInAttempt, SlackInstall, SlackLinkRequest
+    from core.platform.db import is_sqlite
+    from core.records import OAuthState, SignInAttempt, SlackInstall, SlackLinkRequest
 
     drop_bank_data(database)
     database.drop_tables([SlackInstall, OAuthState, SlackLinkRequest, SignInAttempt])
@@ -173,8 +175,8 @@ def as_of_version_7(database):
 def test_the_last_releases_database_upgrades_keeping_every_row(firm, database):
     """Foreign keys on, as in production: a migration that rebuilt a parent table
     (SQLite's way to add a NOT NULL column) would delete every row that refers to it."""
-    from core import invites
-    from core.models import Client, Event, Firm, Invite, Message, Staff
+    from core.invitations import invites
+    from core.records import Client, Event, Firm, Invite, Message, Staff
 
     invites.send(clients.add(firm, "Kept Client", email="kept@example.com"), "email")
     models = (Firm, Staff, Client, Invite, Message, Event)

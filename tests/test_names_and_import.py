@@ -8,9 +8,9 @@ import re
 import pytest
 
 from cli import render
-from core import clients
-from core.errors import NotFound
-from core.models import Client, Message
+from core.invitations import clients
+from core.platform.errors import NotFound
+from core.records import Client, Message
 
 # --- did you mean ------------------------------------------------------------------
 
@@ -51,7 +51,7 @@ def test_at_most_three_suggestions_best_first(firm):
 
 
 def test_suggestions_stay_within_the_firm(maria):
-    from core import firms
+    from core.firms import firms
 
     other = firms.create("Other LLP", admin_email="o@other.example", admin_password="x" * 12)
     clients.add(other, "Mario Gonzalez", email="mario@example.com")

@@ -14,23 +14,14 @@ from rq import Queue, SimpleWorker
 from bot import parse
 from bot.notices import NO_THREAD_IN_DM
 from bot.parse import ChannelRef
-from core import (
-    access,
-    config,
-    deliveries,
-    doctor,
-    firms,
-    invites,
-    links,
-    notices,
-    outbound,
-    sweep,
-    tokens,
-)
-from core.models import Client, ClientThread, Firm, Message, Staff
-
-from .slack_requests import command, said
-from .slack_standin import TEAM
+from core.firms import access, firms
+from core.invitations import invites, links, sweep
+from core.messaging import deliveries, notices, outbound
+from core.platform import config, tokens
+from core.records import Client, ClientThread, Firm, Message, Staff
+from core.reports import doctor
+from tests.slack_requests import command, said
+from tests.slack_standin import TEAM
 
 TTL = timedelta(days=5)
 

@@ -19,13 +19,15 @@ from urllib.parse import quote, urlencode
 import jwt
 import pytest
 
-from core import api_tokens, clients, config, firms, invites, optouts, outbound, tokens
-
-from .conftest import make_settings
-from .helpers import csrf
-from .slack_requests import SECRET, signed
-from .slack_standin import TEAM
-from .twilio_standin import AUTH_TOKEN, FROM_NUMBER
+from core.firms import api_tokens, firms
+from core.invitations import clients, invites
+from core.messaging import optouts, outbound
+from core.platform import config, tokens
+from tests.conftest import make_settings
+from tests.helpers import csrf
+from tests.slack_requests import SECRET, signed
+from tests.slack_standin import TEAM
+from tests.twilio_standin import AUTH_TOKEN, FROM_NUMBER
 
 PUBLIC = "https://connect.example.com"
 NESTED = "[" * 5000 + "]" * 5000

@@ -12,8 +12,10 @@ from datetime import timedelta
 
 import pytest
 
-from core import bank_sync, banks, connections, invites, reconnects, reminders, tokens
-from core.models import (
+from core.banking import bank_sync, banks, connections, reconnects
+from core.invitations import invites, reminders
+from core.platform import tokens
+from core.records import (
     BankAccount,
     BankConnection,
     BankLinkSession,
@@ -230,13 +232,13 @@ def _expired(plaid, body):
 
 
 def clock_now() -> float:
-    from core import clock
+    from core.platform import clock
 
     return clock.now().timestamp()
 
 
 def test_a_fresh_webhook_four_minutes_old_is_accepted_and_the_key_is_fetched_once(web, plaid):
-    from core import clock
+    from core.platform import clock
 
     _, item = connect(web, plaid)
     for code in ("WEBHOOK_UPDATE_ACKNOWLEDGED", "NEW_ACCOUNTS_AVAILABLE"):
@@ -294,7 +296,7 @@ def test_an_automatic_invite_by_text_waits_for_the_clients_morning(clock, web, p
 
 
 def test_the_automatic_invite_obeys_the_single_invite_rules(web, plaid, maria):
-    from core import optouts
+    from core.messaging import optouts
 
     reconnects.set_automatic(maria.firm, True)
     _, item = connect(web, plaid)
@@ -430,7 +432,7 @@ def rows() -> dict[str, tuple]:
 
 
 def test_sync_pages_then_a_modification_and_a_removal_applied_exactly(web, plaid, monkeypatch):
-    from web.plaid import provider as plaid_provider
+    from plaid_adapter import provider as plaid_provider
 
     monkeypatch.setattr(plaid_provider, "SYNC_COUNT", 3)
     connection, item = connect(web, plaid)
@@ -458,7 +460,7 @@ def test_sync_pages_then_a_modification_and_a_removal_applied_exactly(web, plaid
 
 
 def test_a_failure_on_the_second_page_applies_nothing(web, plaid, monkeypatch):
-    from web.plaid import provider as plaid_provider
+    from plaid_adapter import provider as plaid_provider
 
     monkeypatch.setattr(plaid_provider, "SYNC_COUNT", 2)
     connection, item = connect(web, plaid)
@@ -475,7 +477,7 @@ def test_a_failure_on_the_second_page_applies_nothing(web, plaid, monkeypatch):
 
 
 def test_data_changing_while_paging_starts_the_pages_again(web, plaid, monkeypatch):
-    from web.plaid import provider as plaid_provider
+    from plaid_adapter import provider as plaid_provider
 
     monkeypatch.setattr(plaid_provider, "SYNC_COUNT", 2)
     connection, item = connect(web, plaid)
@@ -525,7 +527,7 @@ def test_access_tokens_are_masked_in_every_log_line(web, plaid, caplog):
 
 
 def test_plaid_settings_are_read_and_checked():
-    from core import config
+    from core.platform import config
 
     env = {"SECRET_KEY": "x", "BANK_PROVIDER": "plaid", "PLAID_CLIENT_ID": "id",
            "PLAID_SECRET": "s", "PLAID_ENV": "Production", "PLAID_API_URL": "http://x"}

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core import clock as core_clock
-from core import db, invites
-from core.db import Param, Prepared
-from core.models import Client, Event, Firm, Invite
+from core.invitations import invites
+from core.platform import clock as core_clock
+from core.platform import db
+from core.platform.db import Param, Prepared
+from core.records import Client, Event, Firm, Invite
 
 # Module-level, as in core: the suite runs each test on SQLite, then PostgreSQL, in one
 # process, so the second run of each statement is the other database's (its SQL is kept

@@ -13,15 +13,16 @@ from datetime import timedelta
 import pytest
 from peewee import SqliteDatabase
 
-from core import clients, config, db, firms, invites, links, tokens
-from core.errors import Refused
-from core.models import ClientAccount, ClientSession, Event, Message
-
-from .helpers import csrf
-from .slack_fixtures import slack_app
-from .slack_requests import button, command, interaction, signed
-from .slack_standin import TEAM
-from .twilio_standin import AUTH_TOKEN, FROM_NUMBER
+from core.firms import firms
+from core.invitations import clients, invites, links
+from core.platform import config, db, tokens
+from core.platform.errors import Refused
+from core.records import ClientAccount, ClientSession, Event, Message
+from tests.helpers import csrf
+from tests.slack_fixtures import slack_app
+from tests.slack_requests import button, command, interaction, signed
+from tests.slack_standin import TEAM
+from tests.twilio_standin import AUTH_TOKEN, FROM_NUMBER
 
 PUBLIC = "https://connect.example.com"
 CLIENT_IP = "198.51.100.7"
@@ -280,7 +281,7 @@ def texting_app(database, slack, twilio_settings):
     firm = firms.create("Smith & Co", admin_email="ann@smith.example",
                         admin_password="correct horse 1")
     clients.add(firm, "Maria Gonzalez", phone="2125550134")
-    from core import access
+    from core.firms import access
 
     assert access.connect(TEAM, "UANN", "ann@smith.example", "correct horse 1").ok
     return slack_app(slack)

@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core import config, db, invites, links, optouts, outbox, reminders, tokens
-from core.models import Event, Invite, Message
+from core.invitations import invites, links, reminders
+from core.messaging import optouts, outbox
+from core.platform import config, db, tokens
+from core.records import Event, Invite, Message
 
 DAY3 = timedelta(days=3)
 NY = ZoneInfo("America/New_York")
@@ -85,7 +87,7 @@ def test_opted_out_reminder_is_recorded_as_skipped(clock, maria):
 
 
 def test_quiet_hours_wait_for_the_morning(clock, firm, settings):
-    from core import clients
+    from core.invitations import clients
 
     # Sent at 23:00 New York time, so the day-3 reminder is due at 23:00 too.
     clock.move_to(datetime(2026, 11, 23, 23, 0, tzinfo=NY))
@@ -101,7 +103,7 @@ def test_quiet_hours_wait_for_the_morning(clock, firm, settings):
 
 
 def test_quiet_hours_never_push_a_reminder_past_expiry(clock, firm, settings):
-    from core import clients
+    from core.invitations import clients
 
     config.use(settings.with_(invite_ttl=timedelta(hours=6), reminder_after=timedelta(hours=1)))
     clock.move_to(datetime(2026, 11, 23, 22, 0, tzinfo=NY))
@@ -116,8 +118,8 @@ def test_quiet_hours_never_push_a_reminder_past_expiry(clock, firm, settings):
 
 
 def test_the_client_zone_comes_from_record_then_phone_then_firm(clock, firm):
-    from core import clients
-    from core.quiet_hours import zone_for
+    from core.invitations import clients
+    from core.messaging.quiet_hours import zone_for
 
     assert str(zone_for(clients.add(firm, "A", phone="(415) 555-2671"))) == "America/Los_Angeles"
     assert str(zone_for(clients.add(firm, "B", phone="(415) 555-2672",

@@ -9,22 +9,14 @@ from datetime import timedelta
 
 import pytest
 
-from core import (
-    clients,
-    config,
-    connections,
-    deliveries,
-    firms,
-    invites,
-    links,
-    optouts,
-    outbox,
-    tokens,
-)
-from core.models import BankConnection, ClientSession, Event, Message, SignInAttempt
-
-from .conftest import T0
-from .helpers import app_without_redis, csrf
+from core.banking import connections
+from core.firms import firms
+from core.invitations import clients, invites, links
+from core.messaging import deliveries, optouts, outbox
+from core.platform import config, tokens
+from core.records import BankConnection, ClientSession, Event, Message, SignInAttempt
+from tests.conftest import T0
+from tests.helpers import app_without_redis, csrf
 
 MARIA = "+12125550134"
 
@@ -205,11 +197,11 @@ def test_a_code_works_once_and_for_ten_minutes(clock, app, twilio, maria):
     code = last_code_texted(twilio)
     clock.shift(timedelta(minutes=9, seconds=59))
     assert send_code(second, page, code).headers["Location"] == "/i/account"
-    from core import signin
+    from core.invitations import sign_in
 
     nonce = SignInAttempt.select().order_by(SignInAttempt.id.desc()).first()
     assert nonce.used_at is not None
-    assert signin.check("not-the-browser's-nonce", code).status == "ended"
+    assert sign_in.check("not-the-browser's-nonce", code).status == "ended"
 
 
 def test_a_code_opens_nothing_in_another_browser(app, twilio, maria):
@@ -340,7 +332,7 @@ def test_a_client_who_never_accepted_gets_no_code(web, twilio, smith):
 
 def test_sign_in_is_offered_where_a_client_ends_up_without_a_way_in(clock, web, twilio, maria,
                                                                     smith):
-    from core import texting
+    from core.invitations import client_texts
 
     used = invites.latest(maria)
     used_page = web.get(f"/i/{tokens.unseal(used.token_sealed)}")
@@ -353,7 +345,7 @@ def test_sign_in_is_offered_where_a_client_ends_up_without_a_way_in(clock, web, 
     expired = web.get(f"/i/{tokens.unseal(late.token_sealed)}")
     assert "expired" in expired.text and 'href="/account/sign-in"' in expired.text
     assert 'href="/account/sign-in"' in web.get("/i/account").text  # signed out: 403 page
-    answer = texting.received(texting.Inbound("SMhelp1", MARIA, "+15005550006", "HELP"))
+    answer = client_texts.received(client_texts.Inbound("SMhelp1", MARIA, "+15005550006", "HELP"))
     assert "Sign in: https://connect.example.com/account/sign-in " in answer.text
     assert Message.get(Message.kind == "answer_help").segments <= 2
 
@@ -411,17 +403,18 @@ def test_asking_does_the_same_work_for_a_known_and_an_unknown_number(database, m
     """The answer must take as long for a number nobody has: the request runs the same
     statements and hands the same one piece of work on (`bench/signin_timing.py`
     measures it)."""
-    from core import outbound, signin
+    from core.invitations import sign_in
+    from core.messaging import outbound
 
     handed, dispatched = [], []
-    monkeypatch.setattr(signin, "_runner", lambda *work: handed.append(work), raising=False)
+    monkeypatch.setattr(sign_in, "_runner", lambda *work: handed.append(work), raising=False)
     monkeypatch.setattr(outbound, "_dispatcher", dispatched.append)
     work = {}
     for who, address in (("known", "(212) 555-0134"), ("unknown", "(212) 555-0199")):
         statements = []  # every SQL statement run, as written (the values apart)
         monkeypatch.setattr(database, "query_hooks",
                             [lambda ran, into=statements: into.append(ran.sql)])
-        asked = signin.ask(address)
+        asked = sign_in.ask(address)
         work[who] = (statements, len(handed), asked.channel, asked.opted_out)
     assert work["known"][0] and work["known"][0] == work["unknown"][0]
     assert "2125550134" not in str(handed) and "2125550199" not in str(handed)  # sealed
@@ -429,8 +422,8 @@ def test_asking_does_the_same_work_for_a_known_and_an_unknown_number(database, m
     assert dispatched == [] and codes_sent() == 0  # decided later, for both
     monkeypatch.setattr(outbound, "_dispatcher", deliveries.deliver_now)
     for attempt_id, asked in handed:
-        signin.send_code(attempt_id, asked)
-        signin.send_code(attempt_id, asked)  # a job run twice sends once
+        sign_in.send_code(attempt_id, asked)
+        sign_in.send_code(attempt_id, asked)  # a job run twice sends once
     texts = Message.select().where(Message.kind == "signin_code")
     assert [m.to_addr for m in texts] == [MARIA]
     assert [a.clients for a in SignInAttempt.select().order_by(SignInAttempt.id)] == \
@@ -439,15 +432,15 @@ def test_asking_does_the_same_work_for_a_known_and_an_unknown_number(database, m
 
 def test_with_a_job_queue_a_worker_decides_and_the_queue_holds_nothing_readable(
         settings, database, redis_conn, maria):
-    from core import signin
+    from core.invitations import sign_in
     from jobs import queues
     from jobs import signin as signin_jobs
 
     assert queues.install(settings)
     signin_jobs.install()
     try:
-        signin.ask(MARIA)
-        signin.ask("(212) 555-0199")
+        sign_in.ask(MARIA)
+        sign_in.ask("(212) 555-0199")
         jobs = queues.queue("high").jobs
         assert [job.func_name for job in jobs] == ["jobs.signin.send_code"] * 2
         assert not [job for job in jobs if "2125550" in repr(job.args)]

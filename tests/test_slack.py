@@ -7,13 +7,14 @@ import json
 import time
 from datetime import timedelta
 
-from core import access, clients, invites, links, tokens
-from core.models import Client, Event, Firm, Invite, Message, SupportStaff
-
-from .helpers import slack_listeners_idle
-from .slack_fixtures import OTHER_TEAM
-from .slack_requests import button, command, opened_view, said, signed, submit
-from .slack_standin import TEAM
+from core.firms import access
+from core.invitations import clients, invites, links
+from core.platform import tokens
+from core.records import Client, Event, Firm, Invite, Message, SupportStaff
+from tests.helpers import slack_listeners_idle
+from tests.slack_fixtures import OTHER_TEAM
+from tests.slack_requests import button, command, opened_view, said, signed, submit
+from tests.slack_standin import TEAM
 
 
 def test_help_and_unknown_commands(web, slack, smith):

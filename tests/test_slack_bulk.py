@@ -9,12 +9,12 @@ import json
 
 import pytest
 
-from core import clients, optouts
-from core.models import BulkRun, Message, SupportStaff
-
-from .slack_fixtures import OTHER_TEAM
-from .slack_requests import command, interaction, opened_view, said, submit
-from .slack_standin import TEAM
+from core.invitations import clients
+from core.messaging import optouts
+from core.records import BulkRun, Message, SupportStaff
+from tests.slack_fixtures import OTHER_TEAM
+from tests.slack_requests import command, interaction, opened_view, said, submit
+from tests.slack_standin import TEAM
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.models import Client, Invite, Message, Staff
-
-from .slack_requests import command
+from core.records import Client, Invite, Message, Staff
+from tests.slack_requests import command
 
 WORDS = st.sampled_from(["invite", "resend", "remind", "revoke", "status", "clients", "pending",
                          "notify", "doctor", "help", "client add", "import", "sms", "email",

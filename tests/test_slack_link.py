@@ -12,13 +12,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from core import access, config, firms, linking, outbound
-from core.models import ALL_MODELS, Firm, SlackLinkRequest, Staff
-
-from .helpers import csrf
-from .slack_fixtures import OTHER_TEAM
-from .slack_requests import SECRET, button, command, opened_view
-from .slack_standin import TEAM
+from core.firms import access, firms, slack_accounts
+from core.messaging import outbound
+from core.platform import config
+from core.records import ALL_MODELS, Firm, SlackLinkRequest, Staff
+from tests.helpers import csrf
+from tests.slack_fixtures import OTHER_TEAM
+from tests.slack_requests import SECRET, button, command, opened_view
+from tests.slack_standin import TEAM
 
 CANARY = "canary-pw-93f1"
 SAME_ORIGIN = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}  # what browsers send here
@@ -284,20 +285,20 @@ def test_connect_worked_out_on_a_worker_is_for_the_user_who_asked(slack, cy, red
 
 
 def test_a_link_is_spent_only_by_a_success_and_only_once(firm, clock):
-    url = linking.ask(TEAM, "UANN")
+    url = slack_accounts.ask(TEAM, "UANN")
     token = url.rsplit("/", 1)[1]
     assert len(token) >= 22 and SlackLinkRequest.get().digest != token
-    assert linking.opened(token, "browser-a").user_id == "UANN"
-    with pytest.raises(linking.LinkRefused) as other:
-        linking.opened(token, "browser-b")
+    assert slack_accounts.opened(token, "browser-a").user_id == "UANN"
+    with pytest.raises(slack_accounts.LinkRefused) as other:
+        slack_accounts.opened(token, "browser-b")
     assert other.value.kind == "other_browser"
-    assert not linking.use(token, "browser-a", "ann@smith.example", "wrong").ok
-    assert linking.use(token, "browser-a", "ann@smith.example", "correct horse battery").ok
-    with pytest.raises(linking.LinkRefused) as used:
-        linking.use(token, "browser-a", "ann@smith.example", "correct horse battery")
+    assert not slack_accounts.use(token, "browser-a", "ann@smith.example", "wrong").ok
+    assert slack_accounts.use(token, "browser-a", "ann@smith.example", "correct horse battery").ok
+    with pytest.raises(slack_accounts.LinkRefused) as used:
+        slack_accounts.use(token, "browser-a", "ann@smith.example", "correct horse battery")
     assert used.value.kind == "used"
-    late = linking.ask(TEAM, "UANN").rsplit("/", 1)[1]
-    clock.shift(linking.LINK_TTL)
-    with pytest.raises(linking.LinkRefused) as expired:
-        linking.opened(late, "browser-a")
+    late = slack_accounts.ask(TEAM, "UANN").rsplit("/", 1)[1]
+    clock.shift(slack_accounts.LINK_TTL)
+    with pytest.raises(slack_accounts.LinkRefused) as expired:
+        slack_accounts.opened(late, "browser-a")
     assert expired.value.kind == "expired"

@@ -17,14 +17,16 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from core import clients, config, doctor, notices, outbound, texting
-from core.models import BulkRun, Client, Firm, Message, SlackInstall
-
-from .conftest import make_settings
-from .helpers import start_worker, stop, wait_for, worker_env
-from .slack_fixtures import OTHER_TEAM
-from .slack_requests import SECRET, command, signed
-from .slack_standin import TEAM
+from core.invitations import client_texts, clients
+from core.messaging import notices, outbound
+from core.platform import config
+from core.records import BulkRun, Client, Firm, Message, SlackInstall
+from core.reports import doctor
+from tests.conftest import make_settings
+from tests.helpers import start_worker, stop, wait_for, worker_env
+from tests.slack_fixtures import OTHER_TEAM
+from tests.slack_requests import SECRET, command, signed
+from tests.slack_standin import TEAM
 
 CLIENT_ID, CLIENT_SECRET = "1111.2222", "oauth-client-secret-for-tests"
 PUBLIC = "https://connect.example.com"  # PUBLIC_BASE_URL: the state cookie is Secure
@@ -143,10 +145,11 @@ def test_notices_and_the_thread_bridge_use_the_firms_token(installed, slack, smi
     assert "Maria's link expired." in posted_with(slack, SMITH_TOKEN)[0]["text"]
     assert "Olga's link expired." in posted_with(slack, OTHER_TOKEN)[0]["text"]
     Firm.update(notify_channel="C0SMITH").where(Firm.id == smith.id).execute()
-    texting.received(texting.Inbound("SM0001", "+12125550134", "+15005550006", "Is it safe?"))
+    client_texts.received(
+        client_texts.Inbound("SM0001", "+12125550134", "+15005550006", "Is it safe?"))
     [thread] = [p for p in posted_with(slack, SMITH_TOKEN) if p["channel"] == "C0SMITH"]
     assert "Maria Gonzalez texted" in thread["text"]
-    ts = slack.calls[-1][1].get("ts") or texting.thread_of(
+    ts = slack.calls[-1][1].get("ts") or client_texts.thread_of(
         Client.get(Client.name == "Maria Gonzalez").id, "C0SMITH").ts
     reply = event(installed, TEAM, {"type": "message", "channel": "C0SMITH", "user": "UANN",
                                     "text": "Yes, it is us", "ts": "1700000001.000200",
@@ -159,7 +162,7 @@ def test_notices_and_the_thread_bridge_use_the_firms_token(installed, slack, smi
 
 def test_bulk_progress_is_posted_and_updated_with_the_firms_token(installed, slack, smith):
     from bot import progress
-    from core import bulk
+    from core.invitations import bulk
 
     plan = bulk.prepare(smith, "not_invited")
     assert progress.post(plan.run, "CWORK")

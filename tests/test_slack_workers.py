@@ -10,11 +10,11 @@ import json
 import pytest
 from rq import SimpleWorker
 
-from core import config, outbound
-from core.models import Invite
-
-from .slack_requests import SECRET, button, command
-from .slack_standin import TEAM
+from core.messaging import outbound
+from core.platform import config
+from core.records import Invite
+from tests.slack_requests import SECRET, button, command
+from tests.slack_standin import TEAM
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_what_opens_a_modal_stays_in_the_request(queued_app, slack, redis_conn):
 
 
 def test_a_button_is_answered_by_a_worker_too(queued_app, slack, smith, redis_conn):
-    from core import clients
+    from core.invitations import clients
 
     maria = clients.find(smith, "maria")
     button(queued_app, slack, "resend", maria.id)
@@ -110,7 +110,7 @@ def test_with_redis_down_the_request_answers_busy(queued_app, slack, smith):
     assert reply.status_code == 200
     assert "LedgerSync is busy" in reply.json["text"] and reply.json["response_type"] == "ephemeral"
     assert Invite.select().count() == 0  # nothing was done
-    from core import clients
+    from core.invitations import clients
 
     button(queued_app, slack, "resend", clients.find(smith, "maria").id)
     assert "LedgerSync is busy" in json.dumps(slack.wait_for("respond:button"))
@@ -127,7 +127,7 @@ def test_the_answer_job_checks_who_is_asking_again(queued_app, slack, redis_conn
 
 
 def test_with_the_database_away_the_worker_still_answers(queued_app, slack, redis_conn):
-    from core import db
+    from core.platform import db
 
     command(queued_app, slack, "status maria")
     working = db.database.obj

@@ -9,14 +9,14 @@ from xml.etree import ElementTree
 
 import pytest
 
-from core import clients, deliveries, invites, optouts, outbound, reminders
-from core.errors import Refused
-from core.models import ClientThread, Event, Firm, Message
-
-from .slack_fixtures import slack_app
-from .slack_requests import event
-from .slack_standin import TEAM
-from .twilio_standin import AUTH_TOKEN, FROM_NUMBER
+from core.invitations import clients, invites, reminders
+from core.messaging import deliveries, optouts, outbound
+from core.platform.errors import Refused
+from core.records import ClientThread, Event, Firm, Message
+from tests.slack_fixtures import slack_app
+from tests.slack_requests import event
+from tests.slack_standin import TEAM
+from tests.twilio_standin import AUTH_TOKEN, FROM_NUMBER
 
 PUBLIC = "https://connect.example.com"
 MARIA = "+12125550134"
@@ -192,11 +192,11 @@ def test_a_redelivered_slack_event_texts_once(app, maria, slack, twilio):
 
 
 def test_the_first_text_to_a_number_names_the_firm_and_stop(app, smith, maria, twilio):
-    from core import texting
+    from core.invitations import client_texts
 
     staff = smith.staff.first()
-    texting.staff_reply(staff, maria, "Your documents are ready", ref="first")
-    texting.staff_reply(staff, maria, "Call us when you can", ref="second")
+    client_texts.staff_reply(staff, maria, "Your documents are ready", ref="first")
+    client_texts.staff_reply(staff, maria, "Call us when you can", ref="second")
     first, second = (t.body for t in twilio.wait_for(2, to=MARIA))
     assert first == "Smith & Co: Your documents are ready Reply STOP to opt out."
     assert second == "Smith & Co: Call us when you can"

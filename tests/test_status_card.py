@@ -15,11 +15,14 @@ import pytest
 import core
 from bot import views
 from cli import render
-from core import clients, connections, events, invites, links, optouts, status, tokens
-from core.models import Client, Invite, Message
-
-from .conftest import T0
-from .slack_requests import command, said
+from core.banking import connections
+from core.invitations import clients, invites, links
+from core.messaging import optouts
+from core.platform import tokens
+from core.records import Client, Invite, Message, events
+from core.reports import status
+from tests.conftest import T0
+from tests.slack_requests import command, said
 
 TOKEN = re.compile(r"<!date\^(\d+)\^\{date_short_pretty\} \{time\}\|([^|>]+)>")
 CONFIRM = "Revoke Maria Gonzalez's link? It stops working at once and they are signed out."

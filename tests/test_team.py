@@ -12,13 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from core import access, clients, config, db, firms, invites
-from core.errors import Refused
-from core.models import Event, Firm, Invite, Staff, SupportStaff
-
-from .slack_requests import command
-from .slack_requests import said as said_escaped
-from .slack_standin import TEAM
+from core.firms import access, firms
+from core.invitations import clients, invites
+from core.platform import config, db
+from core.platform.errors import Refused
+from core.records import Event, Firm, Invite, Staff, SupportStaff
+from tests.slack_requests import command
+from tests.slack_requests import said as said_escaped
+from tests.slack_standin import TEAM
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core import smstext, templates
-from core.config import QuietHours, Settings, parse_duration
-from core.errors import ConfigError
-from core.quiet_hours import next_allowed
+from core.messaging import sms_encoding, templates
+from core.messaging.quiet_hours import next_allowed
+from core.platform.config import QuietHours, Settings, parse_duration
+from core.platform.errors import ConfigError
 
 NY = ZoneInfo("America/New_York")
 
@@ -30,15 +30,15 @@ NY = ZoneInfo("America/New_York")
     ("😀" * 36, ("UCS-2", 2)),
 ])
 def test_segments(text, expected):
-    measured = smstext.measure(text)
+    measured = sms_encoding.measure(text)
     assert (measured.encoding, measured.count) == expected
 
 
 def test_to_gsm7_straightens_typography_and_transliterates():
-    assert smstext.to_gsm7("Zoë’s “books” — Łódź…") == "Zoe's \"books\" - Lodz..."
-    assert smstext.is_gsm7(smstext.to_gsm7("Zoë’s “books” — Łódź… 😀 José Müller"))
-    assert smstext.to_gsm7("José Müller") == "José Müller"
-    assert smstext.to_gsm7("Zoë") == "Zoe"
+    assert sms_encoding.to_gsm7("Zoë’s “books” — Łódź…") == "Zoe's \"books\" - Lodz..."
+    assert sms_encoding.is_gsm7(sms_encoding.to_gsm7("Zoë’s “books” — Łódź… 😀 José Müller"))
+    assert sms_encoding.to_gsm7("José Müller") == "José Müller"
+    assert sms_encoding.to_gsm7("Zoë") == "Zoe"
 
 
 # name → as sent in a text (None: the name is kept as written and the text goes UCS-2)
@@ -66,10 +66,10 @@ NAMES = [
 
 @pytest.mark.parametrize("name,sent", NAMES)
 def test_names_of_every_script(name, sent):
-    assert smstext.needs_ucs2(name) is (sent is None)
+    assert sms_encoding.needs_ucs2(name) is (sent is None)
     if sent is not None:
-        assert smstext.to_gsm7(name) == sent
-        assert smstext.is_gsm7(sent)
+        assert sms_encoding.to_gsm7(name) == sent
+        assert sms_encoding.is_gsm7(sent)
 
 
 @pytest.mark.parametrize("name,sent", NAMES)
@@ -79,7 +79,7 @@ def test_texts_name_the_firm_and_client_in_every_script(name, sent, time_machine
     for kind in ("invite", "reminder"):
         for firm, first in ((name, "Maria"), ("Smith & Co", name)):
             rendered = templates.render(kind, "sms", text(firm, first))
-            measured = smstext.measure(rendered.body)  # counted honestly: 70 / 67 in UCS-2
+            measured = sms_encoding.measure(rendered.body)  # counted honestly: 70 / 67 in UCS-2
             assert (rendered.encoding, rendered.segments) == (measured.encoding, measured.count)
             if sent is None and name in rendered.body:  # kept as written: UCS-2
                 assert rendered.encoding == "UCS-2" and rendered.segments <= 3
@@ -109,7 +109,7 @@ def test_a_name_in_chinese(time_machine):
     assert firm.body == ("王记会计师事务所: connect your bank at " + short_link
                          + " until Sat 28 Nov 10:15 AM. Reply STOP to opt out.")
     assert (firm.encoding, firm.segments) == ("UCS-2", 2)
-    assert smstext.measure(firm.body).units == 127  # > 70: 2 parts of 67
+    assert sms_encoding.measure(firm.body).units == 127  # > 70: 2 parts of 67
 
 
 def text(firm="Smith & Co", first="Maria", days=5, purpose="connect",
@@ -131,7 +131,7 @@ def test_sms_templates_stay_gsm7_within_two_segments(kind, firm, first, time_mac
     rendered = templates.render(kind, "sms", text(firm, first))
     assert rendered.encoding == "GSM-7"
     assert rendered.segments <= templates.MAX_SMS_SEGMENTS
-    assert smstext.is_gsm7(rendered.body)
+    assert sms_encoding.is_gsm7(rendered.body)
     assert "https://connect.ledgersync.com/i/" + "A" * 22 in rendered.body
     assert "until Sat 28 Nov 10:15 AM" in rendered.body
 

@@ -9,14 +9,14 @@ from datetime import timedelta
 
 import pytest
 
-from core import clients, deliveries, invites, optouts, outbound, outbox
-from core.clock import now as utc_now
-from core.errors import Refused
-from core.models import Client, Message
-from core.templates import Rendered
+from core.invitations import clients, invites
+from core.messaging import deliveries, optouts, outbound, outbox
+from core.messaging.templates import Rendered
+from core.platform.clock import now as utc_now
+from core.platform.errors import Refused
+from core.records import Client, Message
 from sms import errors
-
-from .twilio_standin import AUTH_TOKEN, FROM_NUMBER
+from tests.twilio_standin import AUTH_TOKEN, FROM_NUMBER
 
 CALLBACK = "https://connect.example.com/sms/status"
 SERVICE = "MG" + "1" * 32

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from core import clients, firms, invites
+from core.firms import firms
+from core.invitations import clients, invites
 
 
 def test_healthz_reports_database_and_redis(sqlite_database):
-    from core import config
+    from core.platform import config
     from web import create_app
 
     app = create_app(config.settings())
@@ -21,7 +22,7 @@ def test_healthz_reports_database_and_redis(sqlite_database):
 
 
 def test_outbox_page_shows_messages_to_this_machine_only(sqlite_database):
-    from core import config
+    from core.platform import config
     from web import create_app
 
     firm = firms.create("Smith & Co", admin_email="a@s.example", admin_password="x" * 12)

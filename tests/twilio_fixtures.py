@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import config, outbound
-
-from .twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn
+from core.messaging import outbound
+from core.platform import config
+from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn
 
 
 @pytest.fixture

@@ -33,9 +33,8 @@ from urllib.parse import unquote, urlencode
 from twilio.request_validator import RequestValidator
 from werkzeug.wrappers import Request, Response
 
-from core.smstext import measure
-
-from .standin import LocalServer
+from core.messaging.sms_encoding import measure
+from tests.standin import LocalServer
 
 API = "/2010-04-01"
 ACCOUNT_SID = "AC" + "0" * 32

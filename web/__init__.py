@@ -12,7 +12,7 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
 import wiring
-from core import config, db
+from core.platform import config, db
 
 from . import client_pages, errors, health, locale, outbox_page, security, sign_in, unsubscribe
 
@@ -37,12 +37,12 @@ def create_app(settings: config.Settings | None = None) -> Flask:
     for blueprint in (health.bp, outbox_page.bp, client_pages.bp, sign_in.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(csrf.exempt(unsubscribe.bp))  # one-click: see web/unsubscribe.py
-    from . import api, bank_links
+    from . import api, bank_handoff
 
-    app.register_blueprint(bank_links.bp)  # a hosted bank link's pages (Plaid Hosted Link)
+    app.register_blueprint(bank_handoff.bp)  # a hosted bank link's pages (Plaid Hosted Link)
     app.register_blueprint(csrf.exempt(api.bp))  # /api/v1: bearer tokens, no cookies
     if settings.bank_provider_name == "plaid":
-        from .plaid import webhooks as plaid_webhooks
+        from plaid_adapter import webhooks as plaid_webhooks
 
         app.register_blueprint(csrf.exempt(plaid_webhooks.bp))
     from sms import webhooks
@@ -56,9 +56,9 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         csrf.exempt(slack)
         app.register_blueprint(slack)
     if settings.slack_mode != "off":
-        from . import slack_link
+        from . import connect_account
 
-        app.register_blueprint(slack_link.bp)
+        app.register_blueprint(connect_account.bp)
     return app
 
 

@@ -23,10 +23,12 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 from redis import Redis, RedisError
 
-from core import api_tokens, bank_data, clock
-from core import clients as core_clients
-from core.errors import InvalidInput, LedgerSyncError, NotFound, Refused
-from core.models import ApiToken, BankAccount, BankConnection, BankTransaction, Client
+from core.banking import bank_data
+from core.firms import api_tokens
+from core.invitations import clients as core_clients
+from core.platform import clock
+from core.platform.errors import InvalidInput, LedgerSyncError, NotFound, Refused
+from core.records import ApiToken, BankAccount, BankConnection, BankTransaction, Client
 
 from . import api_spec
 

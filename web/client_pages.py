@@ -29,11 +29,14 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from core import banks, connections, firm_settings, i18n, links, sessions
-from core.errors import LedgerSyncError, NotFound
-from core.i18n import N_
-from core.models import Client, ClientAccount
-from core.quiet_hours import zone_for
+from core.banking import banks, connections
+from core.firms import firm_settings
+from core.invitations import links, sessions
+from core.messaging.quiet_hours import zone_for
+from core.platform import i18n
+from core.platform.errors import LedgerSyncError, NotFound
+from core.platform.i18n import N_
+from core.records import Client, ClientAccount
 
 from . import locale, pages
 

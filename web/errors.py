@@ -13,7 +13,7 @@ from peewee import InterfaceError, OperationalError
 from redis import RedisError
 from werkzeug.exceptions import HTTPException
 
-from core.i18n import N_
+from core.platform.i18n import N_
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = "30"

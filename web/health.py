@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from core import db
+from core.platform import db
 
 bp = Blueprint("health", __name__)
 

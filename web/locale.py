@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Flask, g, request, session
 from flask_babel import Babel, Domain, get_locale, refresh
 
-from core import i18n
+from core.platform import i18n
 
 CHOSEN = "lang"  # the session key of a visitor's own choice
 

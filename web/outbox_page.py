@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from core import outbox
+from core.messaging import outbox
 
 from . import security
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from flask import Blueprint, abort, current_app, g, request
 
-from core import firm_settings
-from core.models import Firm
+from core.firms import firm_settings
+from core.records import Firm
+from web.throttle import Throttle
 
 from . import locale, security
-from .throttle import Throttle
 
 
 def install(bp: Blueprint) -> None:

@@ -29,7 +29,7 @@ from flask import Flask, abort, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from core.config import Settings
+from core.platform.config import Settings
 
 HSTS = "max-age=31536000"
 FRAME_AND_TYPE = {

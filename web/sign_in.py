@@ -14,8 +14,8 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from core import signin
-from core.errors import InvalidInput
+from core.invitations import sign_in
+from core.platform.errors import InvalidInput
 
 from . import client_pages, locale, pages
 
@@ -41,7 +41,7 @@ def ask():
         return _wait()
     asks.miss(pages.address())
     try:
-        asked = signin.ask(request.form.get("address", ""), locale.current())
+        asked = sign_in.ask(request.form.get("address", ""), locale.current())
     except InvalidInput:
         problem = _("Enter the mobile number or the email your firm has for you, like "
                     "(212) 555-0134 or maria@example.com.")
@@ -68,7 +68,7 @@ def check():
     wrong = pages.throttle(**WRONG)
     if wrong.blocked(pages.address()):
         return _wait()
-    checked = signin.check(attempt.get("nonce"), request.form.get("code", ""))
+    checked = sign_in.check(attempt.get("nonce"), request.form.get("code", ""))
     if checked.status == "wrong":
         wrong.miss(pages.address())
         return render_template("sign_in_code.html", attempt=attempt,
@@ -87,10 +87,10 @@ def choose():
     """The address is on file at several firms: which account to open."""
     nonce = (session.get(ATTEMPT) or {}).get("nonce")
     if request.method == "POST":
-        chosen = signin.choose(nonce, _number(request.form.get("client")))
+        chosen = sign_in.choose(nonce, _number(request.form.get("client")))
         if chosen is not None:
             return _enter(chosen)
-    choices = signin.choices(nonce)
+    choices = sign_in.choices(nonce)
     if not choices:
         session.pop(ATTEMPT, None)
         return render_template("sign_in_ended.html"), 410
@@ -98,7 +98,7 @@ def choose():
 
 
 def _enter(client):
-    client_pages.start(signin.enter(client))
+    client_pages.start(sign_in.enter(client))
     return redirect(url_for("client.account"))
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
-from core import db, optouts
+from core.messaging import optouts
+from core.platform import db
 
 bp = Blueprint("unsubscribe", __name__, url_prefix="/unsubscribe")
 

@@ -16,9 +16,13 @@ Core names no driver. Here, once, at start-up:
 
 from __future__ import annotations
 
-from core import banks, bulk, config, deliveries, outbound, runtime
-from core.config import Settings
-from core.outbox import OutboxSender
+from core import runtime
+from core.banking import banks
+from core.invitations import bulk
+from core.messaging import deliveries, outbound
+from core.messaging.outbox import OutboxSender
+from core.platform import config
+from core.platform.config import Settings
 
 
 def wire(settings: Settings | None = None, *, jobs: bool = True) -> Settings:
@@ -49,7 +53,7 @@ def choose_sender(channel: str, settings: Settings) -> outbound.Sender:
 
         return TwilioSender()
     if provider == "smtp":
-        from core.mailer import SmtpSender
+        from mail.smtp import SmtpSender
 
         return SmtpSender()
     if provider == "slack":
@@ -76,7 +80,7 @@ def choose_bank_provider(settings: Settings) -> banks.BankProvider:
     global _plaid
     if settings.bank_provider_name == "plaid":
         if _plaid is None:
-            from web.plaid.provider import PlaidProvider
+            from plaid_adapter.provider import PlaidProvider
 
             _plaid = PlaidProvider()
         return _plaid

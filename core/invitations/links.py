@@ -1,0 +1,199 @@
+"""What an invite link says when opened, and accepting it.
+
+Opening (a GET, which phones' link previews also do) changes nothing but the
+first-opened time; only `accept` consumes the link. A dead link says why (used,
+expired, revoked, replaced) and names only the firm that sent it; an unknown
+token gets the same answer as a dead one, so guessing teaches nothing. A link
+withdrawn by "This isn't me" (`disown`) stays done: it offers nothing more, and
+asking for a new link from it tells no one.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.messaging import notices, outbound
+from core.platform import clock, tokens
+from core.platform.db import database
+from core.platform.errors import Refused
+from core.records import OPEN_INVITE, Client, ClientAccount, Event, Invite, Message, events
+
+from . import invites
+
+DEAD_REASONS = {
+    "accepted": "This link has already been used.",
+    "expired": "This link expired.",
+    "revoked": "This link was withdrawn.",
+    "superseded": "A newer link replaced this one.",
+    "unknown": "This link doesn't work.",
+}
+
+
+@dataclass(frozen=True)
+class LinkState:
+    state: str  # pending | accepted | expired | revoked | superseded | unknown
+    invite: Invite | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.state == "pending"
+
+    @property
+    def firm_name(self) -> str | None:
+        return self.invite.firm.name if self.invite else None
+
+    @property
+    def reason(self) -> str:
+        return DEAD_REASONS.get(self.state, "")
+
+    @property
+    def disowned(self) -> bool:
+        """Withdrawn by "This isn't me"."""
+        return self.state == "revoked" and disowned(self.invite)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    invite: Invite
+    account: ClientAccount
+    new_account: bool
+
+
+def find(token: str) -> Invite | None:
+    if not tokens.looks_like_token(token or ""):
+        return None
+    digests = tokens.candidate_digests(token)
+    invite = Invite.select().where(Invite.token_digest.in_(digests)).first()
+    if invite is None or not any(hmac.compare_digest(invite.token_digest, d) for d in digests):
+        return None
+    return invite
+
+
+def check(token: str, now: datetime | None = None) -> LinkState:
+    invite = find(token)
+    if invite is None:
+        return LinkState("unknown")
+    return LinkState(invite.status(now or clock.now()), invite)
+
+
+def opened(token: str) -> LinkState:
+    """The link was opened: record the first time, change nothing else."""
+    now = clock.now()
+    state = check(token, now)
+    if state.invite is not None and state.usable:
+        first = (
+            Invite.update(first_clicked_at=now)
+            .where(Invite.id == state.invite.id, Invite.first_clicked_at.is_null())
+            .execute()
+        )
+        if first:
+            events.record("invite.opened", client=state.invite.client_id,
+                          firm=state.invite.firm_id, invite=state.invite, actor="client")
+    return state
+
+
+def accept(token: str) -> Accepted:
+    """Consume the link and give the client their limited account."""
+    now = clock.now()
+    state = check(token, now)
+    if not state.usable:
+        raise Refused(state.reason)
+    invite = state.invite
+    with database.atomic():
+        won = (
+            Invite.update(accepted_at=now, first_clicked_at=invite.first_clicked_at or now)
+            .where(Invite.id == invite.id, OPEN_INVITE, Invite.expired_at.is_null(),
+                   Invite.expires_at > now)
+            .execute()
+        )
+        if not won:
+            raise Refused(check(token).reason or DEAD_REASONS["unknown"])
+        account, created = ClientAccount.get_or_create(client=invite.client_id)
+        events.record("invite.accepted", client=invite.client_id, firm=invite.firm_id,
+                      invite=invite, actor="client", new_account=created)
+        notice = notices.write(invite.firm_id, "accepted",
+                               f"{invite.client.name} accepted the invite.",
+                               client=invite.client_id, invite=invite,
+                               dedupe_key=f"notice-accepted-{invite.id}")
+    outbound.dispatch(notice)
+    invite.accepted_at = now
+    return Accepted(invite, account, created)
+
+
+def request_new_link(token: str) -> bool:
+    """The client asks for a new link from a dead one: the firm is told, once per
+    link. Unknown tokens get the same answer and do nothing, and so does a link
+    withdrawn by "This isn't me" (the firm was told to check the address first)."""
+    state = check(token)
+    if state.invite is None or state.usable or state.disowned:
+        return False
+    invite = state.invite
+    client = invite.client
+    notice = notices.write(
+        invite.firm_id, "new_link_requested",
+        f"{client.name} asked for a new link (theirs {DEAD_WORDS[state.state]}). "
+        f"Send one: /ledgersync resend {client.name}",
+        client=client, invite=invite, dedupe_key=f"notice-newlink-{invite.id}")
+    if notice is None:
+        return False
+    events.record("invite.new_link_requested", client=client, invite=invite, actor="client")
+    outbound.dispatch(notice)
+    return True
+
+
+def asked_by_text_unchecked(client: Client, held: invites.Disowned, word: str
+                            ) -> Message | None:
+    """NEW or LINK texted from a number someone said a link to wasn't theirs (`held`,
+    see `invites.unchecked`): no link goes, and the firm is told, once a day, to check
+    the number first — a notice with no Resend on it. The notice to dispatch, if new."""
+    events.record("invite.new_link_requested", client=client, actor="client", by="text")
+    return notices.write(
+        client.firm_id, "new_link_unchecked",
+        f"{client.name}'s number, {held.shown}, texted {word}: they'd like a new link. "
+        f"Someone who opened the last link sent there said it isn't them, so none was sent. "
+        f"Check {client.name}'s number before you send one: /ledgersync status {client.name}",
+        client=client,
+        dedupe_key=f"notice-newlink-unchecked-{client.id}-{clock.now().date().isoformat()}")
+
+
+DEAD_WORDS = {"accepted": "was already used", "expired": "expired", "revoked": "was withdrawn",
+              "superseded": "was replaced by a newer one"}
+
+
+def disown(token: str) -> bool:
+    """"This isn't me": whoever opened a usable link says it wasn't meant for them.
+    The link stops working at once and the firm is told in plain words, once; True
+    then. Anything else (a dead or unknown link) does nothing and says nothing."""
+    now = clock.now()
+    state = check(token, now)
+    if not state.usable:
+        return False
+    invite = state.invite
+    client = invite.client
+    with database.atomic():
+        won = Invite.update(revoked_at=now).where(Invite.id == invite.id, OPEN_INVITE).execute()
+        if not won:
+            return False
+        events.record("invite.disowned", client=client, invite=invite, actor="client",
+                      channel=invite.channel)
+        notice = notices.write(invite.firm_id, "not_me", _disowned_words(invite),
+                               client=client, invite=invite,
+                               dedupe_key=f"notice-not-me-{invite.id}")
+    outbound.dispatch(notice)
+    return True
+
+
+def disowned(invite: Invite) -> bool:
+    """Whether whoever opened this link said it isn't them."""
+    return Event.select().where(Event.invite == invite.id,
+                                Event.kind == "invite.disowned").exists()
+
+
+def _disowned_words(invite: Invite) -> str:
+    client = invite.client
+    how, where = ("text", "number") if invite.channel == "sms" else ("email", "email address")
+    return (f"Someone who opened the link in the {how} sent to {client.name} says it isn't "
+            f"them. The link no longer works. Check {client.name}'s {where} before you send "
+            f"another: /ledgersync status {client.name}")

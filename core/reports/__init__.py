@@ -1,0 +1,2 @@
+"""What staff and support ask: a client's status and timeline, the firm's overview, the
+firm's health checklist."""
