@@ -44,21 +44,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from redis import Redis  # noqa: E402
 from rq import Worker  # noqa: E402
 
-from bench.sweep_due import fresh_pg  # noqa: E402
+import wiring
+from bench.sweep_due import fresh_pg
+from core import ports
 from core.firms import firms
 from core.invitations import bulk, clients, invites
-from core.invitations import sweep as core_sweep  # noqa: E402
-from core.invitations.clients import name_key  # noqa: E402
-from core.messaging import outbound  # noqa: E402
+from core.invitations import sweep as core_sweep
 from core.platform import config, db
-from core.records import (
-    Client,  # noqa: E402
-    migrations,
-)
-from jobs import queues  # noqa: E402
+from core.platform.names import name_key
+from core.records import Client, migrations
+from jobs import queues
 from tests.helpers import bulk_settled, descendants, kill_tree, start_worker, wait_for, worker_env
-from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn  # noqa: E402
-from wiring import choose_sender  # noqa: E402
+from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn
 
 PG_URL = os.environ.get("BENCH_POSTGRES_URL",
                         "postgresql://postgres@127.0.0.1:5432/ledgersync_bench")
@@ -95,7 +92,8 @@ def setup(args, twilio: TwilioStandIn) -> config.Settings:
         sms_rate=float(args.rate), twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN, twilio_from_number=FROM_NUMBER, twilio_api_url=twilio.url)
     config.use(settings)
-    outbound.use_senders(choose_sender)  # the sweep here may ask Twilio what it took
+    # the sweep here may ask Twilio what it took
+    ports.install(ports.current().with_(senders=wiring.choose_sender))
     db.bind(url)
     migrations.upgrade()
     Redis.from_url(REDIS_URL).flushdb()
@@ -223,12 +221,12 @@ def prepare_only(args) -> None:
 def mixed(firm, numbers: list[str]) -> None:
     """Every third client opted out, every ninth accepted, every twelfth with an open
     invite (written as the app writes them)."""
-    from core.invitations import links, schedule
+    from core.invitations import links
     from core.messaging import optouts
     from core.platform import tokens
 
-    outbound.set_dispatcher(lambda ids: None)  # written, not sent: only the plan is timed
-    schedule.install(lambda *args: None)
+    # written, not sent: only the plan is timed
+    ports.install(ports.current().with_(dispatcher=lambda ids: None, scheduler=lambda *a: None))
     clients_ = list(Client.select().where(Client.firm == firm).order_by(Client.id))
     for i, client in enumerate(clients_):
         if i % 3 == 0:
@@ -280,7 +278,7 @@ def main() -> None:
         scenario = Scenario(env, Path(folder))
         scenario.walk_in = clients.add(firm, "Walk In", phone=WALK_IN)  # after: not in the run
         try:
-            assert queues.install(settings), f"Redis not available at {REDIS_URL}"
+            assert wiring.use_queue(settings), f"Redis not available at {REDIS_URL}"
             start_workers(scenario, args.workers, queues.connection())  # time the run only
             started = time.monotonic()
             bulk.start(plan.run.id)
@@ -289,7 +287,7 @@ def main() -> None:
             scenario.cpu = sum(cpu_seconds(worker.pid) for worker in scenario.workers)
             for worker in scenario.workers:
                 kill_tree(worker)
-            queues.uninstall()
+            wiring.inline()
         report(args, twilio, numbers, started, scenario)
     print(f"  (whole bench {time.monotonic() - begun:.0f} s)")
 

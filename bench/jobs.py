@@ -78,14 +78,15 @@ def setup(args, twilio, slack):
 
 def make_work(count: int) -> dict[str, list[tuple[str, int]]]:
     """Every kind's jobs (task, argument), their state written as the app writes it."""
+    from core import ports
     from core.firms import firms
-    from core.invitations import clients, invites, schedule
-    from core.messaging import notices, outbound
+    from core.invitations import clients, invites
+    from core.messaging import notices
     from core.platform import clock
     from core.records import Firm, Invite
 
-    outbound.set_dispatcher(lambda ids: None)  # written, not dispatched: the bench enqueues
-    schedule.install(lambda *a: None)
+    # written, not dispatched: the bench enqueues
+    ports.install(ports.current().with_(dispatcher=lambda ids: None, scheduler=lambda *a: None))
     firm = firms.create("Bench LLP", admin_email="b@bench.example", admin_password="x" * 12)
     Firm.update(notify_channel=NOTICE_CHANNEL).where(Firm.id == firm.id).execute()
     texts, reminded = [], []

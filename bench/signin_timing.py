@@ -90,8 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     from redis import Redis
 
-    from core.invitations import sign_in
-    from jobs import queues
+    from core import ports
     from jobs import signin as signin_jobs
 
     with tempfile.TemporaryDirectory() as folder:
@@ -101,12 +100,12 @@ def main() -> None:
             fresh_pg(PG_URL)
         url = PG_URL if args.postgres else f"sqlite:///{folder}/bench.db"
         firm = setup(url)
-        if not queues.installed():
+        if not ports.current().queued:
             sys.exit(f"Redis does not answer at {REDIS_URL}: the queue is what is measured")
         each = args.tries + WARM_UP
         ways = (("queue", signin_jobs.request_code), ("in request", None))
         for n, (mode, way) in enumerate(ways):
-            sign_in.set_runner(way)
+            ports.install(ports.current().with_(sign_in_runner=way))
             known = clients_with_access(firm, each, first=n * each)
             unknown = [f"(646) 555-{i:04d}" for i in range(n * each, (n + 1) * each)]
             k, u = medians(known, unknown)

@@ -59,13 +59,13 @@ OAUTH = {"SLACK_CLIENT_ID": "1111.2222", "SLACK_CLIENT_SECRET": "bench-client-se
 
 
 def prepare(database_url: str, oauth: bool = False) -> None:
-    from core import runtime
+    import wiring
     from core.firms import access, firms, workspaces
-    from core.invitations.clients import name_key
     from core.platform import config
+    from core.platform.names import name_key
     from core.records import Client, migrations
 
-    runtime.start(config.Settings(database_url=database_url, secret_key="bench-secret"))
+    wiring.start(config.Settings(database_url=database_url, secret_key="bench-secret"))
     migrations.upgrade()
     if oauth:
         workspaces.save(workspaces.Workspace(client_id=OAUTH["SLACK_CLIENT_ID"], team_id=TEAM,

@@ -23,6 +23,7 @@ from rq import Callback
 from slack_bolt import App
 
 from bot.ids import ActionId, BlockId, CallbackId, record_id
+from core import ports
 from core.firms import access
 from core.invitations import bulk as core_bulk
 from core.invitations import clients, invites
@@ -129,7 +130,7 @@ def _defer(name: str, answer: Callable[[dict, dict], None], in_request=None):
     _deferred[name] = answer
 
     def handed_over(ack, body: dict) -> bool:
-        if not queues.installed() or (in_request is not None and in_request(body)):
+        if not ports.current().queued or (in_request is not None and in_request(body)):
             return False
         try:
             queues.queue("high", queues.quick()).enqueue(

@@ -21,6 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
+from core import ports
 from core.platform import tokens
 from jobs import queues
 
@@ -63,7 +64,7 @@ def send(url: str, answer: dict) -> None:
     """Post the answer; if Slack can't take it now, a job posts it later."""
     if post(url, answer):
         return
-    if not queues.installed():
+    if not ports.current().queued:
         log.warning("slack answer lost: Slack did not take it and there is no job queue")
         return
     sealed = tokens.seal(json.dumps({"url": url, "answer": answer}))

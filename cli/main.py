@@ -19,7 +19,7 @@ from core.firms import firms, workspaces
 from core.invitations import clients, invites
 from core.messaging import outbox
 from core.messaging.quiet_hours import zone_for
-from core.platform import clock, config, db
+from core.platform import clock, config, db, names
 from core.platform.errors import Ambiguous, LedgerSyncError
 from core.records import migrations
 from core.reports import doctor, status
@@ -326,12 +326,11 @@ def connections_list(client):
 def connections_break(client, bank):
     """Mark CLIENT's BANK connection as needing restoring (to try restoring)."""
     from core.banking import connections
-    from core.invitations import clients as core_clients
 
     found = _client(client)
-    key = core_clients.name_key(bank)
+    key = names.name_key(bank)
     matches = [c for c in connections.for_client(found)
-               if key and key in core_clients.name_key(c.institution_name)]
+               if key and key in names.name_key(c.institution_name)]
     if len(matches) != 1:
         raise click.ClickException(f"{found.name} has no single connection matching '{bank}'")
     connections.mark_broken(matches[0])

@@ -3,9 +3,9 @@ client's morning, and the bank sweep. Each loads its state by id and calls core,
 is idempotent: a sync applies its changes once (the cursor's conditional update), an
 automatic invite goes once a break.
 
-`install` (called by `wiring.wire` with the queue) makes core hand these to the
-workers; a process without a queue (Redis away, tests) does the work itself, at the
-moment it is asked for.
+With a queue, `wiring.use_queue` puts `request_sync` and `schedule_auto_invite` in
+core's ports; a process without one (Redis away, tests) syncs at the moment it is
+asked, and leaves automatic invites to the sweep.
 """
 
 from __future__ import annotations
@@ -27,15 +27,8 @@ STALE_AFTER = timedelta(hours=23)  # the sweep (hourly) syncs each connection on
 OPTIONS = {"job_timeout": 600, "result_ttl": 300, "failure_ttl": 7 * 86400}
 
 
-def install() -> None:
-    connections.set_sync_runner(request_sync)
-    reconnects.set_scheduler(schedule_auto_invite)
-
-
 def request_sync(connection_id: int) -> None:
-    if not queues.installed():
-        connections.sync_quietly(connection_id)
-        return
+    """The `sync_runner` port with a queue: a sync job."""
     try:
         queues.queue("default").enqueue("jobs.banks.sync", connection_id, retry=SYNC_RETRY,
                                         **OPTIONS)
@@ -45,8 +38,7 @@ def request_sync(connection_id: int) -> None:
 
 
 def schedule_auto_invite(connection_id: int, when: datetime) -> None:
-    if not queues.installed():
-        return  # the sweep sends it when it is due
+    """The `reconnect_scheduler` port with a queue: the invite's job at its time."""
     try:
         queues.queue("default").enqueue_at(when + timedelta(seconds=1), "jobs.banks.auto_invite",
                                            connection_id, job_id=f"auto-invite-{connection_id}",

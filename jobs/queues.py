@@ -1,4 +1,5 @@
-"""Redis connection, queues, and the hooks that let core enqueue and schedule."""
+"""Redis connection, the queues, and what fills core's ports when there is a queue
+(`wiring.use_queue`): deliveries, schedules and bulk runs as jobs."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from functools import cache
 from redis import Redis, RedisError
 from rq import Queue, Retry
 
-from core.invitations import bulk, schedule
-from core.messaging import deliveries, outbound
 from core.platform.config import Settings, settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,14 @@ def _quick(url: str) -> Redis:
 
 
 def queue(name: str = "default", redis: Redis | None = None) -> Queue:
-    return Queue(name, connection=redis or connection())
+    if redis is not None:
+        return Queue(name, connection=redis)
+    return _queue(name, settings().redis_url)
+
+
+@cache
+def _queue(name: str, url: str) -> Queue:
+    return Queue(name, connection=_connection(url))
 
 
 def available(redis: Redis) -> bool:
@@ -57,43 +63,26 @@ def available(redis: Redis) -> bool:
         return False
 
 
-_installed = False
+def enqueue_deliveries(message_ids: list[int]) -> None:
+    """The `dispatcher` port with a queue: a delivery job each, on `high`."""
+    try:
+        high = queue("high")
+        for message_id in message_ids:
+            high.enqueue("jobs.tasks.deliver", message_id, **DELIVERY)
+    except RedisError:
+        log.warning("Redis refused deliveries %s; the sweep will send them", message_ids)
 
 
-def installed() -> bool:
-    """Whether this process hands its work to the workers (Redis answered at start)."""
-    return _installed
+def schedule_at(task: str, invite_id: int, when: datetime) -> None:
+    """The `scheduler` port: RQ's scheduler brings the job back at `when`."""
+    queue("default").enqueue_at(_whole(when), f"jobs.tasks.{task}", invite_id,
+                                job_id=f"{task}-{invite_id}", **SCHEDULED)
 
 
-def install(config: Settings | None = None) -> bool:
-    """Route core's deliveries and schedules through RQ; False (and core keeps
-    delivering inline) when Redis does not answer."""
-    global _installed
-    redis = connection(config)
-    if not available(redis):
-        return False
-    high, default = queue("high", redis), queue("default", redis)
-
-    def enqueue_deliveries(message_ids: list[int]) -> None:
-        try:
-            for message_id in message_ids:
-                high.enqueue("jobs.tasks.deliver", message_id, **DELIVERY)
-        except RedisError:
-            log.warning("Redis refused deliveries %s; the sweep will send them", message_ids)
-
-    def schedule_at(task: str, invite_id: int, when: datetime) -> None:
-        default.enqueue_at(_whole(when), f"jobs.tasks.{task}", invite_id,
-                           job_id=f"{task}-{invite_id}", **SCHEDULED)
-
-    def run_bulk(run_id: int) -> None:
-        for _ in range(BULK_CHAINS):
-            queue("bulk", redis).enqueue("jobs.tasks.bulk_send", run_id, job_timeout=600)
-
-    outbound.set_dispatcher(enqueue_deliveries)
-    schedule.install(schedule_at)
-    bulk.set_runner(run_bulk)
-    _installed = True
-    return True
+def run_bulk(run_id: int) -> None:
+    """The `bulk_runner` port: BULK_CHAINS jobs share the run."""
+    for _ in range(BULK_CHAINS):
+        queue("bulk").enqueue("jobs.tasks.bulk_send", run_id, job_timeout=600)
 
 
 def deliver_at(message_id: int, slot: float, lead: float) -> None:
@@ -120,12 +109,3 @@ def catch_up_at(task: str, when: datetime) -> None:
 def schedule_bulk(run_id: int, when: datetime) -> None:
     queue("bulk").enqueue_at(when + timedelta(seconds=1), "jobs.tasks.bulk_send", run_id,
                              job_id=f"bulk-{run_id}-{int(when.timestamp())}", job_timeout=600)
-
-
-def uninstall() -> None:
-    """Back to doing everything in this process (no queue)."""
-    global _installed
-    _installed = False
-    outbound.set_dispatcher(deliveries.deliver_now)
-    schedule.install(None)
-    bulk.set_runner(None)

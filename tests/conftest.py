@@ -16,8 +16,6 @@ import pytest
 import time_machine
 
 import wiring
-from core.invitations import bulk, schedule
-from core.messaging import deliveries, outbound
 from core.platform import config, db
 from core.records import ALL_MODELS, SchemaVersion, migrations
 
@@ -82,10 +80,9 @@ def db_url(request, tmp_path):
 
 @pytest.fixture(scope="session", autouse=True)
 def wired():
-    """Core's ports connected as every process connects them (`wiring`); each test's
+    """Core's ports filled as every process fills them (`wiring`); each test's
     database fixture then chooses inline delivery unless it installs the queue."""
-    outbound.use_senders(wiring.choose_sender)
-    bulk.on_progress(wiring.show_bulk_progress)
+    wiring.inline()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -109,20 +106,14 @@ def database(settings):
     """A bound, empty, up-to-date database for one test (SQLite and PostgreSQL)."""
     bound = bind_empty(settings)
     yield bound
-    outbound.set_dispatcher(deliveries.deliver_now)
-    schedule.install(None)
+    wiring.inline()
     if not bound.is_closed():
         bound.close()
 
 
 def bind_empty(settings):
-    from jobs import queues
-
-    queues.uninstall()  # no test inherits another's job queue
     config.use(settings)
-    outbound.reset_senders()
-    outbound.set_dispatcher(deliveries.deliver_now)
-    schedule.install(None)
+    wiring.inline()  # no test inherits another's job queue
     bound = db.bind(settings.database_url)
     bound.connect(reuse_if_open=True)
     if settings.database_url.startswith("sqlite"):
@@ -137,14 +128,12 @@ def sqlite_database(tmp_path):
     """The same, on SQLite only, for tests that are not about the data layer."""
     settings = make_settings(f"sqlite:///{tmp_path / 'test.db'}")
     config.use(settings)
-    outbound.reset_senders()
-    outbound.set_dispatcher(deliveries.deliver_now)
+    wiring.inline()
     bound = db.bind(settings.database_url)
     bound.connect(reuse_if_open=True)
     migrations.upgrade()
     yield bound
-    outbound.set_dispatcher(deliveries.deliver_now)
-    schedule.install(None)
+    wiring.inline()
     bound.close()
 
 

@@ -13,6 +13,8 @@ import sys
 import threading
 import time
 
+import wiring
+
 
 def worker_env(settings, **extra):
     env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
@@ -142,9 +144,8 @@ def app_without_redis():
     """The real Flask app on the current settings with Redis away, so work is done in
     the request and a test sees it done."""
     from core.platform import config
-    from jobs import queues
     from web import create_app
 
     app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0"))
-    queues.uninstall()
+    wiring.inline()
     return app

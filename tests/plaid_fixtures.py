@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 import wiring
-from core.banking import banks
 from core.messaging import outbound
 from core.platform import config
 from tests.plaid_standin import CLIENT_ID, SECRET, PlaidStandIn
@@ -30,19 +29,16 @@ def plaid_settings(request, plaid):
     installed = config.use(before.with_(
         bank_provider="plaid", plaid_client_id=CLIENT_ID, plaid_secret=SECRET,
         plaid_api_url=plaid.url, redis_url="redis://127.0.0.1:1/0"))
-    banks.use_provider(wiring.choose_bank_provider)
     yield installed
     config.use(before)
-    banks.use_provider(None)
     outbound.reset_senders()
 
 
 @pytest.fixture
 def plaid_web(plaid_settings):
     """The real Flask app on those settings, without a job queue (work done inline)."""
-    from jobs import queues
     from web import create_app
 
     app = create_app(plaid_settings)
-    queues.uninstall()
+    wiring.inline()
     return app.test_client()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import wiring
 from core.firms import access, firms
 from core.invitations import clients
 from core.messaging import outbound
@@ -24,14 +25,13 @@ def slack():
 def slack_app(slack):
     """The real Flask app with Slack pointed at the stand-in, on the current settings
     (no Redis: work is done inline, so a test sees it done)."""
-    from jobs import queues
     from web import create_app
 
     settings = config.settings().with_(slack_signing_secret=SECRET, slack_bot_token="xoxb-test",
                                        slack_api_url=slack.api_url,
                                        redis_url="redis://127.0.0.1:1/0")
     app = create_app(settings)
-    queues.uninstall()
+    wiring.inline()
     outbound.reset_senders()
     return app.test_client()
 

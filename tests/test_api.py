@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+import wiring
 from core.banking import bank_sync, banks, connections
 from core.firms import api_tokens, firms
 from core.invitations import clients
@@ -22,11 +23,10 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def api(clock, firm):
-    from jobs import queues
     from web import create_app
 
     app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", api_rate=1000))
-    queues.uninstall()
+    wiring.inline()
     return app.test_client()
 
 

@@ -11,6 +11,7 @@ import pytest
 from rq import Queue, SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
+import wiring
 from core.banking import connections, provider_events, reconnects
 from core.banking.provider_events import BankEvent
 from core.invitations import links
@@ -18,17 +19,14 @@ from core.platform import clock as core_clock
 from core.platform import tokens
 from core.records import BankConnection, BankTransaction, Invite
 from jobs import banks as bank_jobs
-from jobs import cron, queues
+from jobs import cron
 
 
 @pytest.fixture
 def rq_installed(database, redis_conn, settings):
-    assert queues.install(settings)
-    bank_jobs.install()
+    assert wiring.use_queue(settings)
     yield redis_conn
-    queues.uninstall()
-    connections.set_sync_runner(None)
-    reconnects.set_scheduler(None)
+    wiring.inline()
 
 
 def test_a_new_connection_is_synced_by_a_worker(clock, maria, rq_installed):

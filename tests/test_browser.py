@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+import wiring
 from core.banking import connections
 from core.firms import firms
 from core.invitations import clients, invites
@@ -27,14 +28,13 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture
 def http_server(sqlite_database):
-    from jobs import queues
     from web import create_app
 
     server = make_server("127.0.0.1", 0, None, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
     app = create_app(config.settings().with_(public_base_url=base,
                                              redis_url="redis://127.0.0.1:1/0"))
-    queues.uninstall()
+    wiring.inline()
     server.app = app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -21,12 +21,12 @@ from datetime import timedelta
 
 import pytest
 
+import wiring
 from core.firms import firms
 from core.invitations import bulk, clients, invites, sweep
 from core.messaging import optouts
 from core.platform import config
 from core.records import BulkItem, BulkRun, Client, Message
-from jobs import queues
 from tests.helpers import bulk_settled, kill_tree, start_worker, wait_for, worker_env
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
@@ -78,7 +78,7 @@ class Stack:
 
     def install(self):
         """From here on, the test process enqueues like the web app does."""
-        assert queues.install(config.settings())
+        assert wiring.use_queue(config.settings())
 
     def worker(self, name: str):
         process = start_worker(self.env, self.tmp_path, name)
@@ -88,7 +88,7 @@ class Stack:
     def close(self):
         for process in self.workers:
             kill_tree(process)
-        queues.uninstall()
+        wiring.inline()
 
 
 @pytest.fixture

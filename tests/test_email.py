@@ -11,6 +11,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 
+import wiring
 from core.firms import firms
 from core.invitations import clients, invites
 from core.messaging import deliveries, optouts, outbound, templates
@@ -150,11 +151,10 @@ def one_click_url(email) -> str:
 
 @pytest.fixture
 def web(smtp_url):
-    from jobs import queues
     from web import create_app
 
     app = create_app(config.settings())
-    queues.uninstall()  # deliver at once, in this process
+    wiring.inline()  # deliver at once, in this process
     return app.test_client()
 
 

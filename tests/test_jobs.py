@@ -10,6 +10,8 @@ import pytest
 from rq import Queue, SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
+import wiring
+from core import ports
 from core.invitations import invites, links, sweep
 from core.platform import config, tokens
 from core.records import Invite, Message
@@ -19,9 +21,9 @@ from tests.helpers import start_worker, stop, wait_for, worker_env
 
 @pytest.fixture
 def rq_installed(database, redis_conn, settings):
-    assert queues.install(settings)
+    assert wiring.use_queue(settings)
     yield redis_conn
-    queues.uninstall()
+    wiring.inline()
 
 
 def auto_reminders(invite=None):
@@ -98,7 +100,7 @@ def test_redis_flushed_the_sweep_does_everything_once(clock, maria, rq_installed
     rq_installed.flushdb()  # the reminder's delivery job is lost too
     report = sweep.run()
     assert report.expired == 1
-    queues.uninstall()  # deliver inline from here
+    wiring.inline()  # deliver inline from here
     assert sweep.run().redispatched == 0  # the notice may still be on its way
     clock.shift(timedelta(minutes=11))
     assert sweep.run().redispatched == 1
@@ -109,11 +111,12 @@ def test_redis_flushed_the_sweep_does_everything_once(clock, maria, rq_installed
 
 
 def test_a_worker_killed_mid_send_is_recovered_by_the_sweep(clock, maria, database):
-    from core.messaging import deliveries, outbound
+    from core.messaging import deliveries
 
-    outbound.set_dispatcher(lambda ids: None)  # the job is lost with its worker
+    lost = ports.current().with_(dispatcher=lambda ids: None)  # the job is lost with its worker
+    ports.install(lost)
     sent = invites.send(maria, "email")
-    outbound.set_dispatcher(deliveries.deliver_now)
+    ports.install(ports.current().with_(dispatcher=deliveries.deliver_now))
     Message.update(status="sending", attempts=1).where(Message.id == sent.message.id).execute()
     clock.shift(timedelta(minutes=5))
     assert sweep.run().recovered == 0  # might still be sending
@@ -162,9 +165,9 @@ def settings_for_workers(sqlite_database, redis_conn, tmp_path):
     settings = config.settings().with_(invite_ttl=timedelta(seconds=6),
                                        reminder_after=timedelta(seconds=2), quiet_hours=None)
     config.use(settings)
-    assert queues.install(settings)
+    assert wiring.use_queue(settings)
     yield settings
-    queues.uninstall()
+    wiring.inline()
 
 
 def test_a_reminder_due_in_quiet_hours_is_rescheduled_for_the_morning(clock, firm, rq_installed):

@@ -19,9 +19,11 @@ from email import message_from_bytes
 import pytest
 from aiosmtpd.controller import Controller
 
+import wiring
+from core import ports
 from core.firms import firms
 from core.invitations import clients, invites, links, reminders, schedule, sweep
-from core.messaging import deliveries, outbound
+from core.messaging import outbound
 from core.platform import clock, config, tokens
 from core.records import Invite, Message
 from jobs import queues
@@ -75,8 +77,7 @@ def enqueue_everything_twice():
         default.enqueue_at(when + timedelta(seconds=1), f"jobs.tasks.{task}", invite_id,
                            job_id=f"{task}-{invite_id}-again")
 
-    outbound.set_dispatcher(deliver_twice)
-    schedule.install(schedule_twice)
+    ports.install(ports.current().with_(dispatcher=deliver_twice, scheduler=schedule_twice))
 
 
 @pytest.fixture
@@ -87,8 +88,7 @@ def pg_database(pg_url, tmp_path):
 
     settings = make_settings(pg_url)
     yield bind_empty(settings)
-    outbound.set_dispatcher(deliveries.deliver_now)
-    schedule.install(None)
+    wiring.inline()
 
 
 @pytest.mark.slow
@@ -101,7 +101,7 @@ def test_chaos(pg_database, smtp, tmp_path, redis_conn):
     outbound.reset_senders()
     env = worker_env(config.settings(), SMTP_URL=smtp_url, INVITE_TTL="60s",
                      REMINDER_AFTER="5s", EMAIL_RATE="1000")
-    assert queues.install(config.settings())
+    assert wiring.use_queue(config.settings())
     enqueue_everything_twice()
     firm = firms.create("Chaos & Co", admin_email="c@chaos.example", admin_password="x" * 12)
     people = [clients.add(firm, f"Client {i:03}", email=f"client{i:03}@example.com")
@@ -126,7 +126,7 @@ def test_chaos(pg_database, smtp, tmp_path, redis_conn):
     finally:
         for worker in workers[1:]:
             kill_tree(worker)
-        queues.uninstall()
+        wiring.inline()
     check(sent, inbox)
 
 

@@ -11,9 +11,11 @@ from datetime import timedelta
 import pytest
 from rq import Queue, SimpleWorker
 
+import wiring
 from bot import parse
 from bot.notices import NO_THREAD_IN_DM
 from bot.parse import ChannelRef
+from core import ports
 from core.firms import access, firms
 from core.invitations import invites, links, sweep
 from core.messaging import deliveries, notices, outbound
@@ -99,7 +101,7 @@ def test_the_dms_are_written_with_the_notice_and_sent_after_it(slack_on, admins,
     the caller dispatches the first after commit; sending it dispatches the others.
     Each is claimed once, so running every delivery twice sends nothing twice."""
     slack, dispatched = slack_on, []
-    outbound.set_dispatcher(dispatched.extend)
+    ports.install(ports.current().with_(dispatcher=dispatched.extend))
     first = notices.write(admins, "opted_out", "Maria opted out.", client=maria,
                           dedupe_key="notice-test-1")
     assert dispatched == [] and len(notices_of("opted_out")) == 2
@@ -115,9 +117,9 @@ def test_the_dms_are_written_with_the_notice_and_sent_after_it(slack_on, admins,
 
 def test_with_workers_the_first_dm_job_enqueues_the_others(slack_on, admins, maria, clock,
                                                            redis_conn):
-    from jobs import queues, tasks
+    from jobs import tasks
 
-    assert queues.install(config.settings())
+    assert wiring.use_queue(config.settings())
     try:
         invite = expire_invite(clock, maria)
         lead, other = notices_of("expired")
@@ -132,11 +134,11 @@ def test_with_workers_the_first_dm_job_enqueues_the_others(slack_on, admins, mar
         assert tasks.deliver(first.id) == "delivered"
         redis_conn.flushdb()  # (this test database only)
         clock.shift(timedelta(minutes=11))
-        queues.uninstall()
+        wiring.inline()
         assert sweep.run().redispatched == 1
         assert [len(slack_on.dms(u)) for u in ("UANN", "UDAN")] == [2, 2]
     finally:
-        queues.uninstall()
+        wiring.inline()
 
 
 def test_one_admin_refused_or_slow_does_not_hold_the_others(slack_on, admins, maria):

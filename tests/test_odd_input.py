@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 import jwt
 import pytest
 
+import wiring
 from core.firms import api_tokens, firms
 from core.invitations import clients, invites
 from core.messaging import optouts, outbound
@@ -93,7 +94,6 @@ def odd_bodies(form_token: str | None) -> list[tuple[str | None, bytes | str]]:
 
 @pytest.fixture
 def everything(sqlite_database, slack, twilio_settings, plaid_settings, redis_conn):
-    from jobs import queues
     from web import create_app
 
     settings = config.settings().with_(
@@ -101,7 +101,7 @@ def everything(sqlite_database, slack, twilio_settings, plaid_settings, redis_co
         slack_client_secret="oauth-client-secret", slack_api_url=slack.api_url,
         redis_url=make_settings("sqlite://").redis_url, api_rate=100_000)
     app = create_app(settings)
-    queues.uninstall()
+    wiring.inline()
     outbound.reset_senders()
     return app
 
@@ -297,11 +297,10 @@ def test_a_signed_slack_event_that_is_not_an_object_is_below_500(everything):
 
 
 def test_an_odd_bank_code_challenge_is_below_500(sqlite_database):
-    from jobs import queues
     from web import create_app
 
     app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0"))
-    queues.uninstall()
+    wiring.inline()
     firm = firms.create("Smith & Co", admin_email="ann@smith.example", admin_password="x" * 12)
     maria = clients.add(firm, "Maria Gonzalez", phone="2125550134")
     invite = invites.send(maria, "sms").invite

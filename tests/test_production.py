@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from peewee import SqliteDatabase
 
+import wiring
 from core.firms import firms
 from core.invitations import clients, invites, links
 from core.platform import config, db, tokens
@@ -35,11 +36,10 @@ def behind_proxy(client_ip: str = CLIENT_IP, **headers) -> dict:
 
 @pytest.fixture
 def app(sqlite_database):
-    from jobs import queues
     from web import create_app
 
     app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", proxy_hops=1))
-    queues.uninstall()
+    wiring.inline()
     return app
 
 
@@ -158,11 +158,10 @@ def test_one_guesser_behind_the_proxy_does_not_block_everyone(web, invited):
 
 
 def test_without_a_trusted_proxy_a_forged_forwarded_for_changes_nothing(invited):
-    from jobs import queues
     from web import create_app
 
     direct = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0"))
-    queues.uninstall()
+    wiring.inline()
     web = direct.test_client()
     for n in range(25):  # a new made-up address on every guess
         last = web.get("/i/" + "C" * 22, headers={"X-Forwarded-For": f"192.0.2.{n}"},

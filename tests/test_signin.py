@@ -9,10 +9,12 @@ from datetime import timedelta
 
 import pytest
 
+import wiring
+from core import ports
 from core.banking import connections
 from core.firms import firms
 from core.invitations import clients, invites, links
-from core.messaging import deliveries, optouts, outbox
+from core.messaging import optouts, outbox
 from core.platform import config, tokens
 from core.records import BankConnection, ClientSession, Event, Message, SignInAttempt
 from tests.conftest import T0
@@ -234,11 +236,10 @@ def test_asking_and_guessing_are_throttled_per_address(app, maria):
 
 
 def test_the_throttle_counts_the_clients_own_address_behind_a_proxy(database, maria):
-    from jobs import queues
     from web import create_app
 
     app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", proxy_hops=1))
-    queues.uninstall()
+    wiring.inline()
     web = app.test_client()
     for _ in range(10):
         page = web.get("/account/sign-in")
@@ -404,11 +405,10 @@ def test_asking_does_the_same_work_for_a_known_and_an_unknown_number(database, m
     statements and hands the same one piece of work on (`bench/signin_timing.py`
     measures it)."""
     from core.invitations import sign_in
-    from core.messaging import outbound
 
     handed, dispatched = [], []
-    monkeypatch.setattr(sign_in, "_runner", lambda *work: handed.append(work), raising=False)
-    monkeypatch.setattr(outbound, "_dispatcher", dispatched.append)
+    ports.install(ports.current().with_(sign_in_runner=lambda *work: handed.append(work),
+                                        dispatcher=dispatched.extend))
     work = {}
     for who, address in (("known", "(212) 555-0134"), ("unknown", "(212) 555-0199")):
         statements = []  # every SQL statement run, as written (the values apart)
@@ -420,7 +420,7 @@ def test_asking_does_the_same_work_for_a_known_and_an_unknown_number(database, m
     assert "2125550134" not in str(handed) and "2125550199" not in str(handed)  # sealed
     assert (work["known"][1:], work["unknown"][1:]) == ((1, "sms", False), (2, "sms", False))
     assert dispatched == [] and codes_sent() == 0  # decided later, for both
-    monkeypatch.setattr(outbound, "_dispatcher", deliveries.deliver_now)
+    wiring.inline()
     for attempt_id, asked in handed:
         sign_in.send_code(attempt_id, asked)
         sign_in.send_code(attempt_id, asked)  # a job run twice sends once
@@ -434,10 +434,8 @@ def test_with_a_job_queue_a_worker_decides_and_the_queue_holds_nothing_readable(
         settings, database, redis_conn, maria):
     from core.invitations import sign_in
     from jobs import queues
-    from jobs import signin as signin_jobs
 
-    assert queues.install(settings)
-    signin_jobs.install()
+    assert wiring.use_queue(settings)
     try:
         sign_in.ask(MARIA)
         sign_in.ask("(212) 555-0199")
@@ -447,5 +445,5 @@ def test_with_a_job_queue_a_worker_decides_and_the_queue_holds_nothing_readable(
         assert codes_sent() == 0
         assert [job.perform() for job in jobs] == ["1 sent", "0 sent"]
     finally:
-        queues.uninstall()
+        wiring.inline()
     assert [m.to_addr for m in Message.select().where(Message.kind == "signin_code")] == [MARIA]

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+import wiring
 from core.firms import access, firms, slack_accounts
 from core.messaging import outbound
 from core.platform import config
@@ -209,13 +210,12 @@ def test_the_url_buttons_click_is_acknowledged(web, slack, cy):
 
 @pytest.fixture
 def behind_proxy(slack, sqlite_database):
-    from jobs import queues
     from web import create_app
 
     app = create_app(config.settings().with_(
         slack_signing_secret=SECRET, slack_bot_token="xoxb-test", slack_api_url=slack.api_url,
         redis_url="redis://127.0.0.1:1/0", proxy_hops=1))
-    queues.uninstall()
+    wiring.inline()
     outbound.reset_senders()
     return app.test_client()
 
@@ -278,7 +278,7 @@ def test_connect_worked_out_on_a_worker_is_for_the_user_who_asked(slack, cy, red
         assert save(web, path, web.get(path), CANARY).status_code == 200
         assert linked("UCY").id == cy.id
     finally:
-        queues.uninstall()
+        wiring.inline()
 
 
 # --- core, on SQLite and PostgreSQL ----------------------------------------------------------

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+import wiring
 from core.invitations import client_texts, clients
 from core.messaging import notices, outbound
 from core.platform import config
@@ -42,11 +43,10 @@ def oauth_settings(slack, **changes):
 
 @pytest.fixture
 def app(sqlite_database, slack, smith, other):
-    from jobs import queues
     from web import create_app
 
     flask_app = create_app(oauth_settings(slack))
-    queues.uninstall()
+    wiring.inline()
     outbound.reset_senders()
     return flask_app.test_client()
 
@@ -236,14 +236,13 @@ def test_a_rotating_token_is_refreshed_before_it_expires(app, slack, smith, cloc
 @pytest.mark.slow
 def test_notices_from_a_real_worker_use_each_workspaces_token(installed, slack, smith, other,
                                                               redis_conn, tmp_path):
-    from jobs import queues
 
     settings = config.settings().with_(redis_url=make_settings("sqlite://").redis_url)
     env = worker_env(settings, SLACK_CLIENT_ID=CLIENT_ID, SLACK_CLIENT_SECRET=CLIENT_SECRET,
                      SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.api_url)
     worker = start_worker(env, tmp_path, "worker")
     try:
-        assert queues.install(settings.with_(slack_client_id=CLIENT_ID,
+        assert wiring.use_queue(settings.with_(slack_client_id=CLIENT_ID,
                                              slack_client_secret=CLIENT_SECRET))
         clients.add(other, "Otto Client", phone="2125550177")
         tell(smith, "From the worker: Smith.")
@@ -252,7 +251,7 @@ def test_notices_from_a_real_worker_use_each_workspaces_token(installed, slack, 
             (tmp_path / "worker.log").read_text()[-3000:]
     finally:
         stop(worker)
-        queues.uninstall()
+        wiring.inline()
     assert [p["text"] for p in posted_with(slack, SMITH_TOKEN)] == ["From the worker: Smith."]
     assert [p["text"] for p in posted_with(slack, OTHER_TOKEN)] == ["From the worker: Other."]
 

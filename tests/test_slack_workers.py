@@ -10,6 +10,8 @@ import json
 import pytest
 from rq import SimpleWorker
 
+import wiring
+from core import ports
 from core.messaging import outbound
 from core.platform import config
 from core.records import Invite
@@ -20,16 +22,15 @@ from tests.slack_standin import TEAM
 @pytest.fixture
 def queued_app(sqlite_database, smith, slack, redis_conn):
     """The app as production runs it: Redis answers, so the work goes to the queue."""
-    from jobs import queues
     from web import create_app
 
     settings = config.settings().with_(slack_signing_secret=SECRET, slack_bot_token="xoxb-test",
                                        slack_api_url=slack.api_url)
     app = create_app(settings)
-    assert queues.installed()
+    assert ports.current().queued
     outbound.reset_senders()
     yield app.test_client()
-    queues.uninstall()
+    wiring.inline()
 
 
 def work(redis_conn) -> int:

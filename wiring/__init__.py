@@ -1,46 +1,75 @@
 """The one place that connects the drivers to core, for every process: the web
 app (`web.create_app`), the `ledgersync` command and so the worker and the clock.
 
-Core names no driver. Here, once, at start-up:
-- the settings, the database and log redaction (`core.runtime.start`);
+Core names no driver: it calls its ports (`core.ports`), and only this module fills
+them, once, at start-up:
+- the settings, the database and log redaction (`start`);
 - the sender of each channel — Twilio or the outbox for texts, SMTP or the outbox
   for email, Slack or the outbox for firm notices — as the settings say;
 - who shows a bulk run's progress (the Slack message updated in place);
 - the bank-data provider (`BANK_PROVIDER`: the embedded sandbox, or Plaid through its
   SDK, `web/plaid/provider.py`), and who syncs bank data and sends automatic
   reconnect invites (a worker when there is a queue, else this process);
-- with `jobs=True` and a Redis that answers, the job queue: deliveries, schedules,
-  bulk runs and whether a sign-in code goes go to RQ workers; otherwise they are done
-  in this process.
+- with `jobs=True` and a Redis that answers, the job queue: deliveries, schedules
+  and bulk runs go to RQ workers; otherwise they are done in this process.
 """
 
 from __future__ import annotations
 
-from core import runtime
-from core.banking import banks
-from core.invitations import bulk
+from core import ports
+from core.banking import banks, connections
 from core.messaging import deliveries, outbound
 from core.messaging.outbox import OutboxSender
-from core.platform import config
+from core.platform import config, db, logs
 from core.platform.config import Settings
 
 
 def wire(settings: Settings | None = None, *, jobs: bool = True) -> Settings:
-    """Start the process and connect everything; the settings in force."""
-    settings = runtime.start(settings)
-    outbound.use_senders(choose_sender)
-    outbound.set_dispatcher(deliveries.deliver_now)
-    bulk.on_progress(show_bulk_progress)
-    banks.use_provider(choose_bank_provider)
-    if jobs:
-        from jobs import banks as bank_jobs
-        from jobs import queues
-        from jobs import signin as signin_jobs
-
-        queues.install(settings)
-        bank_jobs.install()
-        signin_jobs.install()
+    """Start the process and fill core's ports (`core.ports`); the settings in force.
+    With `jobs` and a Redis that answers, work goes to the workers; else it is done
+    in this process."""
+    settings = start(settings)
+    if not (jobs and use_queue(settings)):
+        inline()
     return settings
+
+
+def start(settings: Settings | None = None) -> Settings:
+    """What every process does first: log redaction, the settings, the database."""
+    logs.redact_tokens()
+    current = config.use(settings or config.settings())
+    db.bind(current.database_url)
+    outbound.reset_senders()
+    return current
+
+
+def inline() -> None:
+    """Every port filled for work done in this process, at the moment it is asked for
+    (no queue: reminders and expiries are found by the sweep)."""
+    ports.install(ports.Ports(
+        senders=choose_sender, dispatcher=deliveries.deliver_now,
+        bulk_progress=show_bulk_progress, bank_provider=choose_bank_provider,
+        sync_runner=connections.sync_quietly))
+    outbound.reset_senders()
+
+
+def use_queue(settings: Settings | None = None) -> bool:
+    """Hand work to the workers through RQ: deliveries, schedules, bulk runs, syncs and
+    automatic reconnect invites, whether an asked-for sign-in code goes. False, and
+nothing changed, when Redis doesn't answer."""
+    from jobs import banks as bank_jobs
+    from jobs import queues
+    from jobs import signin as sign_in_jobs
+
+    if not queues.available(queues.connection(settings)):
+        return False
+    inline()
+    ports.install(ports.current().with_(
+        dispatcher=queues.enqueue_deliveries, scheduler=queues.schedule_at,
+        bulk_runner=queues.run_bulk, sync_runner=bank_jobs.request_sync,
+        reconnect_scheduler=bank_jobs.schedule_auto_invite,
+        sign_in_runner=sign_in_jobs.request_code, queued=True))
+    return True
 
 
 def choose_sender(channel: str, settings: Settings) -> outbound.Sender:

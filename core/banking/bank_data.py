@@ -19,7 +19,7 @@ from datetime import date, timedelta
 
 from peewee import JOIN
 
-from core.invitations import clients as core_clients
+from core.platform import names
 from core.platform.errors import InvalidInput, NotFound
 from core.records import BankAccount, BankConnection, BankTransaction, Client, Firm
 
@@ -71,17 +71,17 @@ def account(firm: Firm, account_id: int) -> BankAccount:
 
 def find_account(client: Client, text: str) -> BankAccount:
     """One of the client's accounts by its last digits, its name or its bank's name."""
-    key = core_clients.name_key(re.sub(r"^(?:[•.*#]+|x+(?=\d))", "", text.strip()))
+    key = names.name_key(re.sub(r"^(?:[•.*#]+|x+(?=\d))", "", text.strip()))
     mine = accounts(client)
     matches = [a for a in mine if key and (a.mask or "") == key] or [
-        a for a in mine if key and key in core_clients.name_key(
+        a for a in mine if key and key in names.name_key(
             f"{a.connection.institution_name} {a.name} {a.official_name or ''}")]
     if len(matches) == 1:
         return matches[0]
     if not matches:
         raise NotFound(f"{client.name} has no account matching '{text[:40]}'")
-    names = ", ".join(label(a) for a in matches[:5])
-    raise InvalidInput(f"'{text[:40]}' matches {len(matches)} accounts: {names}; "
+    listed = ", ".join(label(a) for a in matches[:5])
+    raise InvalidInput(f"'{text[:40]}' matches {len(matches)} accounts: {listed}; "
                        "give the last four digits")
 
 

@@ -31,7 +31,6 @@ import hmac
 import importlib
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -39,10 +38,11 @@ from functools import cache
 from pathlib import Path
 from typing import Protocol
 
-from core.invitations.clients import name_key
+from core import ports
 from core.platform import clock
 from core.platform.config import Settings, settings
 from core.platform.errors import ConfigError, LedgerSyncError, Refused
+from core.platform.names import name_key
 
 
 @dataclass(frozen=True)
@@ -202,20 +202,10 @@ def search(text: str, limit: int = 20) -> list[Institution]:
     return (starts + contains)[:limit]
 
 
-Chooser = Callable[[Settings], BankProvider]
-_chooser: Chooser | None = None
-
-
-def use_provider(chooser: Chooser | None) -> None:
-    """Who builds the provider the settings name (`wiring` installs its choice, which
-    knows the drivers; without it only the sandbox and `module:Class` are known)."""
-    global _chooser
-    _chooser = chooser
-
-
 def provider() -> BankProvider:
-    config = settings()
-    return (_chooser or load)(config)
+    """The provider the settings name, as the `bank_provider` port builds it (it knows
+    the drivers; without it only the sandbox and `module:Class` are known)."""
+    return (ports.current().bank_provider or load)(settings())
 
 
 def is_hosted() -> bool:

@@ -4,17 +4,17 @@ health as the provider reports it (needs restoring, working again, disconnected)
 Adding and restoring are what the limited Client Account can do — and nothing else.
 Success records an event, tells the firm, settles any automatic reminder still due
 (the client has acted), and asks for the connection's accounts and transactions
-(`sync_soon`: on a worker when there is a queue — `set_sync_runner` — else now). The
+(`sync_soon`: on a worker when there is a queue — the `sync_runner` port — else now). The
 provider's access token is stored sealed (`tokens.seal`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from core import ports
 from core.messaging import notices, outbound
 from core.platform import clock, tokens
 from core.platform.db import database
@@ -240,18 +240,10 @@ def _stop_reconnect_prompts(client: Client) -> None:
 
 # --- keeping the data in step (core.bank_sync does the work) ------------------------------
 
-SyncRunner = Callable[[int], None]
-_sync_runner: SyncRunner | None = None
-
-
-def set_sync_runner(runner: SyncRunner | None) -> None:
-    global _sync_runner
-    _sync_runner = runner
-
-
 def sync_soon(connection_id: int) -> None:
-    """Sync this connection's accounts and transactions: on a worker, or now."""
-    (_sync_runner or sync_quietly)(connection_id)
+    """Sync this connection's accounts and transactions: on a worker (the `sync_runner`
+    port), or now."""
+    (ports.current().sync_runner or sync_quietly)(connection_id)
 
 
 def sync(connection_id: int) -> bank_sync.Report:

@@ -6,28 +6,20 @@ The automatic invite goes once a break: the break (`connections.mark_broken`) cl
 often the provider says so. Every rule of a single invite applies (an opted-out
 number, no address, an invite already open…: not sent, and the event says why); by
 SMS it waits for the client's morning, as automatic texts do (`QUIET_HOURS`). A
-scheduled job sends it then (`set_scheduler`), and the bank sweep catches one whose
+scheduled job sends it then (the `reconnect_scheduler` port), and the bank sweep catches one whose
 job was lost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
+from core import ports
 from core.invitations import invites
 from core.messaging.quiet_hours import next_allowed, zone_for
 from core.platform import clock
 from core.platform.errors import LedgerSyncError, Refused
 from core.records import BankConnection, Client, Firm, Staff, events
-
-Scheduler = Callable[[int, datetime], None]  # (connection id, when)
-_scheduler: Scheduler | None = None
-
-
-def set_scheduler(scheduler: Scheduler | None) -> None:
-    global _scheduler
-    _scheduler = scheduler
 
 
 def ask(client: Client, *, by: Staff | None = None) -> invites.Sent:
@@ -58,8 +50,9 @@ def after_break(connection: BankConnection) -> str:
     BankConnection.update(auto_invite_due_at=due).where(
         BankConnection.id == connection.id, BankConnection.auto_invited_at.is_null()).execute()
     if due > clock.now():
-        if _scheduler is not None:
-            _scheduler(connection.id, due)
+        later = ports.current().reconnect_scheduler
+        if later is not None:
+            later(connection.id, due)
         return "waiting for the morning"
     return send_due(connection.id)
 

@@ -20,8 +20,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from core.invitations import clients
-from core.platform import i18n, phones
+from core.platform import i18n, names, phones
 from core.platform.errors import InvalidInput
 from core.records import Firm, Staff, events
 
@@ -71,7 +70,7 @@ def _value(firm: Firm, key: str, text: str):
         return i18n.DEFAULT if key == "language" else None
     check = {"logo_url": logo_url, "brand_color": brand_color,
              "phone": lambda v: phones.normalize(v, firm.phone_region),
-             "email": clients.normalize_email, "language": i18n.parse}[key]
+             "email": names.normalize_email, "language": i18n.parse}[key]
     return check(text)
 
 

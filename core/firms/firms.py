@@ -8,8 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from peewee import fn
 
-from core.invitations import clients
-from core.platform import clock
+from core.platform import clock, names
 from core.platform.db import database, is_sqlite
 from core.platform.errors import Ambiguous, InvalidInput, NotFound, Refused
 from core.records import Firm, Staff, events
@@ -52,7 +51,7 @@ def add_staff(firm: Firm, email: str, password: str | None, *, name: str = "",
     """A staff account. `password` None: none usable until `set_password`; `fields`
     are further columns (the Slack link of a colleague added from Slack)."""
     _check_role(role)
-    email = clients.normalize_email(email).lower()
+    email = names.normalize_email(email).lower()
     name = person_name(name)
     taken = Staff.get_or_none(fn.LOWER(Staff.email) == email)
     if taken is not None and taken.firm_id == firm.id:
@@ -116,10 +115,10 @@ def find(text: str) -> Firm:
         firm = Firm.get_or_none(Firm.id == int(text))
         if firm:
             return firm
-    key = clients.name_key(text)
-    matches = [f for f in Firm.select() if clients.name_key(f.name) == key]
+    key = names.name_key(text)
+    matches = [f for f in Firm.select() if names.name_key(f.name) == key]
     if not matches:
-        matches = [f for f in Firm.select() if key and key in clients.name_key(f.name)]
+        matches = [f for f in Firm.select() if key and key in names.name_key(f.name)]
     if len(matches) == 1:
         return matches[0]
     if not matches:

@@ -7,7 +7,7 @@ import re
 
 from peewee import fn
 
-from core.invitations import clients
+from core.platform import names
 from core.platform.db import database
 from core.platform.errors import InvalidInput, NotFound, Refused
 from core.records import SupportStaff, events
@@ -21,7 +21,7 @@ SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,31}")
 def add(email: str, *, name: str = "", slack_team_id: str | None = None,
         slack_user_id: str | None = None, actor: str = "system") -> SupportStaff:
     """A member of LedgerSync support, linked to their Slack user when both ids are given."""
-    email = clients.normalize_email(email).lower()
+    email = names.normalize_email(email).lower()
     name = firms.person_name(name)
     team, user = _slack_ids(slack_team_id, slack_user_id)
     with database.atomic():

@@ -20,9 +20,10 @@ from datetime import datetime
 
 from peewee import JOIN, fn
 
+from core import ports
 from core.messaging import deliveries, outbound
 from core.messaging.quiet_hours import next_allowed, zone_for
-from core.platform import clock
+from core.platform import clock, names
 from core.platform.config import settings
 from core.platform.db import Param, Prepared, database, is_sqlite
 from core.platform.errors import Ambiguous, LedgerSyncError, NotFound, Refused
@@ -201,7 +202,7 @@ def _listed(firm: Firm, names: str):
 def _resolve(firm: Firm, label: str, by_key: dict[str, list[Client]]):
     """A listed name as `clients.find` resolves it: an exact name from the firm's
     clients read once; anything else (phone, email, part of a name) by `find`."""
-    exact = by_key.get(clients.name_key(label)) if _plain_name(label) else None
+    exact = by_key.get(names.name_key(label)) if _plain_name(label) else None
     try:
         if exact and len(exact) == 1:
             return label, exact[0], None
@@ -446,28 +447,12 @@ def _idle(run: BulkRun, now: datetime) -> Step:
 
 # --- recovery and the runner ------------------------------------------------------------
 
-_runner = None
-
-
-def set_runner(runner) -> None:
-    """How a run is worked on: the jobs layer enqueues workers; None runs here."""
-    global _runner
-    _runner = runner
-
-
-_progress_hook = None
-
-
-def on_progress(hook) -> None:
-    """Who shows a run's progress as it goes (`hook(run_id, final)`: the Slack
-    message, updated in place); None: nobody."""
-    global _progress_hook
-    _progress_hook = hook
-
 
 def report_progress(run_id: int, final: bool = False) -> None:
-    if _progress_hook is not None:
-        _progress_hook(run_id, final)
+    """The run's progress, to whoever shows it (the `bulk_progress` port)."""
+    show = ports.current().bulk_progress
+    if show is not None:
+        show(run_id, final)
 
 
 def start(run_id: int) -> bool:
@@ -479,8 +464,10 @@ def start(run_id: int) -> bool:
 
 
 def kick(run_id: int) -> None:
-    if _runner is not None:
-        _runner(run_id)
+    """Work on the run: the `bulk_runner` port (bulk jobs), or here and now."""
+    runner = ports.current().bulk_runner
+    if runner is not None:
+        runner(run_id)
     else:
         while send_next(run_id).result not in {"idle", "stopped"}:
             pass

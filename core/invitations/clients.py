@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
-from email_validator import EmailNotValidError, validate_email
 from rapidfuzz import fuzz, process
 
 from core.platform import clock, i18n, phones
 from core.platform.errors import Ambiguous, InvalidInput, NotFound, Refused
+from core.platform.names import name_key, normalize_email
 from core.records import Client, Firm, events
 
 MAX_NAME = 200
@@ -21,22 +20,6 @@ MAX_SUGGESTIONS = 3
 SUGGESTION_CUTOFF = 75  # token_sort_ratio, 0-100: 'maira' → 'maria' scores 80
 # The reason on an 'added' row: renderers print "added  NAME: can't be invited …".
 NO_WAY_TO_INVITE = "can't be invited until a phone or email is set"
-
-
-def name_key(text: str) -> str:
-    """Case-, accent- and punctuation-insensitive form: 'ACME Co.' and 'Acmé co' → 'acme co'."""
-    decomposed = unicodedata.normalize("NFKD", text or "")
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    plain = plain.replace("&", " and ")
-    return " ".join(re.sub(r"[^\w]+", " ", plain).replace("_", " ").split())
-
-
-def normalize_email(text: str) -> str:
-    try:
-        return validate_email(text.strip(), check_deliverability=False).normalized
-    except EmailNotValidError:
-        raise InvalidInput(f"'{text.strip()[:60]}' is not an email address",
-                           field="email") from None
 
 
 def clean_name(text: str) -> str:

@@ -1,5 +1,6 @@
 """Asks for work at a time. When an invite goes out, its reminder and its expiry
-are scheduled at their exact times; the jobs layer installs RQ's scheduler here.
+are scheduled at their exact times, through the `scheduler` port (`core.ports`: RQ's
+scheduler when there is a queue).
 
 Nothing depends on a schedule being kept: the periodic sweep (`core.sweep`) finds
 in the database whatever is due and was not done (Redis flushed, a worker lost).
@@ -11,21 +12,13 @@ collected, and the run asks for one catch-up of what is due at the latest of the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
+from core import ports
+
 log = logging.getLogger(__name__)
-
-Backend = Callable[[str, int, datetime], None]  # (task: remind|expire, invite id, when)
-_backend: Backend | None = None
-
-
-def install(backend: Backend | None) -> None:
-    global _backend
-    _backend = backend
-
 
 _held: ContextVar[list | None] = ContextVar("held_schedules", default=None)
 
@@ -54,10 +47,11 @@ def at(task: str, invite_id: int, when: datetime) -> None:
     if collecting is not None:
         collecting.append((task, invite_id, when))
         return
-    if _backend is None:
+    scheduler = ports.current().scheduler
+    if scheduler is None:
         return
     try:
-        _backend(task, invite_id, when)
+        scheduler(task, invite_id, when)
     except Exception:  # noqa: BLE001 - the sweep catches up; never fail the user's action
         log.warning("could not schedule %s for invite %s; the sweep will catch up", task,
                     invite_id, exc_info=True)

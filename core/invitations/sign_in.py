@@ -7,7 +7,8 @@ email the firm has on file for the client (`/account/sign-in`).
   then opens a chooser of those accounts, and nothing else.
 - **The same answer, the same work.** Asking for a code answers the same whether or
   not the address is anyone's, and does the same work: an attempt is written and
-  handed on (`send_code`: on a worker when there is a job queue, see `set_runner`),
+  handed on (`send_code`: on a worker when there is a job queue, the `sign_in_runner`
+  port),
   which decides there whether the address is a client's and a code goes. An attempt
   whose code went nowhere opens nothing, so five wrong codes end it exactly as they
   end a real one.
@@ -35,22 +36,22 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from peewee import fn
 
+from core import ports
 from core.messaging import optouts, outbound, templates
 from core.messaging.templates import Rendered
-from core.platform import clock, i18n, phones, sealed, tokens
+from core.platform import clock, i18n, names, phones, sealed, tokens
 from core.platform.config import settings
 from core.platform.db import database
 from core.platform.errors import InvalidInput
 from core.records import Client, ClientAccount, Event, Firm, Message, SignInAttempt, events
 
-from . import clients, sessions
+from . import sessions
 
 CODE_TTL = timedelta(minutes=templates.CODE_MINUTES)
 MAX_TRIES = 5
@@ -94,19 +95,9 @@ def ask(text: str, lang: str = i18n.DEFAULT) -> Asked:
         SignInAttempt.update(code_digest=_code_digest(attempt.id, code)).where(
             SignInAttempt.id == attempt.id).execute()
     opted_out = optouts.is_opted_out(address)
-    (_runner or send_code)(attempt.id, tokens.seal(json.dumps([channel, address, code, lang])))
+    run = ports.current().sign_in_runner or send_code
+    run(attempt.id, tokens.seal(json.dumps([channel, address, code, lang])))
     return Asked(nonce, _hidden(channel, address), channel, opted_out)
-
-
-Runner = Callable[[int, str], None]  # (attempt id, what was asked, sealed)
-_runner: Runner | None = None
-
-
-def set_runner(runner: Runner | None) -> None:
-    """Who runs `send_code` for a new attempt (the job queue); None: this process, at
-    once."""
-    global _runner
-    _runner = runner
 
 
 def send_code(attempt_id: int, asked: str) -> str:
@@ -131,7 +122,7 @@ def parse_address(text: str) -> tuple[str, str]:
     form only: it says nothing about whether anyone has the address)."""
     text = (text or "").strip()[:254]
     if "@" in text:
-        return "email", clients.normalize_email(text).lower()
+        return "email", names.normalize_email(text).lower()
     regions = [r for (r,) in Firm.select(Firm.phone_region).distinct().tuples()] or ["US"]
     for region in sorted(set(regions), key=lambda r: r != "US"):
         e164 = phones.try_normalize(text, region)

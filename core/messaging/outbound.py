@@ -3,12 +3,12 @@ their senders plug into.
 
 1. `write()` records the message (status `pending`) in the caller's transaction,
    with a `dedupe_key` that makes a second copy impossible.
-2. `dispatch()` hands it on once that transaction has committed — to the job
-   queue, or, without one, to `deliveries.deliver_now` (the dispatcher is set by
-   `wiring`); inside `held()` the ids are collected for the caller to dispatch
-   after its own commit (`dispatch_held`).
+2. `dispatch()` hands it on once that transaction has committed, to the
+   `dispatcher` port (`core.ports`: the job queue, or `deliveries.deliver_now`);
+   inside `held()` the ids are collected for the caller to dispatch after its own
+   commit (`dispatch_held`).
 3. `core.deliveries` sends it through the `Sender` that `sender_for` gives for
-   its channel (chosen by `wiring`) and records what came of it.
+   its channel (the `senders` port) and records what came of it.
 
 The database keeps a message's link masked; `text_of` rebuilds what the
 recipient reads at the moment a sender sends it.
@@ -16,7 +16,6 @@ recipient reads at the moment a sender sends it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -24,8 +23,9 @@ from typing import Protocol
 
 from peewee import IntegrityError
 
+from core import ports
 from core.platform import db, sealed, tokens
-from core.platform.config import Settings, settings
+from core.platform.config import settings
 from core.platform.db import database
 from core.records import Kind, Message
 
@@ -79,20 +79,11 @@ def write(*, firm, channel: str, kind: str, to_addr: str, rendered: Rendered, cl
 
 # --- handing messages on --------------------------------------------------------------
 
-Dispatcher = Callable[[list[int]], None]
-_dispatcher: Dispatcher | None = None
-
-
-def set_dispatcher(dispatcher: Dispatcher) -> None:
-    """Where dispatched message ids go: the job queue, or `deliveries.deliver_now`."""
-    global _dispatcher
-    _dispatcher = dispatcher
-
-
 def _dispatch_ids(ids: list[int]) -> None:
-    if _dispatcher is None:
+    dispatcher = ports.current().dispatcher
+    if dispatcher is None:
         raise RuntimeError("outbound has no dispatcher: start the process with wiring.wire()")
-    _dispatcher(ids)
+    dispatcher(ids)
 
 
 _held: ContextVar[list[int] | None] = ContextVar("held", default=None)
@@ -128,23 +119,19 @@ def dispatch(*messages: Message | None) -> None:
 
 # --- senders ----------------------------------------------------------------------------
 
-SenderChooser = Callable[[str, Settings], Sender]
-_choose: SenderChooser | None = None
-_senders: dict[str, Sender] = {}
-
-
-def use_senders(choose: SenderChooser) -> None:
-    """How a channel's sender is chosen from the settings (registered by `wiring`)."""
-    global _choose
-    _choose = choose
-    _senders.clear()
+_senders: dict[str, Sender] = {}  # built once a channel, by the `senders` port in force
+_built_by: list = [None]
 
 
 def sender_for(channel: str) -> Sender:
+    choose = ports.current().senders
+    if choose is None:
+        raise RuntimeError("outbound has no senders: start the process with wiring.wire()")
+    if _built_by[0] is not choose:
+        reset_senders()
+        _built_by[0] = choose
     if channel not in _senders:
-        if _choose is None:
-            raise RuntimeError("outbound has no senders: start the process with wiring.wire()")
-        _senders[channel] = _choose(channel, settings())
+        _senders[channel] = choose(channel, settings())
     return _senders[channel]
 
 

@@ -19,6 +19,8 @@ from .errors import ConfigError
 
 _DURATION_PART = re.compile(r"(\d+)\s*([dhms])")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+# The embedded sandbox provider by the paths it has had (BANK_PROVIDER may still name one).
+SANDBOX_PATHS = {"sandbox", "core.banks:SandboxProvider", "core.banking.banks:SandboxProvider"}
 
 
 def parse_duration(text: str) -> timedelta:
@@ -88,7 +90,7 @@ class Settings:
     smtp_url: str = ""
     mail_from: str = "LedgerSync <no-reply@localhost>"
     support_email: str = "support@ledgersync.com"
-    bank_provider: str = "core.banking.banks:SandboxProvider"  # or `sandbox`, `plaid`, `module:Class`
+    bank_provider: str = "sandbox"  # or `plaid`, or `module:Class`
     plaid_client_id: str = ""
     plaid_secret: str = ""
     plaid_env: str = "sandbox"  # sandbox | production
@@ -176,8 +178,9 @@ class Settings:
     def bank_provider_name(self) -> str:
         """`sandbox`, `plaid`, or the `module:Class` given in BANK_PROVIDER."""
         value = self.bank_provider.strip()
-        return {"core.banking.banks:SandboxProvider": "sandbox"}.get(value, value.lower()
-                                                            if ":" not in value else value)
+        if value in SANDBOX_PATHS:
+            return "sandbox"
+        return value if ":" in value else value.lower()
 
     @property
     def plaid_webhook_url(self) -> str:

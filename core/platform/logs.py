@@ -1,7 +1,7 @@
 """Log lines never carry a working link or a credential: every record made in the
 process (ours, gunicorn's access log, werkzeug's, RQ's, the Slack SDK's) has its
 link tokens, Slack tokens, bearer headers and OAuth codes masked before any handler
-sees it, tracebacks included. Installed once by `runtime.start`."""
+sees it, tracebacks included. Installed once by `wiring.start`."""
 
 from __future__ import annotations
 
