@@ -48,7 +48,7 @@ import wiring
 from bench.sweep_due import fresh_pg
 from core import ports
 from core.firms import firms
-from core.invitations import bulk, clients, invites
+from core.invitations import bulk_plan, bulk_sending, clients, invites
 from core.invitations import sweep as core_sweep
 from core.platform import config, db
 from core.platform.names import name_key
@@ -134,7 +134,7 @@ def run_until_settled(args, run_id: int, scenario: Scenario, twilio: TwilioStand
     deadline = time.monotonic() + args.budget
     while not bulk_settled(run_id):
         if time.monotonic() >= deadline:
-            left = bulk.cancel(run_id, actor="bench")
+            left = bulk_sending.cancel(run_id, actor="bench")
             print(f"  budget of {args.budget:.0f} s used up: canceled the {left:,} texts "
                   "not sent yet")
             # An item a killed worker held is never settled once the run is canceled.
@@ -212,7 +212,7 @@ def prepare_only(args) -> None:
         for selection in ("not_invited", "list"):
             names = "\n".join(f"Client {i:05}" for i in range(args.clients))
             at = time.monotonic()
-            plan = bulk.prepare(firm, selection, names=names, channel="sms")
+            plan = bulk_plan.prepare(firm, selection, names=names, channel="sms")
             print(f"  {args.prepare_only}: {selection} of {args.clients:,} clients prepared in "
                   f"{time.monotonic() - at:.2f} s ({plan.sms:,} texts, "
                   f"{len(plan.skipped):,} skipped)")
@@ -266,7 +266,7 @@ def main() -> None:
         firm = firms.create("Bench LLP", admin_email="b@bench.example", admin_password="x" * 12)
         numbers = load_clients(firm, args.clients)
         at = time.monotonic()
-        plan = bulk.prepare(firm, "not_invited", channel="sms")
+        plan = bulk_plan.prepare(firm, "not_invited", channel="sms")
         print(f"\nbulk pacing: {args.clients:,} clients, SMS_RATE={args.rate:g}, "
               f"{args.workers} workers, Twilio answering in {1000 * args.latency:.0f} ms "
               f"(prepare: {plan.sms:,} texts planned in {time.monotonic() - at:.1f} s, "
@@ -281,7 +281,7 @@ def main() -> None:
             assert wiring.use_queue(settings), f"Redis not available at {REDIS_URL}"
             start_workers(scenario, args.workers, queues.connection())  # time the run only
             started = time.monotonic()
-            bulk.start(plan.run.id)
+            bulk_sending.start(plan.run.id)
             run_until_settled(args, plan.run.id, scenario, twilio)
         finally:
             scenario.cpu = sum(cpu_seconds(worker.pid) for worker in scenario.workers)

@@ -9,7 +9,7 @@ import re
 from bot.ids import record_id
 from bot.views import OpenModal
 from core.firms.access import Actor
-from core.invitations import bulk
+from core.invitations import bulk_plan, bulk_runs, bulk_sending
 from core.platform.config import settings
 from core.platform.errors import InvalidInput, Refused
 from core.records import BulkRun
@@ -32,13 +32,13 @@ def invite_all(command, actor: Actor, meta: dict):
     if selection == "list":
         metadata = json.dumps({"channel": command.channel, **meta})
         return OpenModal(bulk_views.list_modal(metadata))
-    plan = bulk.prepare(actor.firm, selection, channel=command.channel, by=actor.staff)
+    plan = bulk_plan.prepare(actor.firm, selection, channel=command.channel, by=actor.staff)
     return bulk_views.confirm(plan, settings().sms_rate)
 
 
 def invite_list(names: str, channel: str | None, actor: Actor) -> dict:
     actor.require("invite")
-    plan = bulk.prepare(actor.firm, "list", names=names, channel=channel, by=actor.staff)
+    plan = bulk_plan.prepare(actor.firm, "list", names=names, channel=channel, by=actor.staff)
     return bulk_views.confirm(plan, settings().sms_rate)
 
 
@@ -50,40 +50,40 @@ def show(command, actor: Actor, meta: dict) -> dict:
         number = command.words[0].lstrip("#")
         if not re.fullmatch(r"[0-9]{1,18}", number):
             raise InvalidInput("`/ledgersync bulk [run number]`")
-        run = bulk.get(firm, int(number))
+        run = bulk_runs.get(firm, int(number))
     else:
-        run = bulk.latest(firm, started=True)
+        run = bulk_runs.latest(firm, started=True)
         if run is None:
             raise Refused(f"No bulk invites yet. Start one: {USAGE}")
     return view(run.id)
 
 
 def view(run_id: int) -> dict:
-    return bulk_views.progress(bulk.progress(run_id), bulk.failures(run_id))
+    return bulk_views.progress(bulk_runs.progress(run_id), bulk_runs.failures(run_id))
 
 
 def run_of(actor: Actor, value) -> BulkRun:
     """The run a button names, only within the actor's firm, only for who may invite."""
     actor.require("invite")
-    return bulk.get(actor.firm, record_id(value))
+    return bulk_runs.get(actor.firm, record_id(value))
 
 
 def confirmed(actor: Actor, value) -> BulkRun:
     run = run_of(actor, value)
-    if not bulk.confirm(run.id):
+    if not bulk_sending.confirm(run.id):
         raise Refused(f"Bulk invite #{run.id} was already {_state(run.refreshed())}.")
     return run
 
 
 def canceled(actor: Actor, value) -> BulkRun:
     run = run_of(actor, value)
-    bulk.cancel(run.id, actor=actor.label)
+    bulk_sending.cancel(run.id, actor=actor.label)
     return run
 
 
 def retried(actor: Actor, value) -> BulkRun:
     run = run_of(actor, value)
-    if not bulk.retry_failed(run.id):
+    if not bulk_sending.retry_failed(run.id):
         raise Refused("Nothing failed in that run, so there is nothing to retry.")
     return run
 

@@ -7,7 +7,8 @@ from collections import defaultdict
 
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.views import button, context, esc, message, section
-from core.invitations.bulk import SELECTIONS, Plan, Progress
+from core.invitations.bulk_plan import SELECTIONS, Plan
+from core.invitations.bulk_runs import Progress
 from core.records import BulkItem
 
 NAMES_SHOWN = 10

@@ -25,8 +25,7 @@ from slack_bolt import App
 from bot.ids import ActionId, BlockId, CallbackId, record_id
 from core import ports
 from core.firms import access
-from core.invitations import bulk as core_bulk
-from core.invitations import clients, invites
+from core.invitations import bulk_sending, clients, invites
 from core.platform import db, tokens
 from core.platform.errors import LedgerSyncError
 from jobs import queues
@@ -361,7 +360,7 @@ def on_bulk_button(body, action, context):
 
     def then():
         if action_id == ActionId.BULK_RETRY:
-            core_bulk.kick(run.id)
+            bulk_sending.kick(run.id)
         progress.report(run.id, force=True)
 
     return Then(bulk_commands.view(run.id), then)
@@ -376,7 +375,7 @@ def _start_bulk(actor, value, channel) -> Then:
                 f"meanwhile `/ledgersync bulk {run.id}` shows its progress.")
 
     def then():
-        core_bulk.kick(run.id)
+        bulk_sending.kick(run.id)
         progress.report(run.id, force=True)
 
     return Then(views.message(note), then)

@@ -9,7 +9,7 @@ import time
 
 from slack_sdk.errors import SlackApiError
 
-from core.invitations import bulk
+from core.invitations import bulk_runs
 from core.platform.config import settings
 from core.records import BulkRun, Firm
 
@@ -36,7 +36,7 @@ def post(run: BulkRun, channel: str | None) -> bool:
             log.info("bulk %s: can't post progress in %s (%s)", run.id, where,
                      problem.response.get("error"))
             continue
-        bulk.shown_at(run.id, reply["channel"], reply["ts"])
+        bulk_runs.shown_at(run.id, reply["channel"], reply["ts"])
         return True
     return False
 

@@ -14,7 +14,7 @@ import time
 import click
 
 from cli.common import current_firm
-from core.invitations import bulk
+from core.invitations import bulk_plan, bulk_runs, bulk_sending
 from core.platform import clock, config
 
 from . import render
@@ -51,15 +51,15 @@ def invite_all(selection, list_file, channel, yes, wait):
         raise click.UsageError("Choose one of --not-invited, --expired, --reconnect or --list")
     names = _read_list(list_file) if list_file else ""
     selection = "list" if list_file else (selection or "not_invited")
-    plan = bulk.prepare(current_firm(), selection, names=names, channel=channel)
+    plan = bulk_plan.prepare(current_firm(), selection, names=names, channel=channel)
     settings = config.settings()
     if not plan.sms + plan.email:
-        bulk.cancel(plan.run.id, actor="cli")
+        bulk_sending.cancel(plan.run.id, actor="cli")
         click.echo("\n".join(_nobody(plan, selection)))
         return
     click.echo("\n".join(render.bulk_plan(plan, settings.sms_rate, settings.email_rate)))
     if not (yes or _confirmed(plan.run.id, list_file)):
-        bulk.cancel(plan.run.id, actor="cli")
+        bulk_sending.cancel(plan.run.id, actor="cli")
         click.echo(f"Canceled run #{plan.run.id}: nothing was sent.")
         return
     _send(plan.run.id, wait)
@@ -68,7 +68,7 @@ def invite_all(selection, list_file, channel, yes, wait):
 def _nobody(plan, selection: str) -> list[str]:
     if not plan.skipped:
         return [f"Nobody to invite: {NOBODY[selection]}."]
-    return [f"Nobody to invite ({bulk.SELECTIONS[selection]}); nothing was sent.",
+    return [f"Nobody to invite ({bulk_plan.SELECTIONS[selection]}); nothing was sent.",
             *render.grouped("Skipped", plan.skipped)]
 
 
@@ -93,16 +93,16 @@ def _confirmed(run_id: int, list_file=None) -> bool:
             click.echo()  # the answer typed in a terminal ends the line; piped, it does not
         return answer
     except click.Abort:
-        bulk.cancel(run_id, actor="cli")
+        bulk_sending.cancel(run_id, actor="cli")
         click.echo(f"\nCanceled run #{run_id}: nothing was sent.", err=True)
         raise
 
 
 def _send(run_id: int, wait: bool) -> None:
     try:
-        bulk.start(run_id)
+        bulk_sending.start(run_id)
         if not wait:
-            click.echo(f"Started run #{run_id}: {render.bulk_counts(bulk.progress(run_id))}.")
+            click.echo(f"Started run #{run_id}: {render.bulk_counts(bulk_runs.progress(run_id))}.")
             click.echo(f"Follow it with: ledgersync bulk status {run_id}")
             return
         progress = _watch(run_id)
@@ -110,14 +110,14 @@ def _send(run_id: int, wait: bool) -> None:
         click.echo(f"\nStopped watching run #{run_id}. Where it stands: ledgersync bulk status "
                    f"{run_id}; to stop it: ledgersync bulk cancel {run_id}", err=True)
         sys.exit(130)
-    click.echo("\n".join(render.bulk_outcome(progress, bulk.failures(run_id),
+    click.echo("\n".join(render.bulk_outcome(progress, bulk_runs.failures(run_id),
                                              progress.counts["waiting"])))
     click.echo(f"Details: ledgersync bulk status {run_id}")
 
 
 def _watch(run_id: int):
     """Follow the run with a progress bar until it is over, or only quiet hours are left."""
-    progress = bulk.progress(run_id)
+    progress = bulk_runs.progress(run_id)
     settled_before = progress.total - progress.left  # skipped when prepared: not on the bar
     last, changed = None, time.monotonic()
     with click.progressbar(length=max(progress.left, 1), label=render.bulk_counts(progress),
@@ -131,7 +131,7 @@ def _watch(run_id: int):
             if _settled(progress):
                 return progress
             time.sleep(POLL_SECONDS)
-            progress = bulk.progress(run_id)
+            progress = bulk_runs.progress(run_id)
 
 
 def _active(progress) -> int:
@@ -169,18 +169,18 @@ def bulk_status(run_id):
     """Where run RUN_ID stands (the latest run when omitted)."""
     firm = current_firm()
     if run_id is None:
-        latest = bulk.latest(firm)
+        latest = bulk_runs.latest(firm)
         if latest is None:
             click.echo("No bulk runs yet; start one with `ledgersync invite-all`.")
             return
         run_id = latest.id
-    run = bulk.get(firm, run_id)
-    click.echo("\n".join(_status_lines(bulk.progress(run.id), clock.zone(firm.timezone))))
+    run = bulk_runs.get(firm, run_id)
+    click.echo("\n".join(_status_lines(bulk_runs.progress(run.id), clock.zone(firm.timezone))))
 
 
 def _status_lines(progress, tz) -> list[str]:
     run = progress.run
-    lines = [f"Run #{run.id} · {bulk.SELECTIONS.get(run.selection, run.selection)} · "
+    lines = [f"Run #{run.id} · {bulk_plan.SELECTIONS.get(run.selection, run.selection)} · "
              f"{render.BULK_STATES.get(run.status, run.status)}",
              _when(run, tz) + (f"; everyone by {run.channel.upper()}" if run.channel else ""),
              render.bulk_counts(progress)]
@@ -188,9 +188,9 @@ def _status_lines(progress, tz) -> list[str]:
         lines.append(f"Time left: {render.duration(_eta(progress))}"
                      + (" (and the texts waiting for quiet hours)" if progress.counts["waiting"]
                         else ""))
-    lines += render.grouped("Failed", bulk.failures(run.id))
-    lines += render.grouped("Waiting", bulk.failures(run.id, "waiting"))
-    lines += render.grouped("Skipped", bulk.failures(run.id, "skipped"))
+    lines += render.grouped("Failed", bulk_runs.failures(run.id))
+    lines += render.grouped("Waiting", bulk_runs.failures(run.id, "waiting"))
+    lines += render.grouped("Skipped", bulk_runs.failures(run.id, "skipped"))
     if progress.counts["failed"]:
         lines.append(f"To try the failed ones again: ledgersync bulk retry {run.id}")
     return lines
@@ -207,25 +207,25 @@ def _when(run, tz) -> str:
 def bulk_list(limit):
     """Recent bulk runs, newest first."""
     firm = current_firm()
-    runs = bulk.recent(firm, limit)
+    runs = bulk_runs.recent(firm, limit)
     if not runs:
         click.echo("No bulk runs yet; start one with `ledgersync invite-all`.")
     tz = clock.zone(firm.timezone)
     for run in runs:
-        click.echo(render.bulk_line(bulk.progress(run.id), tz))
+        click.echo(render.bulk_line(bulk_runs.progress(run.id), tz))
 
 
 @bulk_group.command("cancel")
 @click.argument("run_id", type=int)
 def bulk_cancel(run_id):
     """Stop run RUN_ID: what has not gone out is not sent."""
-    run = bulk.get(current_firm(), run_id)
+    run = bulk_runs.get(current_firm(), run_id)
     if run.status not in {"confirming", "running"}:
         click.echo(f"Run #{run.id} is already {render.BULK_STATES.get(run.status, run.status)}"
                    "; nothing to cancel.")
         return
-    stopped = bulk.cancel(run.id, actor="cli")
-    sent = bulk.progress(run.id).counts["sent"]
+    stopped = bulk_sending.cancel(run.id, actor="cli")
+    sent = bulk_runs.progress(run.id).counts["sent"]
     click.echo(f"Canceled run #{run.id}: {render.plural(stopped, 'invite')} not sent; "
                f"{sent} already went out.")
 
@@ -234,12 +234,12 @@ def bulk_cancel(run_id):
 @click.argument("run_id", type=int)
 def bulk_retry(run_id):
     """Send the failed invites of run RUN_ID again."""
-    run = bulk.get(current_firm(), run_id)
-    again = bulk.retry_failed(run.id)
+    run = bulk_runs.get(current_firm(), run_id)
+    again = bulk_sending.retry_failed(run.id)
     if not again:
         click.echo(f"Run #{run.id} has no failed invites to retry.")
         return
     click.echo(f"Retrying {render.plural(again, 'failed invite')} of run #{run.id}.")
-    bulk.kick(run.id)
-    click.echo(render.bulk_counts(bulk.progress(run.id)))
+    bulk_sending.kick(run.id)
+    click.echo(render.bulk_counts(bulk_runs.progress(run.id)))
     click.echo(f"Details: ledgersync bulk status {run.id}")

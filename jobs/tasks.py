@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from redis import RedisError
 from rq import get_current_job
 
-from core.invitations import bulk, invites, reminders, schedule
+from core.invitations import bulk_sending, invites, reminders, schedule
 from core.invitations import sweep as core_sweep
 from core.messaging import deliveries
 from core.platform import clock, db
@@ -143,9 +143,9 @@ def _senders() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(MAX_SENDERS, thread_name_prefix="bulk-send")
 
 
-def _send_one(run: BulkRun, wanted: list) -> bulk.Step:
+def _send_one(run: BulkRun, wanted: list) -> bulk_sending.Step:
     with db.kept(), schedule.held(wanted):  # each sender thread keeps its own connection
-        return bulk.send_next(run.id, wait_turn=take_turn, run=run)
+        return bulk_sending.send_next(run.id, wait_turn=take_turn, run=run)
 
 
 def _catch_up(wanted: list) -> None:
@@ -185,7 +185,7 @@ def bulk_send(run_id: int) -> str:
             if step.result in {"stopped", "idle"}:
                 ended = step
             sent += step.result == "sent"
-        bulk.report_progress(run_id)
+        bulk_sending.report_progress(run_id)
 
 
 class _MakeWay:
@@ -206,11 +206,11 @@ class _MakeWay:
 def _ended(run_id: int, sent: int) -> str:
     """Nothing left to claim and nothing in this job's hands: the last word is a plain
     `send_next` (which marks the run done, or says when its next text is due)."""
-    step = bulk.send_next(run_id, wait_turn=take_turn)
+    step = bulk_sending.send_next(run_id, wait_turn=take_turn)
     if step.result not in {"stopped", "idle"}:
         queues.queue("bulk").enqueue(bulk_send, run_id, job_timeout=600)
         return f"more after {sent + (step.result == 'sent')}"
     if step.until is not None:
         queues.schedule_bulk(run_id, step.until)
-    bulk.report_progress(run_id, final=True)
+    bulk_sending.report_progress(run_id, final=True)
     return f"{step.result} after {sent}"

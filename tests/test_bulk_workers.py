@@ -23,7 +23,7 @@ import pytest
 
 import wiring
 from core.firms import firms
-from core.invitations import bulk, clients, invites, sweep
+from core.invitations import bulk_plan, bulk_runs, bulk_sending, clients, invites, sweep
 from core.messaging import optouts
 from core.platform import config
 from core.records import BulkItem, BulkRun, Client, Message
@@ -119,9 +119,9 @@ def settle_with_sweeps(run_id: int) -> None:
     """Wait until the run is settled (`tests.helpers.bulk_settled`), sweeping meanwhile.
     The sweep (what `ledgersync cron` runs every minute, here with short grace periods)
     is what puts an item a killed worker held in `sending` back in the queue
-    (core.sweep.run -> bulk.recover -> bulk.kick), and recovers a text the killed worker
-    left `sending` or `pending`: it takes only what has been stuck longer than GRACE, so
-    no wait for the grace is needed, only sweeps until nothing is left."""
+    (sweep.run -> bulk_sending.recover -> bulk_sending.kick), and recovers a text the
+    killed worker left `sending` or `pending`: it takes only what has been stuck longer
+    than GRACE, so no wait for the grace is needed, only sweeps until nothing is left."""
     last_sweep = None
 
     def swept_and_settled() -> bool:
@@ -134,7 +134,7 @@ def settle_with_sweeps(run_id: int) -> None:
         return False
 
     if not wait_for(swept_and_settled, timeout=PATIENCE):
-        raise AssertionError(f"run not settled: {bulk.progress(run_id).counts}")
+        raise AssertionError(f"run not settled: {bulk_runs.progress(run_id).counts}")
 
 
 def test_bulk_run_on_two_workers_one_killed(stack, twilio):
@@ -144,13 +144,13 @@ def test_bulk_run_on_two_workers_one_killed(stack, twilio):
     walk_in = clients.add(firm, "Walk In", phone=WALK_IN)  # not in the run
     make_skipped(firm)
     names = "\n".join([f"Client {i:03}" for i in range(N)] + list(SKIPPED))
-    plan = bulk.prepare(firm, "list", names=names, channel="sms")
+    plan = bulk_plan.prepare(firm, "list", names=names, channel="sms")
     assert (plan.sms, plan.email, len(plan.skipped)) == (N, 0, len(SKIPPED))
     run_id = plan.run.id
     stack.install()
     workers = [stack.worker("a"), stack.worker("b")]
     before = len(twilio.sent())  # Penny's invite
-    assert bulk.start(run_id)
+    assert bulk_sending.start(run_id)
 
     twilio.wait_for(before + 50, timeout=PATIENCE)
     at_invite = len(twilio.sent()) - before
@@ -201,12 +201,12 @@ def add_crowd(firm, count: int) -> set[str]:
 def test_cancel_stops_the_rest(stack, twilio):
     firm = stack.setup(10)
     numbers = add_crowd(firm, 60)
-    plan = bulk.prepare(firm, "not_invited", channel="sms")
+    plan = bulk_plan.prepare(firm, "not_invited", channel="sms")
     stack.install()
     stack.worker("a"), stack.worker("b")
-    assert bulk.start(plan.run.id)
+    assert bulk_sending.start(plan.run.id)
     twilio.wait_for(10, timeout=PATIENCE)
-    stopped = bulk.cancel(plan.run.id, actor="test")
+    stopped = bulk_sending.cancel(plan.run.id, actor="test")
     at_cancel = len(twilio.sent())  # counted after the cancel: at least those out before it
     # Not "wait a while and see that no more came": wait until the run is settled (every
     # item sent or canceled, no text pending or being sent; tests.helpers.bulk_settled).
@@ -231,21 +231,21 @@ def test_cancel_stops_the_rest(stack, twilio):
 def test_retry_failed_resends_only_the_failed(stack, twilio):
     firm = stack.setup(10)
     numbers = add_crowd(firm, 20)
-    plan = bulk.prepare(firm, "not_invited", channel="sms")
+    plan = bulk_plan.prepare(firm, "not_invited", channel="sms")
     stack.install()
     stack.worker("a"), stack.worker("b")
     twilio.fail_next(3, status=400, code=21408)  # the first three texts are refused
-    assert bulk.start(plan.run.id)
+    assert bulk_sending.start(plan.run.id)
     # Settled, not just `done`: the run is marked done as soon as no item is left to
     # claim, while the last texts may still be on their way and a refused one's item
     # not yet marked failed.
     assert wait_for(lambda: bulk_settled(plan.run.id), timeout=PATIENCE)
-    failed = {item.client.phone for item in bulk.failures(plan.run.id)}
+    failed = {item.client.phone for item in bulk_runs.failures(plan.run.id)}
     assert len(failed) == 3
     assert {a.to for a in twilio.sent()} == numbers - failed
 
-    assert bulk.retry_failed(plan.run.id) == 3
-    bulk.kick(plan.run.id)
+    assert bulk_sending.retry_failed(plan.run.id) == 3
+    bulk_sending.kick(plan.run.id)
     assert wait_for(lambda: bulk_settled(plan.run.id), timeout=PATIENCE)
     accepted = collections.Counter(a.to for a in twilio.sent())
     attempts = collections.Counter(form["To"] for method, _, form in twilio.requests
@@ -274,12 +274,12 @@ def test_a_staff_invite_overtakes_a_200_a_second_run(stack, twilio):
                          "phone": number, "banks": []} for i, number in enumerate(numbers)]
                        ).execute()
     walk_in = clients.add(firm, "Walk In", phone=WALK_IN)
-    plan = bulk.prepare(firm, "list", names="\n".join(f"Crowd {i:04}" for i in range(CROWD)),
+    plan = bulk_plan.prepare(firm, "list", names="\n".join(f"Crowd {i:04}" for i in range(CROWD)),
                         channel="sms")
     assert plan.sms == CROWD
     stack.install()
     stack.worker("a"), stack.worker("b")
-    assert bulk.start(plan.run.id)
+    assert bulk_sending.start(plan.run.id)
     twilio.wait_for(STAFF_AFTER, timeout=PATIENCE)
     made = time.monotonic()
     invites.send(walk_in, "sms")  # the `high` queue

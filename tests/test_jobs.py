@@ -50,15 +50,15 @@ def test_a_bulk_runs_invites_are_caught_up_not_scheduled_one_by_one(clock, firm,
     """Inside `schedule.held` (a bulk slice) no job is scheduled per invite; the slice
     asks for one catch-up each, at the latest reminder and expiry, and each catch-up
     does every one then due, once, however many batches it takes."""
-    from core.invitations import bulk, clients, schedule
+    from core.invitations import bulk_plan, bulk_sending, clients, schedule
 
     for i in range(3):
         clients.add(firm, f"Bulk {i}", email=f"bulk{i}@example.com")
-    plan = bulk.prepare(firm, "not_invited")
-    bulk.confirm(plan.run.id)
+    plan = bulk_plan.prepare(firm, "not_invited")
+    bulk_sending.confirm(plan.run.id)
     wanted = []
     with schedule.held(wanted):
-        while bulk.send_next(plan.run.id).result == "sent":
+        while bulk_sending.send_next(plan.run.id).result == "sent":
             pass
     tasks._catch_up(wanted)
     scheduled = ScheduledJobRegistry(queue=Queue("default", connection=rq_installed))

@@ -162,9 +162,9 @@ def test_notices_and_the_thread_bridge_use_the_firms_token(installed, slack, smi
 
 def test_bulk_progress_is_posted_and_updated_with_the_firms_token(installed, slack, smith):
     from bot import progress
-    from core.invitations import bulk
+    from core.invitations import bulk_plan
 
-    plan = bulk.prepare(smith, "not_invited")
+    plan = bulk_plan.prepare(smith, "not_invited")
     assert progress.post(plan.run, "CWORK")
     progress.report(plan.run.id, force=True)
     assert [p["channel"] for p in posted_with(slack, SMITH_TOKEN)] == ["CWORK"]

@@ -15,7 +15,7 @@ from core.messaging import deliveries, outbound
 from core.platform import clock
 from core.records import Invite, Message, Status
 
-from . import bulk, invites, reminders, schedule
+from . import bulk_sending, invites, reminders, schedule
 
 BATCH = 500
 
@@ -48,8 +48,8 @@ def run(now: datetime | None = None, *, pending_grace: timedelta = timedelta(min
             report.recovered += 1
             if recovered.status == Status.PENDING:
                 outbound.dispatch(recovered)
-    for run_id in bulk.recover(now - stuck_after):
-        bulk.kick(run_id)
+    for run_id in bulk_sending.recover(now - stuck_after):
+        bulk_sending.kick(run_id)
         report.bulk_runs += 1
     lost = list(_undelivered(Status.PENDING, now - pending_grace, batch))
     outbound.dispatch(*lost)
