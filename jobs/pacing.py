@@ -1,4 +1,5 @@
-"""Sending pace, shared by every worker on every machine.
+"""Sending pace, shared by every worker on every machine: the one place that decides
+when a text or an email may go (`slot_for`, `too_far`, `take_turn`).
 
 Each send reserves the next free slot of its channel in Redis (one Lua script,
 using Redis's own clock, so all machines agree): slots are 1/rate apart, so no
@@ -15,9 +16,16 @@ from __future__ import annotations
 import time
 
 from redis import Redis
+from rq import get_current_job
 
+from core.messaging import deliveries
 from core.platform.config import Settings, settings
+from core.records import Message
 
+from . import queues
+
+HOLD = 1.0  # a delivery job waits in place for a slot this near; later ones are scheduled
+LATE_OK = 1.0  # a carried slot missed by more (the workers were busy) is given up for a new one
 # A sender that wakes up later than this after its slot gives the slot up. Slots are
 # PACE_MARGIN wider than 1/rate, so texts may reach the provider up to PACE_MARGIN
 # seconds (less LATE) later than the ones before them and still never pack a second.
@@ -79,3 +87,42 @@ def until(slot: float | None) -> None:
     """Sleep until a reserved slot (a second at most: later ones are scheduled)."""
     if slot is not None and slot > time.time():
         time.sleep(slot - time.time())
+
+
+# --- a delivery job's slot ----------------------------------------------------------------
+
+
+def slot_for(message: Message, carried: float | None) -> float | None:
+    """The slot to send in: the one the job carries, else the one the message already
+    holds (a second job for it — the sweep's, a duplicate — reserves no other), else a
+    new one. A retry after a refusal always takes a new one; so does a carried slot
+    missed by more than LATE_OK (under overload a text slips rather than bunch)."""
+    if _retrying():
+        return reserve(queues.connection(), message.channel)
+    if carried is not None and time.time() - carried <= LATE_OK:
+        return carried
+    held = deliveries.slot_of(message)
+    if held is not None:
+        return held.timestamp()
+    return reserve(queues.connection(), message.channel)
+
+
+def too_far(slot: float | None) -> bool:
+    """More than HOLD away: the job comes back for it (RQ's scheduler) rather than hold
+    a worker that staff's answers may be waiting for."""
+    return slot is not None and slot - time.time() > HOLD
+
+
+def _retrying() -> bool:
+    """This run is RQ retrying a failed one: the provider wants us to slow down, so
+    the old slot is not reused."""
+    job = get_current_job()
+    return job is not None and job.retries_left is not None and \
+        job.retries_left < queues.DELIVERY_RETRY.max
+
+
+def take_turn(channel: str) -> None:
+    """Wait for this channel's next slot (a bulk run's sender)."""
+    paced = pace(queues.connection(), channel)
+    if paced is not None:
+        paced.wait_turn()

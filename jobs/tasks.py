@@ -14,13 +14,12 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
 from redis import RedisError
-from rq import get_current_job
 
 from core.invitations import bulk_sending, invites, reminders, schedule
 from core.invitations import sweep as core_sweep
 from core.messaging import deliveries
 from core.platform import clock, db
-from core.records import BulkRun, Invite, Message, Status
+from core.records import BulkRun, Invite, Status
 
 from . import pacing, queues
 
@@ -36,10 +35,6 @@ def unit_of_work(func):
     return run
 
 
-HOLD = 1.0  # a worker waits in place for a slot this near; later ones are scheduled
-LATE_OK = 1.0  # a slot missed by more (the workers were busy) is given up for a new one
-
-
 @unit_of_work
 def deliver(message_id: int, slot: float | None = None) -> str:
     """Send one message (client SMS/email or firm notice) in its slot of the
@@ -47,48 +42,18 @@ def deliver(message_id: int, slot: float | None = None) -> str:
     for it (RQ's scheduler), so a backlog of texts never holds a worker that staff's
     answers are waiting for. A transient failure raises, and RQ retries with
     backoff (reserving a new slot); a permanent one is recorded, and the firm is told.
-    A slot missed by more than LATE_OK while the workers were busy is given up for
-    the next free one: under overload a text slips rather than bunch."""
+    Which slot, and how far is too far: `jobs.pacing`."""
     message = deliveries.find(message_id)
     if message is None or message.status != Status.PENDING:
         return message.status if message else "missing"
-    slot = _slot(message, slot)
-    if slot is not None and slot - time.time() > HOLD:  # (the scheduler may be early: again)
+    slot = pacing.slot_for(message, slot)
+    if pacing.too_far(slot):  # (the scheduler may bring it back early: again)
         if deliveries.wait_for_slot(message_id, datetime.fromtimestamp(slot, UTC)):
-            queues.deliver_at(message_id, slot, lead=HOLD)
+            queues.deliver_at(message_id, slot, lead=pacing.HOLD)
         return "waiting for its slot"
     message = deliveries.deliver(message_id, wait_turn=lambda _channel: pacing.until(slot),
                                  message=message)
     return message.status if message else "missing"
-
-
-def _slot(message: Message, given: float | None) -> float | None:
-    """The slot to send in: the one this job carries, else the one the message
-    already holds (a second job for it — the sweep's, a duplicate — reserves no
-    other), else a new one. A retry after a refusal always takes a new one."""
-    if _retrying():
-        return pacing.reserve(queues.connection(), message.channel)
-    if given is not None and time.time() - given <= LATE_OK:
-        return given
-    held = deliveries.slot_of(message)
-    if held is not None:
-        return held.timestamp()
-    return pacing.reserve(queues.connection(), message.channel)
-
-
-def _retrying() -> bool:
-    """This run is RQ retrying a failed one: the provider wants us to slow down, so
-    the old slot is not reused."""
-    job = get_current_job()
-    return job is not None and job.retries_left is not None and \
-        job.retries_left < queues.DELIVERY_RETRY.max
-
-
-def take_turn(channel: str) -> None:
-    """Wait for this channel's next slot (the sender's rate, across all workers)."""
-    paced = pacing.pace(queues.connection(), channel)
-    if paced is not None:
-        paced.wait_turn()
 
 
 @unit_of_work
@@ -145,7 +110,7 @@ def _senders() -> ThreadPoolExecutor:
 
 def _send_one(run: BulkRun, wanted: list) -> bulk_sending.Step:
     with db.kept(), schedule.held(wanted):  # each sender thread keeps its own connection
-        return bulk_sending.send_next(run.id, wait_turn=take_turn, run=run)
+        return bulk_sending.send_next(run.id, wait_turn=pacing.take_turn, run=run)
 
 
 def _catch_up(wanted: list) -> None:
@@ -206,7 +171,7 @@ class _MakeWay:
 def _ended(run_id: int, sent: int) -> str:
     """Nothing left to claim and nothing in this job's hands: the last word is a plain
     `send_next` (which marks the run done, or says when its next text is due)."""
-    step = bulk_sending.send_next(run_id, wait_turn=take_turn)
+    step = bulk_sending.send_next(run_id, wait_turn=pacing.take_turn)
     if step.result not in {"stopped", "idle"}:
         queues.queue("bulk").enqueue(bulk_send, run_id, job_timeout=600)
         return f"more after {sent + (step.result == 'sent')}"
