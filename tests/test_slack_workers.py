@@ -161,13 +161,13 @@ def test_a_post_that_keeps_failing_is_retried_by_rq_and_arrives_once(
 def test_an_answer_job_that_dies_still_tells_the_person(queued_app, slack, redis_conn):
     from rq import Callback, Queue
 
-    from bot import listeners
+    from bot import deferral
 
     body = {"command": "/ledgersync", "text": "status maria", "team_id": TEAM,
             "user_id": "UANN", "response_url": slack.response_url()}
     Queue("high", connection=redis_conn).enqueue(
-        listeners.answer_later, "no-such-listener", listeners._sealed(body),
-        on_failure=Callback(listeners.answer_failed))
+        deferral.answer_later, "no-such-listener", deferral._sealed(body),
+        on_failure=Callback(deferral.answer_failed))
     work(redis_conn)
     [answer] = answers(slack)
     assert "Something went wrong with `status`" in answer["text"]
