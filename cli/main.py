@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 
 import click
@@ -25,7 +24,7 @@ from core.records import migrations
 from core.reports import doctor, status
 
 from . import banks as bank_cli
-from . import bulk_commands, render, settings_commands, staff
+from . import bulk_commands, processes, render, settings_commands, staff
 
 log = logging.getLogger("ledgersync")
 
@@ -366,26 +365,8 @@ def demo():
 @click.option("--port", default=5000, show_default=True, envvar="PORT")
 @click.option("--host", default="127.0.0.1", show_default=True)
 def serve(port, host):
-    """Run the web app for development (use the Procfile's web process in production)."""
-    from jobs import queues
-    from web import create_app
-
-    settings = config.settings()
-    helpers = []
-    if queues.available(queues.connection()):
-        helpers = [subprocess.Popen([sys.executable, "-m", "cli", "worker"]),
-                   subprocess.Popen([sys.executable, "-m", "cli", "cron"])]
-        click.echo("Jobs: a worker and the sweep are running (reminders and expiry happen).")
-    else:
-        click.echo("Jobs: " + _NO_REDIS.format(url=settings.redis_url)
-                   + "; until then reminders and expiry wait.")
-    click.echo(f"LedgerSync Connect on http://{host}:{port} "
-               f"(links use {settings.public_base_url})")
-    try:
-        create_app(settings).run(host=host, port=port, debug=False, use_reloader=False)
-    finally:
-        for helper in helpers:
-            helper.terminate()
+    """Run the web app with a worker and the sweep, for development and trying it out."""
+    processes.serve(host, port)
 
 
 @main.command()
@@ -393,34 +374,18 @@ def serve(port, host):
 @click.option("--fork", is_flag=True,
               help="Fork a process for every job (isolation, at ~30 ms a job).")
 def worker(burst, fork):
-    """Run an RQ worker (queues high, default, bulk) with its scheduler.
+    """Run an RQ worker (queues paced, high, default, bulk) with its scheduler.
 
     Jobs run in the worker's own process: forking one per job cost most of a job's
     time (bench/slack_ack.py). A job that overruns its timeout is still stopped
     (RQ's alarm), and one whose worker dies is found again by the sweep."""
-    from rq import SimpleWorker, Worker
-
-    from jobs import queues
-
-    redis = queues.connection()
-    if not queues.available(redis):
-        raise click.ClickException(_NO_REDIS.format(url=config.settings().redis_url))
-    if config.settings().notice_provider == "slack":
-        import bot.listeners  # noqa: F401 - Slack answers' code, loaded once, not per job
-    worker_class = Worker if fork else SimpleWorker
-    worker = worker_class([queues.queue(n, redis) for n in queues.QUEUES], connection=redis)
-    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    processes.work(burst=burst, fork=fork)
 
 
 @main.command()
 def cron():
     """Run the periodic sweep (RQ cron). Run exactly one of these."""
-    from jobs import cron as jobs_cron
-    from jobs import queues
-
-    if not queues.available(queues.connection()):
-        raise click.ClickException(_NO_REDIS.format(url=config.settings().redis_url))
-    jobs_cron.scheduler().start()
+    processes.clock()
 
 
 @main.command("sweep")
@@ -429,10 +394,6 @@ def sweep_cmd():
     from core.invitations import sweep
 
     click.echo(f"Sweep: {sweep.run()}.")
-
-
-_NO_REDIS = ("Redis is not answering at {url}: start it (`redis-server`), or install it "
-             "(`apt-get install redis-server`), or set REDIS_URL")
 
 
 def _pipe_closed():
