@@ -1,6 +1,8 @@
-"""Block Kit builders. Handlers never build blocks themselves; builders never
-touch the database beyond the objects they are handed. Every piece of user text
-goes through `esc()` (so a client named `<!channel>` pings nobody)."""
+"""Block Kit builders: status cards, lists, modals and errors, and the pieces
+(`message`, `section`, `context`, `button`) from which command handlers put
+together their one-line answers. Builders never touch the database beyond the
+objects they are handed. Every piece of user text goes through `esc()` (so a client
+named `<!channel>` pings nobody)."""
 
 from __future__ import annotations
 

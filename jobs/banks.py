@@ -1,7 +1,8 @@
 """Bank data's jobs: a connection's sync, an automatic reconnect invite in the
 client's morning, and the bank sweep. Each loads its state by id and calls core, and
 is idempotent: a sync applies its changes once (the cursor's conditional update), an
-automatic invite goes once a break.
+automatic invite goes once a break. Like every job (`tasks.unit_of_work`), each keeps
+the worker's database connection from job to job.
 
 With a queue, `wiring.use_queue` puts `request_sync` and `schedule_auto_invite` in
 core's ports; a process without one (Redis away, tests) syncs at the moment it is
@@ -17,9 +18,9 @@ from redis import RedisError
 from rq import Retry
 
 from core.banking import banks, connections, reconnects
-from core.platform import db
 
 from . import queues
+from .tasks import unit_of_work
 
 log = logging.getLogger(__name__)
 SYNC_RETRY = Retry(max=3, interval=[60, 600, 3600])
@@ -48,29 +49,29 @@ def schedule_auto_invite(connection_id: int, when: datetime) -> None:
                     "send it", connection_id)
 
 
+@unit_of_work
 def sync(connection_id: int) -> str:
     """Sync one connection's accounts and transactions; a passing failure at the
     provider raises, so RQ tries again later."""
-    with db.connection():
-        try:
-            report = connections.sync(connection_id)
-        except banks.ProviderError as problem:
-            if problem.transient:
-                raise
-            log.warning("sync of connection %s refused: %s", connection_id, problem)
-            return f"refused: {problem}"
+    try:
+        report = connections.sync(connection_id)
+    except banks.ProviderError as problem:
+        if problem.transient:
+            raise
+        log.warning("sync of connection %s refused: %s", connection_id, problem)
+        return f"refused: {problem}"
     return str(report)
 
 
+@unit_of_work
 def auto_invite(connection_id: int) -> str:
-    with db.connection():
-        return reconnects.send_due(connection_id)
+    return reconnects.send_due(connection_id)
 
 
+@unit_of_work
 def sweep() -> str:
     """Hourly (`ledgersync cron`): a sync for each working connection not synced for a
     day, and the automatic reconnect invites that are due and were not sent."""
-    with db.connection():
-        asked = connections.sync_all(stale_after=STALE_AFTER)
-        invited = [reconnects.send_due(c) for c in reconnects.due()]
+    asked = connections.sync_all(stale_after=STALE_AFTER)
+    invited = [reconnects.send_due(c) for c in reconnects.due()]
     return f"{asked} syncs asked for, {invited.count('sent')} reconnect invites sent"

@@ -2,7 +2,8 @@
 
 `POST /slack/events` (bot/), `POST /sms/inbound` and `/sms/status` (sms/), the
 client pages under `/i/` (signing in again under `/account/`), the read API under
-`/api/v1/`, `POST /banks/plaid/webhook` (plaid/) and `GET /healthz` (this package).
+`/api/v1/`, `POST /banks/plaid/webhook` (plaid_adapter/) and `GET /healthz` (this
+package).
 Security headers, proxies and same-origin posts: `security.py`; error pages: `errors.py`.
 """
 

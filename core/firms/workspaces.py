@@ -131,10 +131,6 @@ def remove(client_id: str, team_id: str | None, enterprise_id: str | None = None
     return removed
 
 
-def remove_all(client_id: str) -> int:
-    return SlackInstall.delete().where(SlackInstall.client_id == client_id).execute()
-
-
 def last_removed(firm: Firm) -> Event | None:
     """When (and why) the app was last removed from the firm's workspace, if it was."""
     return (Event.select().where(Event.kind == "slack.removed", Event.firm == firm)

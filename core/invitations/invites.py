@@ -1,8 +1,10 @@
-"""Invites: send, resend, remind, revoke, accept, expire — and what a link says.
+"""Invites from the firm's side: send, resend, remind, revoke, expire, and which
+invite is open. What happens when the client opens a link (accept, "This isn't me",
+a new link asked for) is `links.py`; the automatic day-3 reminder, `reminders.py`.
 
 Rules (from the product articles): a link is valid INVITE_TTL (5 days); a resend
 mints a new link and the old one stops working at once; staff may remind while
-the invite is open; the automatic reminder is decided in `core.reminders`.
+the invite is open.
 A client has at most one open invite (a partial unique index enforces it), so a
 double-submitted `send` cannot text twice. When whoever opened a link said "This
 isn't me", nothing more goes to that number or email (`unchecked`) until staff

@@ -1,7 +1,10 @@
-"""Invite link tokens.
+"""Tokens and the secrets around them: minting invite-link tokens, finding them by
+digest, sealing any secret at rest (Fernet under ENCRYPTION_KEYS: link tokens, Slack
+and bank access tokens, sign-in codes in stored messages — `sealed.py`), masking
+links, and redacting log lines.
 
-A token is 128 random bits from `secrets`. The database keeps two things, neither
-of which is a working link on its own:
+A link token is 128 random bits from `secrets`. The database keeps two things,
+neither of which is a working link on its own:
 - `digest`: HMAC-SHA256 of the token under SECRET_KEY, to find the invite;
 - `sealed`: the token encrypted under ENCRYPTION_KEYS (Fernet), so a reminder can
   repeat the same link instead of breaking the one the client already has.
