@@ -286,7 +286,7 @@ def recorded_kinds() -> set[str]:
     (a kind held in a variable: the literals assigned to it; `f"connection.{what}"`:
     what `_acted` is called with)."""
     kinds = set()
-    for path in Path(core.__file__).parent.glob("*.py"):
+    for path in Path(core.__file__).parent.rglob("*.py"):
         source = path.read_text()
         for call in re.finditer(r"events\.record\(\s*([^,]*),", source):
             first = call.group(1).strip()
