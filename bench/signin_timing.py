@@ -1,5 +1,5 @@
 """How long asking for a sign-in code takes for a number a client has and for one
-nobody has (`core.signin.ask`, in this process): the median of N asks each, known and
+nobody has (`core.invitations.sign_in.ask`, in this process): the median of N asks each, known and
 unknown interleaved, each for an address not asked for before (so no hourly limit
 makes one side cheaper).
 

@@ -125,7 +125,7 @@ def bench(kind: str, url: str) -> None:
     loaded = time.perf_counter() - start
     total = db.database.execute_sql("SELECT count(*) FROM invite").fetchone()[0]
     print(f"\n{kind}: {total:,} invites loaded in {loaded:.1f} s")
-    queries = {  # exactly what the sweep runs (core.sweep.due_ids)
+    queries = {  # exactly what the sweep runs (core.invitations.sweep.due_ids)
         "reminders due (batch of 500)":
             lambda: reminders.due(NOW).select(Invite.id).limit(500).tuples(),
         "expiries due (batch of 500)":

@@ -2,7 +2,7 @@
 
 `POST /slack/events` is Bolt's one endpoint: slash commands, buttons, modals,
 events. Bolt verifies every request's signature (forged or older than five
-minutes: 401). Two modes (core.config `slack_mode`):
+minutes: 401). Two modes (core.platform.config `slack_mode`):
 - `oauth` (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET): installed in each firm's
   workspace with "Add to Slack" — `GET /slack/install`, `GET /slack/oauth_redirect`
   (bot/installations.py); every call uses its workspace's token (bot/client.py);

@@ -1,5 +1,5 @@
 """`/ledgersync invite-all` and `/ledgersync bulk`, and the bulk buttons: parse,
-check, call core.bulk, pick a view. No Slack I/O here (that is bot.progress)."""
+check, call core.invitations.bulk_sending, pick a view. No Slack I/O here (that is bot.progress)."""
 
 from __future__ import annotations
 

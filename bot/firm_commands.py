@@ -1,5 +1,5 @@
 """`/ledgersync firm [set <setting> <value>]` (admins: what the firm shows its clients,
-`core.firm_settings`) and `/ledgersync language <client> en|es` (the language a client
+`core.firms.firm_settings`) and `/ledgersync language <client> en|es` (the language a client
 reads)."""
 
 from __future__ import annotations

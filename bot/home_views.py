@@ -1,5 +1,5 @@
 """App Home views (Block Kit). Builders only: they render what core worked out
-(`core.overview`) and touch no database. Every piece of user text goes through
+(`core.reports.overview`) and touch no database. Every piece of user text goes through
 `esc()`/`clip()`; times are Slack date tokens; a Home never passes Block Kit's
 100 blocks (each part shows at most `overview.SHOWN` rows, then "and N more")."""
 

@@ -2,7 +2,7 @@
 
 `GET /slack/install` (the "Add to Slack" page) and `GET /slack/oauth_redirect` are
 Bolt's `OAuthFlow`; what it stores goes through the slack_sdk interfaces below,
-backed by our database (core.workspaces: bot tokens sealed under ENCRYPTION_KEYS):
+backed by our database (core.firms.workspaces: bot tokens sealed under ENCRYPTION_KEYS):
 - `WorkspaceInstallationStore` — slack_sdk's `InstallationStore` (bot scopes only:
   user tokens are never asked for, so none are kept);
 - `DatabaseStateStore` — slack_sdk's `OAuthStateStore`, single use, 10 minutes;

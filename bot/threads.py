@@ -1,5 +1,5 @@
 """A client's texts land in one thread per client in the firm's channel; a staff
-member's reply in that thread is texted to the client (core.texting)."""
+member's reply in that thread is texted to the client (core.invitations.client_texts)."""
 
 from __future__ import annotations
 

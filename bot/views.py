@@ -405,7 +405,7 @@ LINK_NOTE = ("The page works for 10 minutes and once only, in the browser that o
 
 
 def link_blocks(url: str) -> list:
-    """The button to a one-time linking page (`core.linking.ask`)."""
+    """The button to a one-time linking page (`core.firms.slack_accounts.ask`)."""
     opener = {"type": "button", "text": plain("Connect LedgerSync"), "style": "primary",
               "action_id": str(ActionId.LINK_OPENED), "url": url}
     return [section("Connect your LedgerSync account on a secure page: sign in there with "

@@ -1,5 +1,6 @@
 """`ledgersync firm set` (what the firm shows its clients) and `ledgersync clients
-language` (the language a client reads), over `core.firm_settings` and `core.clients`."""
+language` (the language a client reads), over `core.firms.firm_settings` and
+`core.invitations.clients`."""
 
 from __future__ import annotations
 

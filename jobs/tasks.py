@@ -58,7 +58,7 @@ def deliver(message_id: int, slot: float | None = None) -> str:
 
 @unit_of_work
 def remind(invite_id: int) -> str:
-    """The automatic reminder, when due (see core.reminders)."""
+    """The automatic reminder, when due (see core.invitations.reminders)."""
     outcome = reminders.send_automatic(invite_id)
     if outcome.retry_at is not None:
         schedule.at("remind", invite_id, outcome.retry_at)

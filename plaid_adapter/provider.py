@@ -17,7 +17,7 @@ not read.
 `PLAID_CLIENT_ID`, `PLAID_SECRET`, `PLAID_ENV` (sandbox or production) and
 `PLAID_API_URL` (another host: a local stand-in) configure it; the webhook address is
 `PUBLIC_BASE_URL/banks/plaid/webhook`. Access tokens come back to core, which seals
-them; nothing here logs one (and `core/logs.py` masks any that would be).
+them; nothing here logs one (and `core/platform/logs.py` masks any that would be).
 """
 
 from __future__ import annotations

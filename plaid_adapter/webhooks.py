@@ -1,6 +1,6 @@
 """`POST /banks/plaid/webhook`: Plaid's webhooks, verified (`verify.py`; unverified:
 401 and nothing changed), put in core's words and applied every time they come
-(`core.bank_webhooks`). Plaid's ITEM webhooks carry no event id and no time, so a
+(`core.banking.provider_events`). Plaid's ITEM webhooks carry no event id and no time, so a
 second break (or repair) of an item is the same bytes as the first: nothing is
 dropped for having been seen; each effect changes a connection only from the state
 it changes (a retry changes nothing). Known and unknown kinds alike answer 200

@@ -1,7 +1,7 @@
 """App Home: the firm at a glance for staff (open invites soonest expiry first, clients
 whose connection needs restoring, recent accepts and connections, what could not be
 delivered and why, the notices channel), a short guide for support, ❌ and Connect for
-someone not linked. The data (`core.overview`) on SQLite and PostgreSQL; the Home
+someone not linked. The data (`core.reports.overview`) on SQLite and PostgreSQL; the Home
 end to end: a signed `app_home_opened` into the real app, `views.publish` at the
 Slack stand-in."""
 

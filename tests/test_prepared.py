@@ -1,4 +1,4 @@
-"""Statements on hot paths (core.db.Prepared, core.db.create): SQL written once per
+"""Statements on hot paths (`db.Prepared`, `db.create` in core.platform.db): SQL written once per
 kind of database, values bound at each run, results as peewee gives them — on SQLite
 and on PostgreSQL."""
 

@@ -5,7 +5,7 @@ A connected application (the seed's Accounting CS case) exchanges a staff member
 LedgerSync email and password once for a token (`POST /api/v1/tokens`: the seed's
 ✅, or ❌ with the reason and the fix), then reads with `Authorization: Bearer lsk_…`:
 the firm's clients, a client's accounts, an account's transactions — read-only,
-within that staff member's firm and role (`core.api_tokens`, `core.bank_data`).
+within that staff member's firm and role (`core.firms.api_tokens`, `core.banking.bank_data`).
 401: no token, or a revoked one; 403: the firm can't use LedgerSync now, or an admin's
 action; 404: nothing of that id in this firm (another firm's looks exactly the same);
 400: a bad cursor, limit or since (`error.parameter` names it; ASCII digits only), or a

@@ -8,7 +8,7 @@ check with the firm), what LedgerSync is and what the account can and cannot do,
 and offers "This isn't me", which withdraws the link and tells the firm. Every form
 carries a CSRF token and must come from our own pages; every page sends
 `Referrer-Policy: no-referrer` (`pages.py`). Signing in starts a server-side
-session (`core.sessions`) that sign-out, a revoked or replaced link, or time ends;
+session (`core.invitations.sessions`) that sign-out, a revoked or replaced link, or time ends;
 a client comes back later with a one-time code (`sign_in.py`).
 """
 

@@ -1,6 +1,6 @@
 """The seed's *LedgerSync Integration* form, for a Slack user: `/ledgersync connect`
 answers with a button to `/slack/link/<token>` (one time, 10 minutes, for the Slack
-user who asked: `core.linking`). Email and password are typed here, never in Slack.
+user who asked: `core.firms.slack_accounts`). Email and password are typed here, never in Slack.
 
 The first browser to open the page gets a random cookie (HttpOnly, SameSite=Lax,
 Secure over https) and owns the page; any other browser is told the link was opened

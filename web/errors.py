@@ -18,7 +18,7 @@ from core.platform.i18n import N_
 log = logging.getLogger(__name__)
 RETRY_AFTER = "30"
 
-PAGES = {  # the catalogue's words (core/i18n.py), translated as each page is shown
+PAGES = {  # the catalogue's words (core/platform/i18n.py), translated as each page is shown
     400: (N_("That didn't work"), N_("The page was open too long or was sent twice. Go back, "
                                      "reload it and try again.")),
     403: (N_("Not allowed"), N_("You can't do that with this account.")),

@@ -1,5 +1,5 @@
 """The client pages' language, through Flask-Babel, from core's one catalogue
-(`core/i18n.py`: the `.po` files compiled in memory, no `.mo` to build).
+(`core/platform/i18n.py`: the `.po` files compiled in memory, no `.mo` to build).
 
 A page is in: the language the visitor chose (`?lang=es`, kept in their session),
 else the client's own (a view that knows the client calls `use`), else what the

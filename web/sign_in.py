@@ -1,5 +1,5 @@
 """Signing in again, under `/account/`: the client gives the phone number or email
-their firm has, gets a one-time code (`core.signin`), types it, and is in their
+their firm has, gets a one-time code (`core.invitations.sign_in`), types it, and is in their
 limited account — or, when the address is on file at several firms, chooses which.
 
 The pages answer the same whether or not the address is anyone's. The browser keeps

@@ -1,6 +1,6 @@
 """`/unsubscribe/<token>`: an email's one-click unsubscribe (RFC 8058).
 
-The token (`core.optouts.unsubscribe_token`) names the address and is signed with
+The token (`core.messaging.optouts.unsubscribe_token`) names the address and is signed with
 SECRET_KEY; a forged or broken one (odd characters included) is 404 and changes
 nothing. GET and HEAD only show a button (link checkers, scanners and previews open
 links); only a POST — the button's, or the mail client's own

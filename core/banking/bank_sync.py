@@ -9,7 +9,7 @@ apply the changes once: the second finds the cursor moved and changes nothing. A
 change in the provider's data while paging (TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION)
 starts the pages again from the first cursor, as Plaid asks.
 
-When it runs is `core.connections`' to decide (`sync_soon`): after a connection is
+When it runs is `core.banking.connections`' to decide (`sync_soon`): after a connection is
 added or restored, when the provider says there are updates (a webhook), and once a
 day for every working connection (the sweep). A provider that answers that the bank
 wants the login again (ITEM_LOGIN_REQUIRED) gives a `broken` report: the connection

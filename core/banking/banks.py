@@ -119,7 +119,7 @@ class LinkRequest:
     completion_url: str  # where the provider sends the client's browser back
     webhook_url: str
     access_token: str | None = field(default=None, repr=False)  # update mode: restore
-    language: str = "en"  # the client's (core.i18n.of_client): the provider's pages in it
+    language: str = "en"  # the client's (core.platform.i18n.of_client): the provider's pages in it
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,7 @@ def _stop_reconnect_prompts(client: Client) -> None:
                           reason="the bank connection works again")
 
 
-# --- keeping the data in step (core.bank_sync does the work) ------------------------------
+# --- keeping the data in step (core.banking.bank_sync does the work) ------------------------------
 
 def sync_soon(connection_id: int) -> None:
     """Sync this connection's accounts and transactions: on a worker (the `sync_runner`

@@ -6,11 +6,11 @@ LOGIN_REPAIRED are the same bytes for the second break (or repair) of an item as
 the first, and its retries of a delivery it thinks failed are those bytes too. So a
 body seen before proves nothing, and nothing is dropped for it. The effects are
 idempotent by state instead — a connection breaks only when it works, works again
-only when broken (`core.connections`' conditional updates), so a retry changes
+only when broken (`core.banking.connections`' conditional updates), so a retry changes
 nothing and a genuine second break after a repair breaks it again, with a new notice
 and a new automatic invite. The automatic invite goes once a break
-(`core.reconnects.after_break`), however often the break is said; a link session
-finishes once (`core.bank_links`' claim). `provider_webhook` keeps a record of the
+(`core.banking.reconnects.after_break`), however often the break is said; a link session
+finishes once (`core.banking.link_sessions`' claim). `provider_webhook` keeps a record of the
 bodies, by their SHA-256 (what Plaid's signature covers): when one last came and
 how many times it came again. "Updates are available" is not recorded: a sync from
 the stored cursor is harmless when there is nothing new.

@@ -2,7 +2,7 @@
 are scheduled at their exact times, through the `scheduler` port (`core.ports`: RQ's
 scheduler when there is a queue).
 
-Nothing depends on a schedule being kept: the periodic sweep (`core.sweep`) finds
+Nothing depends on a schedule being kept: the periodic sweep (`core.invitations.sweep`) finds
 in the database whatever is due and was not done (Redis flushed, a worker lost).
 A bulk run's invites are not scheduled one by one: inside `held()` their times are
 collected, and the run asks for one catch-up of what is due at the latest of them

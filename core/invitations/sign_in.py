@@ -17,7 +17,7 @@ email the firm has on file for the client (`/account/sign-in`).
   SECRET_KEY, bound to the attempt), and the browser a random nonce of which the
   database keeps only the SHA-256: a code alone, or the database alone, signs no one
   in. What is handed on, and the message that carries the code, keep it sealed
-  (`tokens.seal`, `core.sealed`).
+  (`tokens.seal`, `core.platform.sealed`).
 - **Sent as any message.** Through the outbound port, so opt-outs hold: a number
   that replied STOP gets no text; the code goes to the email on file instead when
   there is one, and the page says so (and how to get texts again) for any opted-out
@@ -26,7 +26,7 @@ email the firm has on file for the client (`/account/sign-in`).
 - **Per client, from any address.** WRONG_CODES_PER_DAY (10) wrong codes for one
   client's account in a day, from however many addresses and attempts, close signing
   in with a code (`signin.closed`) until they accept a new link from the firm.
-- **Success** is a new server-side session (`core.sessions`) in the same limited
+- **Success** is a new server-side session (`core.invitations.sessions`) in the same limited
   account, ended as any other (sign out, revoke, time).
 """
 

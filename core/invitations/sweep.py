@@ -3,7 +3,7 @@
 Scheduled jobs normally do the work at the exact time; the sweep is the safety
 net for a Redis that lost its data, a scheduler that died, a worker killed
 mid-send. Every query it runs is on a partial index of what is *due* (see
-`core.models`), so its cost follows the number of due items, not all invites.
+`core.records`), so its cost follows the number of due items, not all invites.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ their senders plug into.
    `dispatcher` port (`core.ports`: the job queue, or `deliveries.deliver_now`);
    inside `held()` the ids are collected for the caller to dispatch after its own
    commit (`dispatch_held`).
-3. `core.deliveries` sends it through the `Sender` that `sender_for` gives for
+3. `core.messaging.deliveries` sends it through the `Sender` that `sender_for` gives for
    its channel (the `senders` port) and records what came of it.
 
 The database keeps a message's link masked; `text_of` rebuilds what the
@@ -156,7 +156,7 @@ def text_of(message: Message) -> tuple[str, str | None] | None:
             if token is None:
                 return None
             body, html = tokens.unmask_link(body, token), tokens.unmask_link(html, token)
-        # A one-time sign-in code is stored sealed (core/sealed.py): opened here too.
+        # A one-time sign-in code is stored sealed (core/platform/sealed.py): opened here too.
         body, html, had_html = sealed.opened(body), sealed.opened(html), html is not None
         if body is None or (had_html and html is None):
             return None

@@ -1,5 +1,5 @@
 """Every word we send to a client, in one place, in the client's language: each
-wording is a message of the one catalogue (`core/i18n.py`), whole, so that a
+wording is a message of the one catalogue (`core/platform/i18n.py`), whole, so that a
 translation can order its words as it needs.
 
 SMS texts are kept GSM-7 (names transliterated, or UCS-2 when a name isn't in a
@@ -25,7 +25,7 @@ from . import sms_encoding
 MAX_SMS_SEGMENTS = 2  # a GSM-7 invite or reminder at most; one at realistic lengths
 FIRM_NAME_LIMIT = 40
 NAME_LIMITS = {"firm": FIRM_NAME_LIMIT, "first": 20}  # characters of a name in a text
-CODE_MINUTES = 10  # how long a sign-in code works (core.signin)
+CODE_MINUTES = 10  # how long a sign-in code works (core.invitations.sign_in)
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class InviteText:
     purpose: str = "connect"  # connect|reconnect
     support_email: str = "support@ledgersync.com"
     name: str = ""  # the client's whole name (the email greets a company by it)
-    language: str = i18n.DEFAULT  # the client's (core.i18n.of_client)
+    language: str = i18n.DEFAULT  # the client's (core.platform.i18n.of_client)
 
     def _(self, text: str, **fields) -> str:
         return i18n.translate(self.language, text, **fields)
@@ -237,7 +237,7 @@ def render(kind: str, channel: str, text: InviteText) -> Rendered:
     return table[(kind, channel)](text)
 
 
-# --- a sign-in code (core.signin) ----------------------------------------------------------
+# --- a sign-in code (core.invitations.sign_in) ------------------------------------------
 
 
 def signin_code_sms(code: str, host: str, lang: str) -> Rendered:

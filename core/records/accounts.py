@@ -20,7 +20,7 @@ class ClientAccount(BaseModel):
 
 
 class ClientSession(BaseModel):
-    """A signed-in client (core/sessions.py): the browser keeps a random id, the
+    """A signed-in client (core/invitations/sessions.py): the browser keeps a random id, the
     database only its SHA-256; `ended_at` ends it everywhere."""
 
     id = AutoField()
@@ -34,7 +34,7 @@ class ClientSession(BaseModel):
 
 
 class SignInAttempt(BaseModel):
-    """A client signing in again with a one-time code (core/signin.py). The browser
+    """A client signing in again with a one-time code (core/invitations/sign_in.py). The browser
     keeps a random nonce, the database its SHA-256 (`digest`) and an HMAC of the code
     (`code_digest`), never the code; `clients` are the accounts the address matched
     (none for an address nobody has: the page answers the same)."""

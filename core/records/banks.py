@@ -29,7 +29,7 @@ class BankConnection(BaseModel):
     last_error = CharField(max_length=300, null=True)
     created_at = UTCDateTimeField(default=clock.now)
     updated_at = UTCDateTimeField(default=clock.now)
-    # The provider's side (core/banks.py): which provider, its item, the item's access
+    # The provider's side (core/banking/banks.py): which provider, its item, the item's access
     # token sealed under ENCRYPTION_KEYS, and where /transactions/sync left off.
     provider = CharField(max_length=16, default="sandbox")
     item_id = CharField(max_length=100, null=True, index=True)
@@ -62,7 +62,7 @@ class BankAccount(BaseModel):
 
 
 class BankTransaction(BaseModel):
-    """One transaction, kept in step with the provider (`core.bank_sync`). `amount_cents`
+    """One transaction, kept in step with the provider (`core.banking.bank_sync`). `amount_cents`
     is as the account holder sees it: negative is money out."""
 
     id = AutoField()
@@ -107,7 +107,7 @@ class BankLinkSession(BaseModel):
 
 class ProviderWebhook(BaseModel):
     """A provider's webhook body, by its SHA-256: when it last came and how many times it
-    came again. A record only: every delivery is applied (`core.bank_webhooks`)."""
+    came again. A record only: every delivery is applied (`core.banking.provider_events`)."""
 
     digest = CharField(max_length=64, primary_key=True)
     provider = CharField(max_length=16)

@@ -22,13 +22,13 @@ class Firm(BaseModel):
     clients_may_request_links = BooleanField(default=False)
     # A connection that needs restoring sends the client a reconnect invite by itself.
     auto_reconnect_invites = BooleanField(default=False)
-    # Who is asking, on the client's pages (core/firm_settings.py): a logo (https only),
+    # Who is asking, on the client's pages (core/firms/firm_settings.py): a logo (https only),
     # the header's colour, a phone and an email clients can check with, their language.
     logo_url = CharField(max_length=500, null=True)
     brand_color = CharField(max_length=7, null=True)  # #rrggbb
     contact_phone = CharField(max_length=20, null=True)  # E.164
     contact_email = CharField(max_length=254, null=True)
-    language = CharField(max_length=8, default="en")  # clients' default (core/i18n.py)
+    language = CharField(max_length=8, default="en")  # clients' default (core/platform/i18n.py)
     created_at = UTCDateTimeField(default=clock.now)
 
     def __str__(self):

@@ -17,7 +17,7 @@ from .invites import Invite
 
 class Status(StrEnum):
     """Where a message stands (`Message.status`). Receipts only ever move it
-    forward (`core.deliveries.RANK`)."""
+    forward (`core.messaging.deliveries.RANK`)."""
 
     PENDING = "pending"
     SENDING = "sending"
