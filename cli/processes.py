@@ -41,17 +41,16 @@ def serve(host: str, port: int) -> None:
 
 def work(*, burst: bool = False, fork: bool = False) -> None:
     """An RQ worker on every queue, in their order, with RQ's scheduler."""
-    from rq import SimpleWorker, Worker
-
     from jobs import queues
+    from jobs.worker import worker_class
 
     redis = queues.connection()
     if not queues.available(redis):
         raise click.ClickException(NO_REDIS.format(url=config.settings().redis_url))
     if config.settings().notice_provider == "slack":
         import bot.listeners  # noqa: F401 - Slack answers' code, loaded once, not per job
-    worker_class = Worker if fork else SimpleWorker
-    worker = worker_class([queues.queue(n, redis) for n in queues.QUEUES], connection=redis)
+    worker = worker_class(fork)([queues.queue(n, redis) for n in queues.QUEUES],
+                                connection=redis)
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 
 

@@ -14,13 +14,12 @@ send late into the next one's second.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from redis import Redis
 from rq import get_current_job
 
-from core.messaging import deliveries
 from core.platform.config import Settings, settings
-from core.records import Message
 
 from . import queues
 
@@ -92,19 +91,18 @@ def until(slot: float | None) -> None:
 # --- a delivery job's slot ----------------------------------------------------------------
 
 
-def slot_for(message: Message, carried: float | None) -> float | None:
+def slot_for(channel: str, carried: float | None, held: datetime | None) -> float | None:
     """The slot to send in: the one the job carries, else the one the message already
-    holds (a second job for it — the sweep's, a duplicate — reserves no other), else a
-    new one. A retry after a refusal always takes a new one; so does a carried slot
-    missed by more than LATE_OK (under overload a text slips rather than bunch)."""
+    holds (`held`: a second job for it — the sweep's, a duplicate — reserves no other),
+    else a new one. A retry after a refusal always takes a new one; so does a carried
+    slot missed by more than LATE_OK (under overload a text slips rather than bunch)."""
     if _retrying():
-        return reserve(queues.connection(), message.channel)
+        return reserve(queues.connection(), channel)
     if carried is not None and time.time() - carried <= LATE_OK:
         return carried
-    held = deliveries.slot_of(message)
     if held is not None:
         return held.timestamp()
-    return reserve(queues.connection(), message.channel)
+    return reserve(queues.connection(), channel)
 
 
 def too_far(slot: float | None) -> bool:

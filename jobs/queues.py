@@ -46,14 +46,13 @@ def _quick(url: str) -> Redis:
 
 
 def queue(name: str = "default", redis: Redis | None = None) -> Queue:
-    if redis is not None:
-        return Queue(name, connection=redis)
-    return _queue(name, settings().redis_url)
+    """The queue `name` on `redis` (default: the settings' Redis), built once."""
+    return _queue(name, redis or connection())
 
 
 @cache
-def _queue(name: str, url: str) -> Queue:
-    return Queue(name, connection=_connection(url))
+def _queue(name: str, redis: Redis) -> Queue:
+    return Queue(name, connection=redis)
 
 
 def available(redis: Redis) -> bool:
@@ -63,26 +62,26 @@ def available(redis: Redis) -> bool:
         return False
 
 
-def enqueue_deliveries(message_ids: list[int]) -> None:
+def enqueue_deliveries(message_ids: list[int], redis: Redis | None = None) -> None:
     """The `dispatcher` port with a queue: a delivery job each, on `high`."""
     try:
-        high = queue("high")
+        high = queue("high", redis)
         for message_id in message_ids:
             high.enqueue("jobs.tasks.deliver", message_id, **DELIVERY)
     except RedisError:
         log.warning("Redis refused deliveries %s; the sweep will send them", message_ids)
 
 
-def schedule_at(task: str, invite_id: int, when: datetime) -> None:
+def schedule_at(task: str, invite_id: int, when: datetime, redis: Redis | None = None) -> None:
     """The `scheduler` port: RQ's scheduler brings the job back at `when`."""
-    queue("default").enqueue_at(_whole(when), f"jobs.tasks.{task}", invite_id,
+    queue("default", redis).enqueue_at(_whole(when), f"jobs.tasks.{task}", invite_id,
                                 job_id=f"{task}-{invite_id}", **SCHEDULED)
 
 
-def run_bulk(run_id: int) -> None:
+def run_bulk(run_id: int, redis: Redis | None = None) -> None:
     """The `bulk_runner` port: BULK_CHAINS jobs share the run."""
     for _ in range(BULK_CHAINS):
-        queue("bulk").enqueue("jobs.tasks.bulk_send", run_id, job_timeout=600)
+        queue("bulk", redis).enqueue("jobs.tasks.bulk_send", run_id, job_timeout=600)
 
 
 def deliver_at(message_id: int, slot: float, lead: float) -> None:

@@ -46,7 +46,7 @@ def deliver(message_id: int, slot: float | None = None) -> str:
     message = deliveries.find(message_id)
     if message is None or message.status != Status.PENDING:
         return message.status if message else "missing"
-    slot = pacing.slot_for(message, slot)
+    slot = pacing.slot_for(message.channel, slot, deliveries.slot_of(message))
     if pacing.too_far(slot):  # (the scheduler may bring it back early: again)
         if deliveries.wait_for_slot(message_id, datetime.fromtimestamp(slot, UTC)):
             queues.deliver_at(message_id, slot, lead=pacing.HOLD)

@@ -220,7 +220,7 @@ def test_resend_cooldown_is_read_from_the_environment():
     with pytest.raises(config.ConfigError, match="not a duration"):
         config.Settings.from_env({"SECRET_KEY": "x", "RESEND_COOLDOWN": "soon"})
     assert "RESEND_COOLDOWN=60s" in (ROOT / ".env.example").read_text()
-    assert "`RESEND_COOLDOWN`" in README
+    assert "`RESEND_COOLDOWN`" in (ROOT / "docs" / "settings.md").read_text()
 
 
 # --- `ledgersync outbox | head` ---------------------------------------------------------
@@ -290,7 +290,8 @@ def test_ensure_redis_starts_nothing_for_another_host(tmp_path):
 def test_env_file_is_read_from_the_working_directory(tmp_path):
     (tmp_path / ".env").write_text('REMINDER_AFTER="30s"\nINVITE_TTL=60s\n')
     env = {k: v for k, v in second_terminal_env().items() if k not in MANAGED}
-    code = "from core import config; s = config.settings(); print(s.invite_ttl.seconds)"
+    code = ("from core.platform import config; s = config.settings(); "
+            "print(s.invite_ttl.seconds)")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**env,
                           "SECRET_KEY": "x"}, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "60", done.stderr

@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 import wiring
 from core import ports
 from core.firms import firms
-from core.invitations import clients, invites, links, reminders, schedule, sweep
+from core.invitations import clients, invites, links, reminders, sweep
 from core.messaging import outbound
 from core.platform import clock, config, tokens
 from core.records import Invite, Message
@@ -64,7 +64,7 @@ def smtp():
 
 
 def enqueue_everything_twice():
-    deliver_once, schedule_once = outbound._dispatcher, schedule._backend
+    deliver_once, schedule_once = ports.current().dispatcher, ports.current().scheduler
     redis = queues.connection()
     default = queues.queue("default", redis)
 

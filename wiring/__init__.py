@@ -16,6 +16,8 @@ them, once, at start-up:
 
 from __future__ import annotations
 
+from functools import partial
+
 from core import ports
 from core.banking import banks, connections
 from core.messaging import deliveries, outbound
@@ -61,12 +63,14 @@ nothing changed, when Redis doesn't answer."""
     from jobs import queues
     from jobs import signin as sign_in_jobs
 
-    if not queues.available(queues.connection(settings)):
+    redis = queues.connection(settings)
+    if not queues.available(redis):
         return False
     inline()
     ports.install(ports.current().with_(
-        dispatcher=queues.enqueue_deliveries, scheduler=queues.schedule_at,
-        bulk_runner=queues.run_bulk, sync_runner=bank_jobs.request_sync,
+        dispatcher=partial(queues.enqueue_deliveries, redis=redis),
+        scheduler=partial(queues.schedule_at, redis=redis),
+        bulk_runner=partial(queues.run_bulk, redis=redis), sync_runner=bank_jobs.request_sync,
         reconnect_scheduler=bank_jobs.schedule_auto_invite,
         sign_in_runner=sign_in_jobs.request_code, queued=True))
     return True

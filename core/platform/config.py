@@ -104,6 +104,15 @@ class Settings:
     proxy_hops: int = 0  # proxies in front of the web process whose X-Forwarded-* we believe
     client_session_idle: timedelta = timedelta(hours=24)
     client_session_max: timedelta = timedelta(days=7)
+    # A pooler between us and PostgreSQL: `transaction` (PgBouncer's transaction pooling:
+    # no server-side prepared statements, no session state) or "" (none, or session mode).
+    database_pooler: str = ""
+    metrics_token: str = ""  # /metrics answers a bearer of it (else 404)
+    metrics_port: int = 0  # or a port of its own, on METRICS_ADDR; 0: none
+    metrics_addr: str = "127.0.0.1"
+    sentry_dsn: str = ""  # error reports to Sentry (or anything that speaks its protocol)
+    sentry_environment: str = "production"
+    log_format: str = "text"  # text | json (one object a line)
 
     @property
     def sms_provider(self) -> str:
@@ -172,6 +181,13 @@ class Settings:
             proxy_hops=_hops(get("PROXY_HOPS")),
             client_session_idle=parse_duration(get("CLIENT_SESSION_IDLE") or "24h"),
             client_session_max=parse_duration(get("CLIENT_SESSION_MAX") or "7d"),
+            database_pooler=(get("DATABASE_POOLER") or "").strip().lower(),
+            metrics_token=get("METRICS_TOKEN", ""),
+            metrics_port=_port("METRICS_PORT", get("METRICS_PORT")),
+            metrics_addr=get("METRICS_ADDR") or defaults.metrics_addr,
+            sentry_dsn=get("SENTRY_DSN", ""),
+            sentry_environment=get("SENTRY_ENVIRONMENT") or defaults.sentry_environment,
+            log_format=(get("LOG_FORMAT") or defaults.log_format).strip().lower(),
         ).validated()
 
     @property
@@ -193,6 +209,10 @@ class Settings:
             raise ConfigError("REMINDER_AFTER must be shorter than INVITE_TTL")
         if not self.public_base_url.startswith(("http://", "https://")):
             raise ConfigError("PUBLIC_BASE_URL must start with http:// or https://")
+        if self.database_pooler not in {"", "transaction", "session"}:
+            raise ConfigError("DATABASE_POOLER is transaction, session, or empty")
+        if self.log_format not in {"text", "json"}:
+            raise ConfigError("LOG_FORMAT is text or json")
         return self
 
 
@@ -206,6 +226,15 @@ def _rate(name: str, value: str | None, default: float) -> float:
     if not 0 < rate <= 1000:
         raise ConfigError(f"{name} must be above 0 and at most 1000")
     return rate
+
+
+def _port(name: str, value: str | None) -> int:
+    text = (value or "").strip()
+    if not text:
+        return 0
+    if not re.fullmatch(r"[0-9]{1,5}", text) or not 0 < int(text) < 65536:
+        raise ConfigError(f"{name} is a port number, 1 to 65535")
+    return int(text)
 
 
 def _margin(value: str | None, default: float) -> float:
