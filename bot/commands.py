@@ -21,6 +21,7 @@ from . import (
     bulk_commands,
     connect_account,
     firm_commands,
+    funnel_commands,
     notices,
     parse,
     staff_commands,
@@ -181,6 +182,7 @@ HANDLERS = {
     "accounts": bank_commands.show_accounts, "transactions": bank_commands.show_transactions,
     "api-tokens": bank_commands.api_tokens_command, "auto-reconnect": bank_commands.auto_reconnect,
     "firm": firm_commands.firm, "language": firm_commands.language,
+    "funnel": funnel_commands.funnel, "support": funnel_commands.support,
 }
 
 # What a button on a status card needs: the same permission as its command.

@@ -24,7 +24,7 @@ from core.records import migrations
 from core.reports import doctor, status
 
 from . import banks as bank_cli
-from . import bulk_commands, processes, render, settings_commands, staff
+from . import bulk_commands, funnel_commands, processes, render, settings_commands, staff
 
 log = logging.getLogger("ledgersync")
 
@@ -296,6 +296,7 @@ main.add_command(bulk_commands.invite_all)
 main.add_command(bulk_commands.bulk_group)
 main.add_command(staff.staff_group)
 main.add_command(staff.support_group)
+main.add_command(funnel_commands.funnel)
 bank_cli.register(main)  # accounts, transactions, banks sync|auto-reconnect, api-tokens
 
 
