@@ -28,7 +28,7 @@ from . import (
     views,
 )
 
-MODAL_COMMANDS = {"client add", "import"}
+MODAL_COMMANDS = {"client add", "client edit", "import"}
 
 
 def opens_modal(text: str) -> bool:
@@ -88,6 +88,12 @@ def list_clients(command, actor: Actor, meta, offset: int = 0) -> dict:
 def client_add(command, actor: Actor, meta) -> OpenModal:
     actor.require("client_add")
     return OpenModal(views.client_add_modal(json.dumps(meta)))
+
+
+def client_edit(command, actor: Actor, meta) -> OpenModal:
+    """`/ledgersync client edit <client>`: the client's details in a form to change."""
+    _, client = _client(command, actor, "client_add")
+    return OpenModal(views.client_edit_modal(client, json.dumps({**meta, "client": client.id})))
 
 
 def import_clients(command, actor: Actor, meta) -> OpenModal:
@@ -175,6 +181,7 @@ def run_doctor(command, actor: Actor, meta) -> dict:
 
 HANDLERS = {
     "disconnect": disconnect, "clients": list_clients, "client add": client_add,
+    "client edit": client_edit,
     "import": import_clients, "invite": invite, "resend": resend, "remind": remind,
     "revoke": revoke, "status": show_status, "pending": pending, "notify": notify,
     "doctor": run_doctor, "role": staff_commands.role, "staff": staff_commands.staff,

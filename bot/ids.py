@@ -24,6 +24,7 @@ class ActionId(StrEnum):
 
 class CallbackId(StrEnum):
     CLIENT_ADD = "client_add_modal"
+    CLIENT_EDIT = "client_edit_modal"
     IMPORT = "import_modal"
     INVITE = "invite_modal"
     BULK_LIST = "bulk_list_modal"

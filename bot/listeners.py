@@ -37,6 +37,7 @@ def register(app: App) -> None:
     app.action(str(ActionId.PICK))(on_pick)
     app.action(str(ActionId.MORE))(on_more)
     app.view(str(CallbackId.CLIENT_ADD))(on_client_add)
+    app.view(str(CallbackId.CLIENT_EDIT))(on_client_edit)
     app.view(str(CallbackId.IMPORT))(on_import)
     app.view(str(CallbackId.INVITE))(on_invite)
     app.event("message")(on_message)
@@ -140,6 +141,20 @@ def on_client_add(view, context):
     return views.message(f"Added {client.name}", [views.section(
         f":white_check_mark: Added {views.who(client)}. Invite them: "
         f"`/ledgersync invite {views.esc(client.name)}`")])
+
+
+@submitted(check_first=True)
+def on_client_edit(view, context):
+    actor = context["actor"]
+    actor.require("client_add")
+    client = actor.client(actor.firm, record_id(json_of(view.get("private_metadata"))
+                                                .get("client")))
+    updated = clients.update(client, name=_value(view, BlockId.NAME),
+                             phone=_value(view, BlockId.PHONE),
+                             email=_value(view, BlockId.CLIENT_EMAIL),
+                             banks=_value(view, BlockId.BANKS), actor=actor.label)
+    return views.message(f"Updated {updated.name}", [views.section(
+        f":white_check_mark: Updated {views.who(updated)}.")])
 
 
 @submitted()

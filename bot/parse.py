@@ -44,8 +44,9 @@ def parse(text: str) -> Command:
         text = (text[: match.start()] + text[match.end():]).strip()
     head, _, rest = text.partition(" ")
     name = head.lower() or "help"
-    if name == "client" and rest.split(" ", 1)[0].lower() == "add":
-        name, rest = "client add", rest[3:].strip()
+    if name == "client" and rest.split(" ", 1)[0].lower() in {"add", "edit"}:
+        verb = rest.split(" ", 1)[0].lower()
+        name, rest = f"client {verb}", rest[len(verb):].strip()
     if name in {"invite", "invite_all", "inviteall"} and rest.split(" ", 1)[0].lower() == "all":
         name, rest = "invite-all", rest[3:].strip()
     name = {"invite_all": "invite-all", "inviteall": "invite-all"}.get(name, name)

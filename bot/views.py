@@ -37,6 +37,7 @@ HELP = [
     ("connect", "link your Slack user to your LedgerSync account (on a one-time web page)"),
     ("clients [filter]", "list clients: `/ledgersync clients smith`"),
     ("client add", "add a client (a form opens)"),
+    ("client edit <client>", "change a client's name, number, email or banks (a form)"),
     ("import", "paste a CSV of clients: name, email, phone, banks"),
     ("invite <client> [sms|email] [reconnect]", "`/ledgersync invite \"Acme Co\" sms`"),
     ("invite-all [not-invited|expired|reconnect|list] [sms|email]",
@@ -111,10 +112,15 @@ def error(text: str) -> dict:
 
 
 def refused(problem: LedgerSyncError) -> dict:
-    """What went wrong, in one line; for a link to an address someone said isn't the
-    client's, the warning and *Send anyway* (for staff who checked it with them)."""
+    """What went wrong, in one line, and the commands that put it right; for a link to
+    an address someone said isn't the client's, the warning and *Send anyway* (for
+    staff who checked it with them)."""
     if not isinstance(problem, Unchecked):
-        return error(str(problem))
+        fixes = fix_commands(problem)
+        if not fixes:
+            return error(str(problem))
+        return message(str(problem), [section(f":x: {esc(problem)}"),
+                                      context("Fix it: " + " · ".join(fixes))])
     value = json.dumps({"client": problem.client.id, "purpose": problem.purpose,
                         "channel": problem.disowned.invite.channel})
     return message(str(problem), [
@@ -122,6 +128,14 @@ def refused(problem: LedgerSyncError) -> dict:
         {"type": "actions", "elements": [
             button("Send anyway", ActionId.RESEND_ANYWAY, value, "danger")]},
     ])
+
+
+def fix_commands(problem: LedgerSyncError) -> list[str]:
+    """The Slack commands that put `problem` right (its `fixes`)."""
+    words = {"edit_client": "client edit {}", "invite_by": "resend {} {}",
+             "resend_force": "resend {} force"}
+    return [f"`/ledgersync {esc(words[f.action].format(f.client, f.detail).strip())}`"
+            for f in getattr(problem, "fixes", ()) if f.action in words]
 
 
 BUSY = "LedgerSync is busy: nothing was done. Try again in a minute."
@@ -469,6 +483,17 @@ def client_add_modal(metadata: str) -> dict:
         _input(BlockId.BANKS, "Banks to pre-select (one per line)", multiline=True,
                optional=True),
     ], submit="Add", metadata=metadata)
+
+
+def client_edit_modal(client: Client, metadata: str) -> dict:
+    return modal(CallbackId.CLIENT_EDIT, "Edit a client", [
+        _input(BlockId.NAME, "Name", initial=client.name),
+        _input(BlockId.PHONE, "Mobile number", optional=True,
+               initial=phones.display(client.phone) if client.phone else ""),
+        _input(BlockId.CLIENT_EMAIL, "Email", optional=True, initial=client.email or ""),
+        _input(BlockId.BANKS, "Banks to pre-select (one per line)", multiline=True,
+               optional=True, initial="\n".join(client.banks or [])),
+    ], submit="Save", metadata=metadata)
 
 
 def import_modal(metadata: str) -> dict:

@@ -90,7 +90,10 @@ def _account_row(client, connection, account) -> list:
               help="How many, newest first (0: all). Default 30; with --csv, all.")
 @click.option("--csv", "as_csv", is_flag=True, help="As CSV (amounts: negative is money out).")
 def transactions(client, account, since, limit, as_csv):
-    """CLIENT's transactions (of one ACCOUNT: its last digits or name), newest first."""
+    """CLIENT's transactions, newest first.
+
+    Of one ACCOUNT when given: its last digits or its name.
+    """
     found = _client(client)
     chosen = bank_data.find_account(found, account) if account else None
     start = bank_data.since_date(since, clock.now().date()) if since else None
@@ -151,7 +154,10 @@ def banks_group():
 @banks_group.command("sync")
 @click.argument("client", required=False)
 def sync(client):
-    """Sync CLIENT's connections now (every working connection without CLIENT)."""
+    """Sync bank connections now.
+
+    CLIENT's, or every working connection without CLIENT.
+    """
     from core.records import BankConnection
 
     if client:
@@ -169,7 +175,10 @@ def sync(client):
 @banks_group.command("auto-reconnect")
 @click.argument("state", type=click.Choice(["on", "off"]), required=False)
 def auto_reconnect(state):
-    """Show, or turn on or off, automatic reconnect invites for the firm."""
+    """Automatic reconnect invites: show, on or off.
+
+    For the whole firm.
+    """
     firm = current_firm()
     if state:
         reconnects.set_automatic(firm, state == "on", actor="cli")
@@ -205,6 +214,9 @@ def tokens_list():
 @api_tokens_group.command("revoke")
 @click.argument("token_id", type=int)
 def tokens_revoke(token_id):
-    """Revoke API token TOKEN_ID: requests with it are refused from now on."""
+    """Revoke API token TOKEN_ID.
+
+    Requests with it are refused from now on.
+    """
     token = api_tokens.revoke(current_firm(), token_id, by=None, actor="cli")
     click.echo(f"API token {token.id} ({token.staff.email}) is revoked.")

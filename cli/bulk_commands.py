@@ -46,7 +46,10 @@ NOBODY = {"not_invited": "every client has been invited already",
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Follow the run with a progress bar until it is over.")
 def invite_all(selection, list_file, channel, yes, wait):
-    """Invite many clients at once, after showing who gets what and who is skipped."""
+    """Invite many clients at once.
+
+    First it shows who gets what and who is skipped.
+    """
     if selection and list_file:
         raise click.UsageError("Choose one of --not-invited, --expired, --reconnect or --list")
     names = _read_list(list_file) if list_file else ""

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
+from dotenv import load_dotenv
 from peewee import OperationalError, ProgrammingError
 
 import wiring
@@ -22,6 +26,7 @@ from core.platform import clock, config, db, names
 from core.platform.errors import Ambiguous, LedgerSyncError
 from core.records import migrations
 from core.reports import doctor, status
+from core.reports.status import local_text
 
 from . import banks as bank_cli
 from . import bulk_commands, funnel_commands, processes, render, settings_commands, staff
@@ -35,13 +40,8 @@ class Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except Ambiguous as problem:
-            click.echo(f"Error: {problem}", err=True)
-            for candidate in problem.candidates[:10]:
-                click.echo(f"  - {render.who(candidate)}", err=True)
-            ctx.exit(1)
         except LedgerSyncError as problem:
-            click.echo(f"Error: {problem}", err=True)
+            _refused(problem)
             ctx.exit(1)
         except (OperationalError, ProgrammingError) as problem:
             if "no such table" in str(problem) or "does not exist" in str(problem):
@@ -64,6 +64,17 @@ class Group(click.Group):
             ctx.exit(3)
 
 
+def _refused(problem: LedgerSyncError) -> None:
+    """The problem in one line; the candidates of an ambiguous name, or the commands
+    that put it right."""
+    click.echo(f"Error: {problem}", err=True)
+    if isinstance(problem, Ambiguous):
+        for candidate in problem.candidates[:10]:
+            click.echo(f"  - {render.who(candidate)}", err=True)
+    for line in render.fixes(problem):
+        click.echo(f"  fix: {line}", err=True)
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--firm", "firm_name", envvar="LEDGERSYNC_FIRM", metavar="NAME",
               help="Firm to act for (needed when the database holds more than one).")
@@ -71,6 +82,8 @@ class Group(click.Group):
 def main(ctx, firm_name):
     """LedgerSync Connect: invite clients to connect their banks, and follow up."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if ctx.invoked_subcommand not in CREATE_A_DATABASE and not _asking_for_help():
+        _database_must_exist()
     try:
         # The web app wires itself (serve); the clock and the schema need no queue.
         wiring.wire(jobs=ctx.invoked_subcommand not in {"cron", "serve", "db"})
@@ -79,6 +92,38 @@ def main(ctx, firm_name):
         ctx.exit(2)
     ctx.obj = {"firm": firm_name}
     ctx.call_on_close(db.database.close)
+
+
+CREATE_A_DATABASE = {"db", "demo"}  # (scripts/try runs both before `serve`)
+
+
+def _asking_for_help() -> bool:
+    return any(arg in {"--help", "-h"} for arg in sys.argv[1:])
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of an `sqlite:///path` URL (as peewee reads it), else None."""
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("sqlite") or parts.path[1:] in {"", ":memory:"}:
+        return None
+    return Path(parts.path[1:])
+
+
+def _database_must_exist() -> None:
+    """An SQLite database that isn't there is not made here, nor a secret key beside it
+    (a command run from the wrong directory would start an empty one): say where we
+    looked and how to point at the real one. Only `db upgrade` and `demo` make one."""
+    load_dotenv(".env", override=False)  # as the settings will read it
+    url = os.environ.get("DATABASE_URL") or config.Settings().database_url
+    path = _sqlite_file(url)
+    if path is None or path.exists():
+        return
+    given = ("DATABASE_URL" if os.environ.get("DATABASE_URL")
+             else "the default, under this directory")
+    raise click.ClickException(
+        f"No database at {path.resolve()} ({given}). Run this from the directory where "
+        "LedgerSync is set up, point DATABASE_URL at its database (here or in a .env file "
+        "in this directory), or make a new one with `ledgersync db upgrade`.")
 
 
 # --- database and firms -------------------------------------------------------------
@@ -91,7 +136,11 @@ def db_group():
 
 @db_group.command("upgrade")
 def db_upgrade():
-    """Create the database, or bring it to the latest schema in place."""
+    """Create the database, or upgrade it in place.
+
+    A new database gets the latest schema; an existing one has the pending migrations
+    applied, in place.
+    """
     applied = migrations.upgrade()
     click.echo("\n".join(applied) if applied else
                f"Already at schema version {migrations.current_version()}.")
@@ -99,7 +148,10 @@ def db_upgrade():
 
 @main.group("firm")
 def firm_group():
-    """Create, list and set up firms (their people: `ledgersync staff`)."""
+    """Create, list and set up firms.
+
+    Their people: `ledgersync staff`.
+    """
 
 
 @firm_group.command("create")
@@ -129,7 +181,10 @@ def firm_list():
 
 @main.command("doctor")
 def doctor_cmd():
-    """The firm's set-up checked point by point: ✅, or ❌ with the fix."""
+    """Check the firm's set-up, point by point.
+
+    Each point is ✅, or ❌ with the fix.
+    """
     for check in doctor.run(current_firm()):
         click.echo(f"{'✅' if check.ok else '❌'} {check.text}")
         if check.fix:
@@ -147,7 +202,10 @@ def clients_group():
 @clients_group.command("list")
 @click.argument("filter_text", metavar="[FILTER]", default="")
 def clients_list(filter_text):
-    """List clients, optionally those whose name, phone or email contains FILTER."""
+    """List clients, or those matching FILTER.
+
+    FILTER is part of a name, a phone number or an email.
+    """
     rows = clients.search(current_firm(), filter_text)
     for client in rows:
         click.echo(render.client_row(client))
@@ -163,16 +221,52 @@ def clients_list(filter_text):
 @click.option("--language", help="en or es: the language of their texts, emails and pages "
                                   "(default: the firm's).")
 def clients_add(name, phone, email, timezone, banks, language):
-    """Add a client."""
+    """Add a client.
+
+    A name, and a mobile number or an email to invite them by.
+    """
     client = clients.add(current_firm(), name, phone=phone, email=email, timezone=timezone,
                          banks=list(banks), language=language, actor="cli")
     click.echo(f"Added {render.who(client)}.")
+    if not (client.phone or client.email):
+        click.echo(f"Note: {client.name} {clients.NO_WAY_TO_INVITE}: "
+                   f"ledgersync clients update {shlex.quote(client.name)} --phone NUMBER "
+                   "(or --email ADDRESS).", err=True)
+
+
+@clients_group.command("update")
+@click.argument("client")
+@click.option("--name", help="A new name.")
+@click.option("--phone", help="A new mobile number (\"\" to remove it).")
+@click.option("--email", help="A new email (\"\" to remove it).")
+@click.option("--timezone", help="The client's time zone, e.g. America/Chicago.")
+@click.option("--language", help="en or es (\"\" for the firm's).")
+@click.option("--bank", "banks", multiple=True,
+              help="The banks to pre-select, replacing the list (repeatable).")
+def clients_update(client, name, phone, email, timezone, language, banks):
+    """Change a client's details.
+
+    Their name, number, email, time zone, language or pre-selected banks.
+    """
+    found = _client(client)
+    changes = {key: value for key, value in {
+        "name": name, "phone": phone, "email": email, "timezone": timezone,
+        "language": language, "banks": list(banks) if banks else None}.items()
+        if value is not None}
+    if not changes:
+        raise click.UsageError("Say what to change: --name, --phone, --email, --timezone, "
+                               "--language or --bank.")
+    updated = clients.update(found, actor="cli", **changes)
+    click.echo(f"Updated {render.who(updated)}.")
 
 
 @clients_group.command("import")
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
 def clients_import(csv_file):
-    """Import clients from a CSV with columns name, email, phone, banks, language."""
+    """Import clients from a CSV file.
+
+    Columns: name, email, phone, banks, language.
+    """
     report = clients.import_csv(current_firm(), csv_file.read(), actor="cli")
     for row in report.rows:
         reason = f": {row.reason}" if row.reason else ""
@@ -205,7 +299,10 @@ def with_channel(f):
 @click.option("--reconnect", is_flag=True, help="Ask to restore broken bank connections.")
 @click.option("--bank", "banks", multiple=True, help="Pre-select a bank (repeatable).")
 def invite(client, channel, reconnect, banks):
-    """Invite CLIENT (name, phone or email) to connect their banks."""
+    """Invite CLIENT to connect their banks.
+
+    CLIENT is a name, a phone number or an email.
+    """
     sent = invites.send(_client(client), channel, purpose="reconnect" if reconnect else "connect",
                         banks=list(banks) or None)
     click.echo(render.sent(sent, "Invited"))
@@ -233,7 +330,10 @@ def remind(client, force):
 @main.command()
 @click.argument("client")
 def revoke(client):
-    """Withdraw CLIENT's open invite and sign them out of their account."""
+    """Withdraw CLIENT's open invite.
+
+    The link stops working and they are signed out of their account.
+    """
     found = _client(client)
     revoked = invites.revoke(found)
     click.echo(f"Revoked {found.name}'s access: {revoked}.")
@@ -242,7 +342,10 @@ def revoke(client):
 @main.command("status")
 @click.argument("client")
 def status_cmd(client):
-    """What happened with CLIENT: invite timeline, deliveries, connections."""
+    """What happened with CLIENT.
+
+    The invite timeline, deliveries and bank connections.
+    """
     click.echo(render.status(status.for_client(_client(client))))
 
 
@@ -255,18 +358,24 @@ def pending():
         tz = zone_for(invite.client)
         days = (invite.expires_at - now).days
         left = f"{days} day{'s' if days != 1 else ''} left" if days else "expires today"
-        click.echo(f"{invite.client.name:<30} {invite.channel:<5} expires "
-                   f"{clock.short_date(invite.expires_at, tz)} ({left})")
+        click.echo(f"{invite.client.name:<30} {invite.channel:<5} works until "
+                   f"{local_text(invite.expires_at, tz)} ({left})")
     click.echo(f"{len(rows)} open invite{'s' if len(rows) != 1 else ''}.")
 
 
 @main.command("outbox")
 @click.option("--limit", default=10, show_default=True)
 def outbox_cmd(limit):
-    """Messages kept in the local outbox (when no Twilio or SMTP is set up)."""
+    """The messages in the local outbox.
+
+    Kept when no Twilio or SMTP is set up; oldest first.
+    """
     rows = outbox.latest(limit=limit)
     if not rows:
         click.echo("The outbox is empty.")
+        return
+    click.echo(f"The last {render.plural(len(rows), 'message')}, oldest first; each time "
+               "in its recipient's zone, with UTC beside it.\n")
     for message in reversed(rows):
         click.echo(render.message(message))
 
@@ -275,7 +384,10 @@ def outbox_cmd(limit):
 @click.argument("phone")
 @click.argument("body")
 def text_in(phone, body):
-    """Play a client's text to us (as Twilio would post it): STOP, HELP, NEW, a question."""
+    """Play a client's text to us.
+
+    As Twilio would post it: STOP, HELP, NEW, a question.
+    """
     import secrets
 
     from core.invitations import client_texts
@@ -305,7 +417,10 @@ bank_cli.register(main)  # accounts, transactions, banks sync|auto-reconnect, ap
 
 @main.group("connections")
 def connections_group():
-    """A client's bank connections (the sandbox provider's, in development)."""
+    """A client's bank connections.
+
+    The sandbox provider's, in development.
+    """
 
 
 @connections_group.command("list")
@@ -324,7 +439,10 @@ def connections_list(client):
 @click.argument("client")
 @click.argument("bank")
 def connections_break(client, bank):
-    """Mark CLIENT's BANK connection as needing restoring (to try restoring)."""
+    """Mark CLIENT's BANK connection as broken.
+
+    It then needs restoring: a way to try restoring.
+    """
     from core.banking import connections
 
     found = _client(client)
@@ -349,7 +467,10 @@ DEMO_CLIENTS = [
 
 @main.command()
 def demo():
-    """Add a demo firm and clients (when the database has none) and show what to try."""
+    """Add a demo firm and clients.
+
+    Only when the database has none; then show what to try.
+    """
     from core.records import Firm
 
     if not Firm.select().exists():
@@ -366,7 +487,10 @@ def demo():
 @click.option("--port", default=5000, show_default=True, envvar="PORT")
 @click.option("--host", default="127.0.0.1", show_default=True)
 def serve(port, host):
-    """Run the web app with a worker and the sweep, for development and trying it out."""
+    """Run the web app, a worker and the sweep.
+
+    For development and trying it out (production: the Procfile).
+    """
     processes.serve(host, port)
 
 
@@ -375,7 +499,9 @@ def serve(port, host):
 @click.option("--fork", is_flag=True,
               help="Fork a process for every job (isolation, at ~30 ms a job).")
 def worker(burst, fork):
-    """Run an RQ worker (queues paced, high, default, bulk) with its scheduler.
+    """Run an RQ worker with its scheduler.
+
+    It takes the queues paced, high, default and bulk, in that order.
 
     Jobs run in the worker's own process: forking one per job cost most of a job's
     time (bench/slack_ack.py). A job that overruns its timeout is still stopped
@@ -391,7 +517,10 @@ def cron():
 
 @main.command("sweep")
 def sweep_cmd():
-    """Do, now, whatever is due and was not done (reminders, expiries, deliveries)."""
+    """Do now whatever is due and was not done.
+
+    Reminders, expiries and deliveries.
+    """
     from core.invitations import sweep
 
     click.echo(f"Sweep: {sweep.run()}.")

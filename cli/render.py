@@ -37,7 +37,7 @@ def sent(result: Sent, verb: str) -> str:
     if message.status == Status.PENDING:
         state = "queued to send"
     return (f"{verb} {invite.client.name} {how} at {to}: {state}. "
-            f"The link expires {clock.short_date(invite.expires_at, tz)}.")
+            f"The link works until {local_text(invite.expires_at, tz)}.")
 
 
 # Where the client stands, and the next step as the command to run.
@@ -105,7 +105,7 @@ def message_zone(m: Message):
 
 def message(m: Message) -> str:
     """One outbox message; its time in the recipient's zone, labelled ('… 10:24 AM EST')."""
-    when = local_text(m.created_at, message_zone(m))
+    when = f"{local_text(m.created_at, message_zone(m))} ({m.created_at:%H:%M} UTC)"
     head = f"#{m.id} {when}  {m.channel.upper()} to {m.to_addr}  [{m.kind}, {m.status}]"
     if m.channel == "sms":
         head += f"  {m.segments} segment{'s' if m.segments != 1 else ''}"
@@ -230,3 +230,25 @@ Bank data (Acme Co connected Bank of America through the sandbox):
   ledgersync transactions acme --limit 10   # newest first; --csv for a spreadsheet
 The outbox is also a page: {base}/outbox
 """
+
+
+# --- what fixes a problem, as this command line says it ---------------------------------
+
+FIX_OPTION = {"phone": "--phone NUMBER", "email": "--email ADDRESS"}
+
+
+def fixes(problem) -> list[str]:
+    """The commands that put `problem` right (its `fixes`), one a line."""
+    return [line for line in (_fix(fix) for fix in getattr(problem, "fixes", ())) if line]
+
+
+def _fix(fix) -> str:
+    name = shlex.quote(fix.client)
+    if fix.action == "edit_client":
+        option = FIX_OPTION.get(fix.detail, "[--name …] [--phone …] [--email …]")
+        return f"ledgersync clients update {name} {option}"
+    if fix.action == "invite_by":
+        return f"ledgersync resend {name} --{fix.detail}"
+    if fix.action == "resend_force":
+        return f"ledgersync resend {name} --force"
+    return ""

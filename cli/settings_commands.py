@@ -16,8 +16,10 @@ from core.platform import i18n
 @click.argument("setting", required=False)
 @click.argument("value", required=False)
 def firm_set(setting, value):
-    """Show the firm's settings, or set one: logo_url (https), brand_color (#1d4ed8),
-    phone, email (what clients check a link with) or language (en, es). `none` clears."""
+    """Show the firm's settings, or set one.
+
+    logo_url (https), brand_color (#1d4ed8), phone, email (what clients check a link
+    with) or language (en, es). `none` clears one."""
     firm = current_firm()
     if setting is None:
         for key, shown in firm_settings.described(firm):
@@ -35,8 +37,9 @@ def firm_set(setting, value):
 @click.argument("client")
 @click.argument("language")
 def clients_language(client, language):
-    """The language CLIENT reads texts, emails and pages in: en or es (firm: the
-    firm's)."""
+    """Set the language CLIENT reads.
+
+    Their texts, emails and pages: en or es (firm: the firm's)."""
     found = clients.find(current_firm(), client)
     value = "" if language.strip().lower() == "firm" else language
     clients.update(found, language=value, actor="cli")

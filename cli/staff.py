@@ -88,7 +88,10 @@ def staff_password(email, from_stdin):
 
 @click.group("support")
 def support_group():
-    """LedgerSync's own support team (every firm, read-only, from its own Slack)."""
+    """LedgerSync's own support team.
+
+    Every firm, read-only, from its own Slack.
+    """
 
 
 @support_group.command("add")

@@ -17,6 +17,7 @@ import pytest
 from core.banking import bank_data, banks, connections, reconnects
 from core.invitations import clients
 from core.platform import tokens
+from core.platform.errors import NotFound
 from core.records import BankAccount, BankConnection, BankTransaction, Firm
 from tests.slack_requests import button, command
 from tests.slack_requests import said as said_json
@@ -251,3 +252,14 @@ def test_admins_list_and_revoke_api_tokens_in_slack(web, slack, smith):
     assert access.connect(TEAM, "UBOB", "bob@smith.example", "correct horse 2").ok
     command(web, slack, "api-tokens", user="UBOB")
     assert "the staff role can't list or revoke the firm's API tokens" in said(slack, 3)
+
+
+def test_an_account_that_isnt_there_is_answered_with_the_ones_that_are(clock, maria):
+    """`transactions maria chequing` (a spelling she doesn't have): the answer lists her
+    accounts, so the next try is right."""
+    sandbox_connect(maria)
+    with pytest.raises(NotFound) as refused:
+        bank_data.find_account(maria, "chequing")
+    words = str(refused.value)
+    assert "has no account matching 'chequing'; their accounts: Chase Checking ••" in words
+    assert "Chase Savings ••" in words

@@ -163,6 +163,30 @@ def test_client_add_modal_and_its_errors(web, slack, smith):
     assert clients.find(smith, "good co").banks == ["Chase", "Ally"]
 
 
+def test_client_edit_modal_changes_the_client_and_errors_name_the_fix(web, slack, smith):
+    """`/ledgersync client edit maria`: her details in a form; a bad number is shown
+    under its field; saved, the change is hers. An invite by email before she has one
+    says so and names `/ledgersync client edit`."""
+    maria = clients.find(smith, "maria")
+    Client.update(email=None).where(Client.id == maria.id).execute()
+    command(web, slack, "invite maria email")
+    refused = said(slack)
+    assert "has no email address" in refused
+    assert "`/ledgersync client edit Maria Gonzalez`" in refused
+    command(web, slack, "client edit maria")
+    view = opened_view(slack)
+    values = {b["block_id"]: b["element"].get("initial_value") for b in view["blocks"]}
+    assert values["name"] == "Maria Gonzalez" and values["phone"] == "(212) 555-0134"
+    bad = submit(web, "client_edit_modal", {"name": "Maria Gonzalez", "phone": "555-1234"},
+                 metadata=view["private_metadata"]).json
+    assert bad["response_action"] == "errors" and list(bad["errors"]) == ["phone"]
+    submit(web, "client_edit_modal", {"name": "Maria Gonzalez", "phone": "(212) 555-0134",
+                                      "client_email": "maria@example.com"},
+           metadata=view["private_metadata"])
+    assert "Updated *Maria Gonzalez*" in json.dumps(slack.wait_for("respond:cmd"))
+    assert clients.find(smith, "maria").email == "maria@example.com"
+
+
 def test_import_modal_reports_row_by_row(web, slack, smith):
     command(web, slack, "import")
     view = opened_view(slack)

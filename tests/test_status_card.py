@@ -370,3 +370,27 @@ def test_the_card_in_slack(web, slack, smith):
     assert [(e["action_id"], e.get("style")) for e in elements] == [
         ("remind", "primary"), ("resend", None), ("revoke", "danger")]
     assert elements[2]["confirm"]["text"]["text"] == CONFIRM
+
+
+def test_reminder_lines_say_which_link_they_are_about(clock, maria):
+    """A link by SMS on Monday, a new one by email on Tuesday: the first one's reminder
+    was not sent (superseded), the second one's was — each line names its link, so the
+    two don't read as a contradiction."""
+    from core.invitations import reminders
+
+    first = invites.send(maria, "sms").invite
+    clock.shift(timedelta(days=1))
+    second = invites.resend(maria, "email").invite
+    clock.shift(config_reminder_after() - timedelta(days=1))  # the first link's day 3
+    assert reminders.send_automatic(first.id).result == "skipped"
+    clock.shift(timedelta(days=1))  # the second's
+    assert reminders.send_automatic(second.id).result == "sent"
+    texts = [line.text for line in status.for_client(maria).timeline]
+    assert "Automatic reminder not sent: invite superseded (the SMS link of Mon 23 Nov)" in texts
+    assert "Automatic reminder sent (the email link of Tue 24 Nov)" in texts
+
+
+def config_reminder_after():
+    from core.platform import config
+
+    return config.settings().reminder_after

@@ -79,7 +79,9 @@ def find_account(client: Client, text: str) -> BankAccount:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise NotFound(f"{client.name} has no account matching '{text[:40]}'")
+        have = ", ".join(label(a) for a in mine[:10]) or "none yet"
+        raise NotFound(f"{client.name} has no account matching '{text[:40]}'; their "
+                       f"accounts: {have}")
     listed = ", ".join(label(a) for a in matches[:5])
     raise InvalidInput(f"'{text[:40]}' matches {len(matches)} accounts: {listed}; "
                        "give the last four digits")

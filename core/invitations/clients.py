@@ -6,11 +6,12 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rapidfuzz import fuzz, process
 
 from core.platform import clock, i18n, phones
-from core.platform.errors import Ambiguous, InvalidInput, NotFound, Refused
+from core.platform.errors import Ambiguous, Fix, InvalidInput, NotFound, Refused
 from core.platform.names import name_key, normalize_email
 from core.records import Client, Firm, events
 
@@ -30,6 +31,19 @@ def clean_name(text: str) -> str:
         raise InvalidInput(f"A client's name can be at most {MAX_NAME} characters",
                            field="name")
     return name
+
+
+def _zone(text: str) -> str | None:
+    """A time zone as the tz database names it (America/Chicago), or None for ""."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"'{text[:40]}' is not a time zone; use a name like "
+                           "America/Chicago", field="timezone") from None
+    return text
 
 
 def clean_banks(banks) -> list[str]:
@@ -56,7 +70,7 @@ def _fields(firm: Firm, name=None, phone=None, email=None, timezone=None, banks=
     if email is not None:
         values["email"] = normalize_email(email) if email.strip() else None
     if timezone is not None:
-        values["timezone"] = timezone or None
+        values["timezone"] = _zone(timezone)
     if banks is not None:
         values["banks"] = clean_banks(banks)
     if language is not None:  # "" clears it: the firm's language
@@ -70,7 +84,7 @@ def add(firm: Firm, name: str, *, phone=None, email=None, timezone=None, banks=N
     existing = Client.get_or_none(Client.firm == firm, Client.name_key == values["name_key"])
     if existing:
         raise Refused(f"{existing.name} is already a client; update them instead",
-                      field="name")
+                      field="name", fixes=(Fix("edit_client", existing.name),))
     client = Client.create(firm=firm, **values)
     events.record("client.added", client=client, actor=actor, name=client.name)
     return client

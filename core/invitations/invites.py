@@ -23,7 +23,7 @@ from core.messaging.quiet_hours import zone_for
 from core.platform import clock, db, i18n, phones, tokens
 from core.platform.config import settings
 from core.platform.db import Param, Prepared, database
-from core.platform.errors import InvalidInput, Refused
+from core.platform.errors import Fix, InvalidInput, Refused
 from core.records import OPEN_INVITE, Client, ClientAccount, Event, Invite, Message, Staff, events
 
 from . import schedule, sessions
@@ -220,7 +220,10 @@ class Unchecked(Refused):
         super().__init__(
             f"Someone who opened the last link sent to {disowned.shown} said it isn't "
             f"{client.name}. Check {client.name}'s {disowned.what} with them before sending "
-            f"anything: if it's wrong, change it; if it's right, resend with force.")
+            f"anything: if it's wrong, change it; if it's right, resend with force.",
+            fixes=(Fix("edit_client", client.name,
+                       "phone" if disowned.invite.channel == "sms" else "email"),
+                   Fix("resend_force", client.name)))
 
 
 def unchecked(client: Client, channel: str | None = None) -> Disowned | None:
@@ -258,14 +261,20 @@ def _sent_since(client: Client, invite: Invite, address: str) -> bool:
 
 def address_for(client: Client, channel: str) -> str:
     if channel == "sms":
+        fixes = (Fix("edit_client", client.name, "phone"),
+                 *((Fix("invite_by", client.name, "email"),) if client.email else ()))
         if not client.phone:
-            raise Refused(f"{client.name} has no mobile number; add one or invite by email")
+            raise Refused(f"{client.name} has no mobile number; add one or invite by email",
+                          fixes=fixes)
         if client.phone_problem:
             raise Refused(f"{client.name}'s number can't get texts ({client.phone_problem}); "
-                          "fix the number or invite by email")
+                          "fix the number or invite by email", fixes=fixes)
         return client.phone
     if not client.email:
-        raise Refused(f"{client.name} has no email address; add one or invite by SMS")
+        raise Refused(f"{client.name} has no email address; add one or invite by SMS",
+                      fixes=(Fix("edit_client", client.name, "email"),
+                             *((Fix("invite_by", client.name, "sms"),) if client.phone
+                               else ())))
     return client.email
 
 

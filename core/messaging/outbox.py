@@ -21,10 +21,11 @@ class OutboxSender:
 
 
 def latest(firm=None, limit: int = 20) -> list[Message]:
+    """The `limit` newest messages, newest first (by the instant each was written)."""
     rows = Message.select().where(Message.provider == "outbox")
     if firm is not None:
         rows = rows.where(Message.firm == firm)
-    return list(rows.order_by(Message.id.desc()).limit(limit))
+    return list(rows.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit))
 
 
 def text(message: Message) -> str:

@@ -8,8 +8,10 @@ zone, the terminal labels the client's (`local_text`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import reduce
+
+from peewee import JOIN
 
 from core.banking import connections
 from core.invitations import invites
@@ -234,7 +236,9 @@ def _named(banks: list[BankConnection], state: str) -> tuple[str, ...]:
 
 def _timeline(client: Client, limit: int) -> list[Line]:
     """Oldest first; what happened at the same instant stays in the order it happened."""
-    lines = [Line(clock.as_utc(e.at), event_text(e)) for e in _latest(_events(client), limit)]
+    zone = zone_for(client)
+    lines = [Line(clock.as_utc(e.at), event_text(e, zone))
+             for e in _latest(_events(client), limit)]
     lines += [Line(clock.as_utc(m.updated_at), delivery_text(m))
               for m in _latest(_deliveries(client), limit)]
     told = _notices_line(client)
@@ -252,7 +256,8 @@ def _events(client: Client):
     """The client's own events, newest first: not the firm's log (staff, Slack, bulk…)."""
     theirs = reduce(lambda where, prefix: where & ~Event.kind.startswith(prefix), FIRM_KINDS,
                     Event.client == client)
-    return Event.select().where(theirs).order_by(Event.at.desc(), Event.id.desc())
+    return (Event.select(Event, Invite).join(Invite, JOIN.LEFT_OUTER).where(theirs)
+            .order_by(Event.at.desc(), Event.id.desc()))
 
 
 def _deliveries(client: Client):
@@ -262,13 +267,28 @@ def _deliveries(client: Client):
             .order_by(Message.id.desc()))
 
 
-def event_text(event: Event) -> str:
+# The automatic reminder is said of one link among several (a resend's is not the first
+# link's): which.
+OF_WHICH_LINK = {"invite.reminded", "reminder.skipped"}
+
+
+def event_text(event: Event, tz: tzinfo | None = None) -> str:
     detail = dict(event.detail or {})
     variant = "automatic" if detail.get("automatic") else detail.get("by")
     words = EVENT_WORDS.get(f"{event.kind}:{variant}") or EVENT_WORDS.get(event.kind)
     if words is None:
         return humanise(event.kind)
-    return _fill(words, detail) or humanise(event.kind)
+    return (_fill(words, detail) or humanise(event.kind)) + _which_link(event, tz)
+
+
+def _which_link(event: Event, tz: tzinfo | None) -> str:
+    """' (the SMS link of Mon 23 Nov)', for what is said of one link of several."""
+    automatic = event.kind == "reminder.skipped" or (event.detail or {}).get("automatic")
+    if event.kind not in OF_WHICH_LINK or not automatic or event.invite_id is None:
+        return ""
+    invite = event.invite
+    channel = "SMS" if invite.channel == "sms" else "email"
+    return f" (the {channel} link of {clock.short_date(invite.sent_at, tz or UTC)})"
 
 
 def humanise(code: str) -> str:
