@@ -2,8 +2,8 @@
 critical violation, in English and in Spanish, on a phone over https. The report of
 each page is saved beside its screenshot (test-output/browser/https/a11y/axe/). The
 pages the flows go through are checked in test_browser_account.py too; this test
-visits the rest: every state a link can be in, the account's pages, every sign-in
-page and error, and the chooser."""
+visits the rest: every state a link can be in, the account's pages ("You're done"
+included), every sign-in page and error, and the chooser."""
 
 from __future__ import annotations
 
@@ -71,6 +71,8 @@ def test_every_client_page_passes_axe(sqlite_database, tmp_path, twilio, browser
         page.get_by_label("Chase username").fill("user_good")
         page.get_by_label("Password").fill("pass_good")
         page.get_by_role("button", name="Connect").click()
+        page.wait_for_url("**/i/account/done")
+        checked.page(page, "done")
         BankConnection.create(client=maria, institution_id="ally-bank",
                               institution_name="Ally Bank", status="needs_reconnect")
         visit(checked, page, f"{base}/i/account", "account-connected-and-broken")
@@ -84,6 +86,7 @@ def test_every_client_page_passes_axe(sqlite_database, tmp_path, twilio, browser
 
         stranger = phone(browser)
         visit(checked, stranger, f"{base}/i/account", "signed-out-403")
+        visit(checked, stranger, f"{base}/i/signed-out", "signed-out")
         visit(checked, stranger, f"{base}/account/sign-in", "sign-in")
         stranger.get_by_role("button", name="Send me a code").click()
         checked.page(stranger, "sign-in-problem")

@@ -87,8 +87,9 @@ def test_a_client_accepts_adds_and_restores_on_a_phone(live_server, browser):
     page.get_by_label("Password").fill("pass_good")
     page.screenshot(path=shots / "3-credentials.png", full_page=True)
     page.get_by_role("button", name="Connect").click()
-    page.wait_for_url("**/i/account")
+    page.wait_for_url("**/i/account/done")
     assert page.get_by_text("Chase is connected.").is_visible()
+    assert page.get_by_role("heading", name="You're done").is_visible()
     page.screenshot(path=shots / "4-connected.png", full_page=True)
 
     ally = BankConnection.create(client=client, institution_id="ally-bank",
@@ -101,7 +102,7 @@ def test_a_client_accepts_adds_and_restores_on_a_phone(live_server, browser):
     page.get_by_label("Ally Bank username").fill("user_good")
     page.get_by_label("Password").fill("pass_good")
     page.get_by_role("button", name="Restore").click()
-    page.wait_for_url("**/i/account")
+    page.wait_for_url("**/i/account/done")
     assert page.get_by_text("Ally Bank is working again.").is_visible()
     page.screenshot(path=shots / "6-restored.png", full_page=True)
     assert [c.status for c in BankConnection.select()] == ["active", "active"]

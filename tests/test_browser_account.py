@@ -49,7 +49,7 @@ def test_sign_out_then_back_in_with_a_texted_code_and_restore_a_broken_bank(
         page.get_by_label("Password").fill("pass_good")
         checked.page(page, "5-restore")
         page.get_by_role("button", name="Restore").click()
-        page.wait_for_url("**/i/account")
+        page.wait_for_url("**/i/account/done")
         assert page.get_by_text("Ally Bank is working again.").is_visible()
         checked.page(page, "6-restored")
     assert ally.refreshed().status == "active"

@@ -151,7 +151,7 @@ def test_a_spanish_speaking_client_reads_spanish_everywhere(clock, app, twilio, 
     page = web.get(f"/i/{token}")  # an English browser: the client's language wins
     assert '<html lang="es">' in page.text and "Hola, María" in page.text
     assert "¿Qué es LedgerSync?" in page.text and "Aceptar y continuar" in page.text
-    assert "Este enlace funciona hasta el <strong>sáb 28 nov</strong>" in page.text
+    assert "Este enlace funciona hasta el <strong>sáb 28 nov, 10:02 EST</strong>" in page.text
     assert "Smith &amp; Co</span> <span class=\"via\">con LedgerSync" in page.text
     web.post(f"/i/{token}/accept", data={"csrf_token": csrf(page)})
     account = web.get("/i/account")
@@ -182,11 +182,18 @@ def test_a_spanish_client_gets_the_sign_in_code_and_help_in_spanish(app, twilio,
 
 def test_a_page_in_the_visitors_choice_of_language(app, smith):
     web = app.test_client()
-    assert '<html lang="en">' in web.get("/account/sign-in").text
-    spanish = web.get("/account/sign-in?lang=es")
-    assert '<html lang="es">' in spanish.text and 'hreflang="en">English</a>' in spanish.text
+    english = web.get("/account/sign-in")
+    assert '<html lang="en">' in english.text
+    assert '<button type="submit" name="lang" value="es" lang="es" class="link">Español' in \
+        english.text  # the switch: a form (with the CSRF token), never a GET that changes
+    spanish = web.get("/account/sign-in?lang=es")  # a link that asks for a language still does
+    assert '<html lang="es">' in spanish.text and 'value="en" lang="en" class="link">English' in \
+        spanish.text
     assert "Entre a su cuenta" in web.get("/account/sign-in").text  # remembered
-    assert "Sign in to your account" in web.get("/account/sign-in?lang=en").text
+    switched = web.post("/i/account/language", data={
+        "csrf_token": csrf(spanish), "lang": "en", "next": "/account/sign-in"})
+    assert switched.status_code == 302 and switched.headers["Location"] == "/account/sign-in"
+    assert "Sign in to your account" in web.get("/account/sign-in").text
 
 
 def test_the_clients_language_defaults_to_the_firms(database, smith):

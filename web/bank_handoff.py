@@ -11,6 +11,7 @@ pages (`client_pages.add_bank`, `restore`), which send here when the provider is
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, session, url_for
+from flask_babel import gettext as _
 
 from core.banking import banks, connections, link_sessions
 from core.platform.errors import NotFound, Refused
@@ -53,7 +54,7 @@ def restore(connection_id):
 
 
 def _hand_off(url: str, *, chosen=(), connection=None):
-    service = SERVICES.get(banks.provider_name(), "your bank's secure service")
+    service = SERVICES.get(banks.provider_name()) or _("your bank's secure service")
     return render_template("bank_link.html", url=url, chosen=list(chosen),
                            connection=connection, firm=g.client.firm.name, service=service)
 

@@ -9,7 +9,14 @@ and offers "This isn't me", which withdraws the link and tells the firm. Every f
 carries a CSRF token and must come from our own pages; every page sends
 `Referrer-Policy: no-referrer` (`pages.py`). Signing in starts a server-side
 session (`core.invitations.sessions`) that sign-out, a revoked or replaced link, or time ends;
-a client comes back later with a one-time code (`sign_in.py`).
+a client comes back later with a one-time code (`sign_in.py`). A page view never clears
+the browser's session (a form open in another tab keeps working); only signing in and
+out replace it.
+
+A bank connected (or restored) ends on "You're done": what the firm can now see (each
+bank and its accounts, "Chase Checking ••1234, Savings ••9876"), what happens next, and
+*Add another bank* as a second thing to do. The provider's words on the bank's login
+page are catalogue messages (`banks.LinkResult`), shown in the client's language.
 """
 
 from __future__ import annotations
@@ -29,22 +36,19 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from core.banking import banks, connections
+from core.banking import bank_data, bank_sync, banks, connections
 from core.firms import firm_settings
-from core.invitations import links, sessions
+from core.invitations import clients, links, sessions
 from core.messaging.quiet_hours import zone_for
-from core.platform import i18n
+from core.platform import i18n, tokens
 from core.platform.errors import LedgerSyncError, NotFound
-from core.platform.i18n import N_
-from core.records import Client, ClientAccount
+from core.records import BankConnection, Client, ClientAccount
 
 from . import locale, pages
 
 bp = Blueprint("client", __name__, url_prefix="/i")
 pages.install(bp)
 LINK_MISSES = {"name": "link-misses", "limit": 20, "window": 600}
-# A provider's words the catalogue carries too: the sandbox's hint (banks.SandboxProvider).
-PROVIDER_WORDS = (N_("Sandbox: user_good / pass_good, or user_mfa for a code (1234)."),)
 
 
 def _state(token: str):
@@ -65,7 +69,7 @@ def _dead(state, status: int = 404):
     invite = state.invite
     expired_on = None
     if invite is not None and state.state == "expired":
-        expired_on = i18n.short_date(invite.expires_at, zone_for(invite.client), locale.current())
+        expired_on = _when(invite.expires_at, invite.client)
     # A dead link's page is the same whichever way it was reached (opened, or a form on
     # it sent): its language switch goes back to the link itself.
     token = (request.view_args or {}).get("token")
@@ -90,9 +94,14 @@ def link(token):
     return render_template(
         "link.html", token=token, invite=invite, firm=invite.firm.name,
         first_name=invite.client.first_name, inviter=_inviter(invite),
-        contact=firm_settings.contact(invite.firm),
-        expires=i18n.short_date(invite.expires_at, zone_for(invite.client), locale.current()),
+        contact=firm_settings.contact(invite.firm), expires=_when(invite.expires_at, invite.client),
     )
+
+
+def _when(at, client) -> str:
+    """'Sun 6 Dec, 9:30 PM PST': the day, time and zone, in the client's zone and the
+    page's language."""
+    return i18n.date_time_zone(at, zone_for(client), locale.current())
 
 
 def _inviter(invite) -> str | None:
@@ -152,12 +161,24 @@ def _sign_in(invite) -> None:
 
 
 def start(session_id: str, purpose: str = "connect", chosen_banks: list | None = None) -> None:
-    """The browser is signed in with this session from now on (anyone's before ends)."""
+    """The browser is signed in with this session from now on (anyone's before ends). A
+    language chosen on the way in (the link's page, signing in) is the client's from now
+    on."""
     sessions.end(session.get("sid"), "signed in again")
-    kept = locale.keep_choice({})
+    kept = locale.kept_at_sign_in()
     session.clear()
     session.permanent = True
     session.update(sid=session_id, purpose=purpose, banks=chosen_banks or [], **kept)
+    live = sessions.current(session_id)
+    if live is not None and locale.chosen():
+        _keep_language(Client.get_by_id(live.client_id), locale.chosen())
+
+
+def _keep_language(client: Client, lang: str) -> None:
+    """The client's account keeps the language they chose (an event, as the firm's
+    `clients language` records it)."""
+    if i18n.of_client(client) != lang:
+        clients.update(client, language=lang, actor="client")
 
 
 def signed_in() -> bool:
@@ -176,10 +197,7 @@ def client_account(view):
     def wrapper(*args, **kwargs):
         live = sessions.current(session.get("sid"))
         account = live and ClientAccount.get_or_none(ClientAccount.client == live.client_id)
-        if not account:
-            kept = locale.keep_choice({})
-            session.clear()
-            session.update(kept)
+        if not account:  # the session stays: a form open in another tab still works
             return render_template("signed_out.html"), 403
         g.client = Client.get_by_id(live.client_id)
         locale.use(i18n.of_client(g.client))
@@ -195,7 +213,36 @@ def account():
     rows = connections.for_client(g.client)
     return render_template("account.html", client=g.client, firm=g.client.firm.name,
                            connections=rows, purpose=session.get("purpose", "connect"),
-                           broken=[c for c in rows if c.status == "needs_reconnect"])
+                           broken=[c for c in rows if c.status == "needs_reconnect"],
+                           working=[c for c in rows if c.status == "active"])
+
+
+@bp.get("/account/done")
+@client_account
+def done():
+    """The end of connecting: what the firm can now see, and what happens next. With
+    a connection still to restore, the account's page says what is left instead."""
+    rows = connections.for_client(g.client)
+    working = [c for c in rows if c.status == "active"]
+    if not working or any(c.status == "needs_reconnect" for c in rows):
+        return redirect(url_for("client.account"))
+    return render_template("done.html", firm=g.client.firm.name,
+                           shared=[(c.institution_name, _accounts(c)) for c in working])
+
+
+def _accounts(connection: BankConnection) -> list[str]:
+    """'Checking ••1234' for each account of the connection: as kept, or, before its
+    first sync has kept them, as the provider gives them now (then kept)."""
+    rows = bank_data.accounts_of_connection(connection)
+    if not rows and connection.access_sealed:
+        access = tokens.unseal(connection.access_sealed)
+        try:
+            found = banks.provider().accounts(access) if access else []
+        except banks.ProviderError:
+            found = []
+        bank_sync.keep_accounts(connection, found)
+        rows = bank_data.accounts_of_connection(connection)
+    return [f"{a.name}\u00a0••{a.mask}" if a.mask else a.name for a in rows]  # kept together
 
 
 @bp.get("/account/add")
@@ -248,12 +295,14 @@ def _credentials() -> dict:
     return {"username": form.get("username", "")[:200], "password": form.get("password", "")[:200]}
 
 
-def _credentials_page(institution, action, connection=None, outcome=None, status=200):
-    """The bank's login (or its code), under the firm's header; the sandbox's hint only
-    when the configured provider gives one."""
+def _credentials_page(institution, action, connection=None, outcome=None, status=200,
+                      said=""):
+    """The bank's login (or its code), under the firm's header, with what the provider
+    `said` of the last try; the sandbox's hint only when the provider gives one."""
     return render_template(
         "credentials.html", institution=institution, action=action, connection=connection,
-        outcome=outcome, firm=g.client.firm.name, hint=banks.provider().sandbox_hint(),
+        outcome=outcome, said=said, firm=g.client.firm.name,
+        hint=banks.provider().sandbox_hint(),
     ), status
 
 
@@ -261,15 +310,46 @@ def _after(outcome, institution, action, connection=None):
     if outcome.status == "connected":
         flash(_("%(bank)s is connected.", bank=institution.name) if action == "add" else
               _("%(bank)s is working again.", bank=institution.name))
-        return redirect(url_for("client.account"))
+        return redirect(url_for("client.done"))
     status = 200 if outcome.status == "needs_code" else 422
-    return _credentials_page(institution, action, connection, outcome, status)
+    said = _provider_words(outcome.message, institution.name)
+    return _credentials_page(institution, action, connection, outcome, status, said)
+
+
+def _provider_words(message: str, bank: str) -> str:
+    """A provider's message in the page's language: a catalogue message with `%(bank)s`
+    (`banks.LinkResult`); words the catalogue doesn't have are shown as they came."""
+    said = _(message) if message else ""
+    try:
+        return said % {"bank": bank}
+    except (KeyError, ValueError, TypeError):
+        return said
 
 
 @bp.post("/account/sign-out")
 def sign_out():
     sessions.end(session.get("sid"))
-    kept = locale.keep_choice({})
+    kept = locale.kept_at_sign_out()
     session.clear()
     session.update(kept)
+    return redirect(url_for("client.signed_out"))
+
+
+@bp.get("/signed-out")
+def signed_out():
     return render_template("signed_out.html", signed_out=True)
+
+
+@bp.post("/account/language")
+def language():
+    """The *English* / *Español* switch: this browser's pages from now on and, signed
+    in, the client's own language (their texts and emails too). Back to the page it
+    was on."""
+    lang = i18n.known(request.form.get("lang"))
+    live = sessions.current(session.get("sid"))
+    if lang:
+        locale.choose(lang)
+        if live is not None:
+            _keep_language(Client.get_by_id(live.client_id), lang)
+    fallback = url_for("client.account") if live else url_for("sign_in.start")
+    return redirect(locale.back_to(request.form.get("next")) or fallback)

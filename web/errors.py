@@ -15,6 +15,8 @@ from werkzeug.exceptions import HTTPException
 
 from core.platform.i18n import N_
 
+from . import pages
+
 log = logging.getLogger(__name__)
 RETRY_AFTER = "30"
 
@@ -44,6 +46,7 @@ def install(app: Flask) -> None:
 
 
 def answer(code: int, headers: dict | None = None):
+    pages.in_their_language()
     title, text = (gettext(words) for words in PAGES.get(code, PAGES[500]))
     if _wants_json():
         reply = jsonify(error=title, detail=text, status=code)

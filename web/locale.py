@@ -1,20 +1,31 @@
 """The client pages' language, through Flask-Babel, from core's one catalogue
 (`core/platform/i18n.py`: the `.po` files compiled in memory, no `.mo` to build).
 
-A page is in: the language the visitor chose (`?lang=es`, kept in their session),
-else the client's own (a view that knows the client calls `use`), else what the
-browser asks for (`Accept-Language`), else English. Pages other than the client's
-(the outbox, Slack's linking page) stay English.
+A page is in: the language the visitor chose (the *English* / *Español* switch at the
+foot of every page, or `?lang=es`; kept in their session), else the client's own (a
+view that knows the client calls `use`), else the language of the client this browser
+last showed a page to (kept in the session, so that a Spanish client with an English
+phone still reads Spanish once signed out), else what the browser asks for
+(`Accept-Language`), else English. Pages other than the client's (the outbox, Slack's
+linking page) stay English.
+
+The switch is a small form (a POST with the CSRF token, `client_pages.language`):
+signed in, it also sets the client's own language, which their account then keeps.
 """
 
 from __future__ import annotations
 
-from flask import Flask, g, request, session
+import re
+from urllib.parse import urlencode, urlsplit
+
+from flask import Flask, g, request, session, url_for
 from flask_babel import Babel, Domain, get_locale, refresh
 
 from core.platform import i18n
 
 CHOSEN = "lang"  # the session key of a visitor's own choice
+SEEN = "client_lang"  # the session key of the language of the client last known here
+_OURS = re.compile(r"/(i|account)/")  # where the switch may send a visitor back to
 
 
 class _Catalogue(Domain):
@@ -39,7 +50,8 @@ def install(app: Flask) -> None:
 
     @app.context_processor
     def _languages():
-        return {"page_lang": current(), "languages": i18n.LANGUAGES}
+        return {"page_lang": current(), "languages": i18n.LANGUAGES,
+                "switch_back_to": switch_back_to}
 
 
 def _selected() -> str:
@@ -58,19 +70,67 @@ def for_visitor() -> None:
         session[CHOSEN] = asked
     chosen = i18n.known(session.get(CHOSEN))
     best = request.accept_languages.best_match(list(i18n.LANGUAGES))
-    g.page_lang = chosen or best or i18n.DEFAULT
+    g.page_lang = chosen or i18n.known(session.get(SEEN)) or best or i18n.DEFAULT
     g.lang_chosen = bool(chosen)
     refresh()
 
 
 def use(lang: str | None) -> None:
-    """The client's own language, unless the visitor chose one on the page."""
-    if lang and not g.get("lang_chosen"):
-        g.page_lang = i18n.known(lang) or i18n.DEFAULT
+    """The client's own language, unless the visitor chose one on the page; this
+    browser remembers it for the pages that don't know the client (signed out)."""
+    lang = i18n.known(lang)
+    if not lang:
+        return
+    if session.get(SEEN) != lang:
+        session[SEEN] = lang
+    if not g.get("lang_chosen"):
+        g.page_lang = lang
         refresh()
 
 
-def keep_choice(values: dict) -> dict:
-    """`values` plus the visitor's language choice (a new session keeps it)."""
-    chosen = session.get(CHOSEN)
-    return {**values, CHOSEN: chosen} if chosen else values
+def choose(lang: str) -> None:
+    """The visitor chose `lang` (a known language) with the switch."""
+    session[CHOSEN] = lang
+    g.page_lang, g.lang_chosen = lang, True
+    refresh()
+
+
+def chosen() -> str | None:
+    """The language the visitor chose in this browser, if they did."""
+    return i18n.known(session.get(CHOSEN))
+
+
+def kept_at_sign_in() -> dict:
+    """What a new session keeps of the one before: the visitor's choice, and the
+    language this browser last showed."""
+    return {key: session[key] for key in (CHOSEN, SEEN) if session.get(key)}
+
+
+def kept_at_sign_out() -> dict:
+    """What a signed-out browser keeps: the language its pages were in (the client's,
+    or their choice — which their account keeps too), as a fallback, not a choice, so
+    that whoever signs in next reads their own."""
+    return {SEEN: current()}
+
+
+def switch_back_to() -> str | None:
+    """Where the switch brings the visitor back to: this page, when it can be
+    opened again (a GET; without its `lang=`); after a form of a link's page, that
+    link's page; else None (see `back_to`)."""
+    rule = request.url_rule
+    if rule is None or "GET" not in (rule.methods or ()):
+        token = (request.view_args or {}).get("token") if request.blueprint == "client" else None
+        return url_for("client.link", token=token) if token else None
+    query = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    return request.path + (f"?{urlencode(query)}" if query else "")
+
+
+def back_to(target: str | None) -> str | None:
+    """`target` if it is one of our client pages' paths (never another site), else None."""
+    text = (target or "")[:1000]
+    if not text.isprintable() or "\\" in text or text.startswith("//"):
+        return None
+    parts = urlsplit(text)
+    if parts.scheme or parts.netloc or not _OURS.match(parts.path):
+        return None
+    return text

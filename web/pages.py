@@ -1,7 +1,7 @@
 """What every client page shares (the link's pages under `/i/`, signing in under
 `/account/`): form posts only from our own pages, the visitor's language, no caching,
-a strict Content-Security-Policy, the firm's branding in the header, and a throttle
-per address.
+a strict Content-Security-Policy, the firm's branding in the header (and its phone and
+email in the footer), and a throttle per address.
 
 The CSP allows images over https (a firm's logo) and, when the firm has a colour,
 one inline `<style>` carrying this response's nonce; nothing else but our own
@@ -21,10 +21,26 @@ from web.throttle import Throttle
 
 from . import locale, security
 
+CLIENT_PAGES: set[str] = set()  # the blueprints of the client's pages
+
 
 def install(bp: Blueprint) -> None:
+    CLIENT_PAGES.add(bp.name)
     bp.before_request(_before)
     bp.after_request(_headers)
+
+
+def in_their_language() -> None:
+    """An error page of the client's pages that came before their hooks (a form's
+    CSRF token refused): in the visitor's language, with the switch."""
+    if request.blueprint not in CLIENT_PAGES or g.get("page_lang"):
+        return
+    try:
+        request.query_string.decode()
+    except UnicodeDecodeError:  # refused for that (security.py): nothing in it is read
+        return
+    g.csp_nonce = secrets.token_urlsafe(16)
+    locale.for_visitor()
 
 
 def _before():
@@ -52,15 +68,18 @@ class Brand:
     logo_url: str | None
     color: str | None
     text_color: str | None
+    contact: firm_settings.Contact | None = None  # the footer's phone (tap to call) and email
 
 
 def brand(firm: Firm | None) -> None:
-    """This page is about `firm`: its name, logo and colour in the header."""
+    """This page is about `firm`: its name, logo and colour in the header, its phone
+    and email in the footer."""
     if firm is None:
         return
     color = firm.brand_color
     g.brand = Brand(firm.name, firm.logo_url, color,
-                    firm_settings.header_text_color(color) if color else None)
+                    firm_settings.header_text_color(color) if color else None,
+                    firm_settings.contact(firm))
 
 
 def throttle(name: str, limit: int, window: int) -> Throttle:

@@ -42,6 +42,7 @@ from core import ports
 from core.platform import clock
 from core.platform.config import Settings, settings
 from core.platform.errors import ConfigError, LedgerSyncError, Refused
+from core.platform.i18n import N_
 from core.platform.names import name_key
 
 
@@ -64,6 +65,10 @@ class Item:
 
 @dataclass(frozen=True)
 class LinkResult:
+    """What a form provider made of a login or a code. `message` is what the client
+    reads: a message of the catalogue (`N_`), whose one field is `%(bank)s`, the
+    institution's name — the page shows it translated into the client's language."""
+
     status: str  # connected | needs_code | failed
     message: str = ""
     challenge: str | None = None  # for needs_code: hand back with the code
@@ -240,7 +245,14 @@ class SandboxProvider:
     name = "sandbox"
     flow = "form"
     CODE = "1234"
-    HINT = "Sandbox: user_good / pass_good, or user_mfa for a code (1234)."
+    HINT = N_("Sandbox: user_good / pass_good, or user_mfa for a code (1234).")
+    # What the client reads (LinkResult.message): the catalogue's words, `%(bank)s` filled
+    # in and translated on the page.
+    SENT_CODE = N_("%(bank)s sent a code to your phone.")
+    REFUSED = N_("%(bank)s did not accept that username or password. Check them and try "
+                 "again.")
+    CODE_EXPIRED = N_("That code has expired; start again.")
+    WRONG_CODE = N_("That code is not right; try again.")
     HISTORY_DAYS = 45  # what the first sync brings
     PAGE = 25  # transactions a sync page holds (so a first sync takes pages)
 
@@ -251,17 +263,15 @@ class SandboxProvider:
         if password == "pass_good" and username == "user_good":
             return LinkResult("connected", item=self._new_item(institution))
         if password == "pass_good" and username == "user_mfa":
-            return LinkResult("needs_code", f"{institution.name} sent a code to your phone.",
-                              challenge=self._sign(institution.id))
-        return LinkResult("failed", f"{institution.name} did not accept that username or "
-                                    "password. Check them and try again.")
+            return LinkResult("needs_code", self.SENT_CODE, challenge=self._sign(institution.id))
+        return LinkResult("failed", self.REFUSED)
 
     def submit_code(self, institution: Institution, challenge: str, code: str) -> LinkResult:
         expected = self._sign(institution.id).encode()
         if not hmac.compare_digest((challenge or "").encode(), expected):
-            return LinkResult("failed", "That code has expired; start again.")
+            return LinkResult("failed", self.CODE_EXPIRED)
         if (code or "").strip() != self.CODE:
-            return LinkResult("needs_code", "That code is not right; try again.", challenge)
+            return LinkResult("needs_code", self.WRONG_CODE, challenge)
         return LinkResult("connected", item=self._new_item(institution))
 
     @staticmethod

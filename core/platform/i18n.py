@@ -111,9 +111,22 @@ def short_date(value: datetime, tz: tzinfo, lang: str) -> str:
     return format_datetime(clock.as_utc(value), "EEE d MMM", tzinfo=tz, locale=lang)
 
 
-def date_time(value: datetime, tz: tzinfo, lang: str) -> str:
-    """'Sat 28 Nov 3:15 PM' / 'sáb 28 nov 15:15': the day and the time of day."""
+def time_of_day(value: datetime, tz: tzinfo, lang: str) -> str:
+    """'3:15 PM' / '15:15' in the reader's zone."""
     if lang == DEFAULT or lang not in LANGUAGES:
         local = clock.as_utc(value).astimezone(tz)
-        return f"{clock.short_date(local, tz)} {local.hour % 12 or 12}:{local:%M} {local:%p}"
-    return format_datetime(clock.as_utc(value), "EEE d MMM H:mm", tzinfo=tz, locale=lang)
+        return f"{local.hour % 12 or 12}:{local:%M} {local:%p}"
+    return format_datetime(clock.as_utc(value), "H:mm", tzinfo=tz, locale=lang)
+
+
+def date_time(value: datetime, tz: tzinfo, lang: str) -> str:
+    """'Sat 28 Nov 3:15 PM' / 'sáb 28 nov 15:15': the day and the time of day (a text's
+    words: no comma, no zone)."""
+    return f"{short_date(value, tz, lang)} {time_of_day(value, tz, lang)}"
+
+
+def date_time_zone(value: datetime, tz: tzinfo, lang: str = DEFAULT) -> str:
+    """'Sun 6 Dec, 9:30 PM PST' / 'dom 6 dic, 21:30 PST': the day, the time of day and
+    the zone's abbreviation (as the tz database gives it), in the reader's zone."""
+    zone = clock.as_utc(value).astimezone(tz).tzname()
+    return f"{short_date(value, tz, lang)}, {time_of_day(value, tz, lang)} {zone}"
