@@ -11,7 +11,7 @@ minutes: 401). Two modes (core.platform.config `slack_mode`):
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import time
 
 from flask import Blueprint, Response, request
 from slack_bolt import App
@@ -19,11 +19,14 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_bolt.adapter.flask.handler import to_bolt_request, to_flask_response
 
 from core.platform.config import Settings
+from ops import context, metrics
 
-from . import installations, listeners, slack_api
+from . import deferral, installations, listeners, slack_api
 
 # Listeners acknowledge first and then work on this pool; Bolt's default of 5
 # threads queued acknowledgements behind slow answers under load (bench/slack_ack.py).
+# Its threads see the request's id (`ops.context`): their log lines and the jobs they
+# enqueue carry it.
 LISTENER_THREADS = 32
 # What reading a body Slack never sends raises in Bolt (JSON that isn't an object, or
 # nested too deep, a `payload` that isn't JSON).
@@ -32,7 +35,7 @@ UNREADABLE = (ValueError, TypeError, AttributeError, LookupError, RecursionError
 
 def create_bolt_app(config: Settings) -> App:
     common = {"signing_secret": config.slack_signing_secret, "name": "LedgerSync Connect",
-              "listener_executor": ThreadPoolExecutor(LISTENER_THREADS, "slack-listener")}
+              "listener_executor": context.CarryingExecutor(LISTENER_THREADS, "slack-listener")}
     if config.slack_mode == "oauth":
         app = App(client=slack_api.base(config), oauth_flow=installations.oauth_flow(config),
                   authorize=installations.WorkspaceAuthorize(), **common)
@@ -66,8 +69,10 @@ def blueprint(config: Settings) -> Blueprint:
         # Bolt verifies the signature, but reads the body first; a timestamp that isn't
         # a number, or a body it can't read, would make it raise (a 500 for an
         # unauthenticated request): refuse them first.
+        started = time.perf_counter()
         stamp = request.headers.get("X-Slack-Request-Timestamp", "")
         if not (stamp.isascii() and stamp.isdigit()):
+            metrics.verification_failed("slack")
             return Response("invalid request\n", 401, mimetype="text/plain")
         try:
             asked = to_bolt_request(request)
@@ -75,6 +80,18 @@ def blueprint(config: Settings) -> Blueprint:
             return Response("unreadable request\n", 400, mimetype="text/plain")
         if not _well_formed(asked.body):
             return Response("unreadable request\n", 400, mimetype="text/plain")
-        return to_flask_response(handler.app.dispatch(asked))
+        answer = handler.app.dispatch(asked)
+        _measure(asked.body, answer.status, started)
+        return to_flask_response(answer)
 
     return bp
+
+
+def _measure(body: dict, status: int, started: float) -> None:
+    """A refused signature (forged, or replayed over 5 minutes late), or how long the
+    acknowledgement took since the request arrived (`ledgersync_slack_ack_seconds`)."""
+    if status == 401:
+        metrics.verification_failed("slack")
+        return
+    waited = context.since_received(time.perf_counter() - started)
+    metrics.SLACK_ACK.labels(deferral.command_of(body)).observe(waited)

@@ -32,14 +32,16 @@ from redis import RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
 from rq import Callback
 
-from bot.ids import BlockId
+from bot.ids import ActionId, BlockId, CallbackId
 from core import ports
 from core.firms import access
 from core.platform import db, tokens
 from core.platform.errors import LedgerSyncError
 from jobs import queues
+from ops import metrics
+from ops.context import since_received
 
-from . import home, replies, views
+from . import commands, home, parse, replies, views
 
 log = logging.getLogger(__name__)
 FIELDS = {"name": BlockId.NAME, "phone": BlockId.PHONE, "email": BlockId.CLIENT_EMAIL,
@@ -183,6 +185,36 @@ def answer_failed(job, connection, *exc_info) -> None:
                                                      "to support.")})
 
 
+# --- how long it took ----------------------------------------------------------------------
+
+
+def answered(body: dict) -> None:
+    """The answer is posted or shown: how long since the request arrived (its arrival
+    is carried into the job that worked it out), `ledgersync_slack_answer_seconds`."""
+    waited = since_received()
+    if waited is not None:
+        metrics.SLACK_ANSWER.labels(command_of(body)).observe(waited)
+
+
+def command_of(body) -> str:
+    """What a request asks, in a few known names for metrics: the subcommand
+    (`invite`), `button <id>`, `form <id>`, `event`; `other` for the rest."""
+    if not isinstance(body, dict):
+        return "other"
+    if body.get("command"):
+        name = parse.parse(str(body.get("text") or "")).name
+        return name if name in commands.HANDLERS or name in {"help", "connect"} else "unknown"
+    if body.get("type") == "event_callback":
+        return "event"
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        action = actions[0].get("action_id")
+        return f"button {action}" if action in set(ActionId) else "other"
+    view = body.get("view")
+    callback = view.get("callback_id") if isinstance(view, dict) else None
+    return f"form {callback}" if callback in set(CallbackId) else "other"
+
+
 # --- the decorators -------------------------------------------------------------------------
 
 
@@ -209,6 +241,7 @@ def answers(*, replace: bool, in_request=None):
                 _respond(url, views.error("That opens a form: run the command again."), False)
             else:
                 _respond(url, reply, replace and problem is None)
+            answered(body)
 
         handed_over = _defer(work.__name__, answer, in_request)
 
@@ -243,6 +276,7 @@ def submitted(*, check_first: bool = False):
         def answer(body: dict, context) -> None:
             reply, _ = _run(work, body, context)
             _reply(body["view"], reply)
+            answered(body)
 
         handed_over = _defer(work.__name__, answer, lambda body: check_first)
 
@@ -257,9 +291,10 @@ def submitted(*, check_first: bool = False):
             block = FIELDS.get(getattr(problem, "field", None) or "")
             if block is not None:
                 ack(response_action="errors", errors={str(block): str(problem)[:150]})
-                return
-            ack()
-            _reply(view, reply)
+            else:
+                ack()
+                _reply(view, reply)
+            answered(body)
 
         listener.__name__ = listener.__qualname__ = work.__name__
         listener.__doc__ = work.__doc__

@@ -117,6 +117,9 @@ def work(*, burst: bool = False, fork: bool = False) -> None:
         import bot.listeners  # noqa: F401 - Slack answers' code, loaded once, not per job
     worker = worker_class(fork)([queues.queue(n, redis) for n in queues.QUEUES],
                                 connection=redis)
+    from ops import metrics
+
+    metrics.serve_port(config.settings())  # METRICS_PORT: this worker's own metrics
     # (StopRequested: asked to stop before its loop began, or while it tears down)
     with contextlib.suppress(StopRequested):
         worker.work(burst=burst, with_scheduler=True, logging_level="INFO")

@@ -1,5 +1,7 @@
 """Redis connection, the queues, and what fills core's ports when there is a queue
-(`wiring.use_queue`): deliveries, schedules and bulk runs as jobs."""
+(`wiring.use_queue`): deliveries, schedules and bulk runs as jobs. Every job takes
+the request id (and firm) of the code that enqueued it in its meta (`Queue`), which
+the worker binds around it (`jobs.worker`)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,12 @@ import logging
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
+import rq
 from redis import Redis, RedisError
-from rq import Queue, Retry
+from rq import Retry
 
 from core.platform.config import Settings, settings
+from ops import context
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +28,24 @@ KEPT = {"result_ttl": 300, "failure_ttl": 7 * 86400}  # results a while, failure
 DELIVERY = {"retry": DELIVERY_RETRY, "job_timeout": 120, **KEPT}
 SCHEDULED = {"job_timeout": 120, **KEPT}
 JOB_OPTIONS = {"deliver": DELIVERY, "remind": SCHEDULED, "expire": SCHEDULED}
+CONTEXT = "ledgersync"  # the job meta's key for what it carries of its request
+
+
+class Queue(rq.Queue):
+    """RQ's queue; a job enqueued in a request (or in a job that one enqueued) keeps
+    its request id, firm and arrival time in `meta[CONTEXT]` (`ops.context.carried`)."""
+
+    def create_job(self, *args, **kwargs):
+        carried = context.carried()
+        if carried:
+            kwargs["meta"] = {CONTEXT: carried, **(kwargs.get("meta") or {})}
+        return super().create_job(*args, **kwargs)
+
+
+def context_of(job: rq.job.Job) -> dict:
+    """What a job carries of its request, and its own id: to bind while it runs."""
+    carried = (job.meta or {}).get(CONTEXT)
+    return {**(carried if isinstance(carried, dict) else {}), "job_id": job.id}
 
 
 def connection(config: Settings | None = None) -> Redis:
@@ -103,6 +125,11 @@ def catch_up_at(task: str, when: datetime) -> None:
     when = _whole(when)
     queue("default").enqueue_at(when, "jobs.tasks.catch_up", task,
                                 job_id=f"{task}-due-{int(when.timestamp())}", **SCHEDULED)
+
+
+def catch_up_now(task: str) -> None:
+    """The next slice of a catch-up (or a backlog the sweep found), queued at once."""
+    queue("default").enqueue("jobs.tasks.catch_up", task, **SCHEDULED)
 
 
 def schedule_bulk(run_id: int, when: datetime) -> None:

@@ -14,6 +14,7 @@ import logging
 from redis import RedisError
 
 from core.invitations import sign_in
+from ops import metrics
 
 from . import queues
 from .tasks import unit_of_work
@@ -28,10 +29,19 @@ def request_code(attempt_id: int, asked: str) -> None:
         queues.queue("high").enqueue("jobs.signin.send_code", attempt_id, asked, **OPTIONS)
     except RedisError:
         log.warning("Redis refused sign-in attempt %s; its code is decided here", attempt_id)
-        sign_in.send_code(attempt_id, asked)
+        decided(sign_in.send_code(attempt_id, asked))
 
 
 @unit_of_work
 def send_code(attempt_id: int, asked: str) -> str:
     """Send the attempt's code, if its address is a client's (once)."""
-    return sign_in.send_code(attempt_id, asked)
+    return decided(sign_in.send_code(attempt_id, asked))
+
+
+def decided(outcome: str) -> str:
+    """Count what became of an attempt the first time it is decided ("1 sent", "0 sent";
+    "nothing to do" is a repeat): `ledgersync_signin_codes_total`."""
+    count, _, word = outcome.partition(" ")
+    if word == "sent" and count.isdigit():
+        metrics.SIGNIN_CODES.labels("sent" if int(count) else "none").inc()
+    return outcome

@@ -20,6 +20,7 @@ from core.invitations import sweep as core_sweep
 from core.messaging import deliveries
 from core.platform import clock, db
 from core.records import BulkRun, Invite, Status
+from ops import context, metrics
 
 from . import pacing, queues
 
@@ -46,6 +47,12 @@ def deliver(message_id: int, slot: float | None = None) -> str:
     message = deliveries.find(message_id)
     if message is None or message.status != Status.PENDING:
         return message.status if message else "missing"
+    with context.bound(firm_id=message.firm_id):  # for its log lines and error reports
+        return _deliver(message, slot)
+
+
+def _deliver(message, slot: float | None) -> str:
+    message_id = message.id
     slot = pacing.slot_for(message.channel, slot, deliveries.slot_of(message))
     if pacing.too_far(slot):  # (the scheduler may bring it back early: again)
         if deliveries.wait_for_slot(message_id, datetime.fromtimestamp(slot, UTC)):
@@ -79,18 +86,28 @@ def expire(invite_id: int) -> str:
 
 @unit_of_work
 def catch_up(task: str) -> str:
-    """Every reminder or expiry due now (asked for by a bulk run, see `bulk_send`)."""
-    return f"{core_sweep.catch_up(task)} {task}"
+    """Every reminder or expiry due now (asked for by a bulk run, see `bulk_send`, or by
+    the sweep for a backlog), CATCH_UP_SLICE seconds at a time: with more due, the
+    next slice is a job of its own, queued at once (a worker is never held for long,
+    and a job's timeout never cuts a backlog short)."""
+    caught = core_sweep.catch_up(task, until=time.monotonic() + CATCH_UP_SLICE)
+    if caught.more:
+        queues.catch_up_now(task)
+    return f"{caught.done} {task}{' (more to come)' if caught.more else ''}"
 
 
 @unit_of_work
 def sweep() -> str:
-    """Everything due in the database and not done (run periodically by `ledgersync cron`)."""
+    """Everything due in the database and not done (run periodically by `ledgersync cron`);
+    a backlog beyond one batch is handed to `catch_up`."""
     report = core_sweep.run()
+    for task in report.backlog:
+        queues.catch_up_now(task)
     log.info("sweep: %s", report)
     return str(report)
 
 
+CATCH_UP_SLICE = 15.0  # seconds a catch-up job works before the next slice takes over
 BULK_SLICE = 15.0  # seconds a bulk job works before making way for reminders and expiries
 MAX_SENDERS = 8  # threads of a worker process sending one bulk run's texts at once
 SEND_TIME = 0.05  # seconds a text keeps its sender (checks, invite, the provider's answer)
@@ -146,11 +163,19 @@ def bulk_send(run_id: int) -> str:
                 return f"sliced after {sent}"
             return _ended(run_id, sent)
         done, running = wait(running, return_when=FIRST_COMPLETED)
-        for step in (future.result() for future in done):
+        for step in (_counted(future.result()) for future in done):
             if step.result in {"stopped", "idle"}:
                 ended = step
             sent += step.result == "sent"
         bulk_sending.report_progress(run_id)
+
+
+def _counted(step: bulk_sending.Step) -> bulk_sending.Step:
+    """A recipient worked (sent, failed, skipped), counted: `ledgersync_bulk_items_total`,
+    whose rate beside SMS_RATE shows the pace a run goes at."""
+    if step.item is not None and step.result in {"sent", "failed", "skipped"}:
+        metrics.BULK_ITEMS.labels(step.item.channel, step.result).inc()
+    return step
 
 
 class _MakeWay:
@@ -171,7 +196,7 @@ class _MakeWay:
 def _ended(run_id: int, sent: int) -> str:
     """Nothing left to claim and nothing in this job's hands: the last word is a plain
     `send_next` (which marks the run done, or says when its next text is due)."""
-    step = bulk_sending.send_next(run_id, wait_turn=pacing.take_turn)
+    step = _counted(bulk_sending.send_next(run_id, wait_turn=pacing.take_turn))
     if step.result not in {"stopped", "idle"}:
         queues.queue("bulk").enqueue(bulk_send, run_id, job_timeout=600)
         return f"more after {sent + (step.result == 'sent')}"

@@ -34,6 +34,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 
 from core.banking import banks, provider_events
 from core.banking.provider_events import BankEvent
+from ops import metrics
 from plaid_adapter.provider import PlaidProvider
 from plaid_adapter.verify import Unverified
 
@@ -51,6 +52,7 @@ def webhook():
         provider.verifier.verify(body, request.headers.get("Plaid-Verification"))
     except Unverified as problem:
         log.warning("Plaid webhook refused: %s", problem)
+        metrics.verification_failed("plaid")
         return Response("unverified\n", 401, mimetype="text/plain")
     try:
         payload = json.loads(body)

@@ -16,6 +16,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from core.invitations import client_texts
 from core.messaging import deliveries
 from core.platform.config import Settings
+from ops import metrics
 
 from . import errors
 
@@ -41,6 +42,7 @@ def verified(view):
         if not (token and signature and
                 RequestValidator(token).validate(public_url(config), request.form, signature)):
             log.warning("sms: refused %s: bad or missing Twilio signature", request.path)
+            metrics.verification_failed("twilio")
             abort(Response("Invalid signature.\n", 403, mimetype="text/plain"))
         return view()
 
@@ -82,6 +84,8 @@ def status():
         abort(Response("MessageSid and MessageStatus are required.\n", 400,
                        mimetype="text/plain"))
     code = field("ErrorCode", 16) or None
+    known = state.lower() if state.lower() in deliveries.RANK else "other"
+    metrics.receipt("twilio", known, code)
     deliveries.record(sid, state, error_code=code,
                       reason=errors.reason(code) if code else None,
                       address_problem=errors.address_problem(code) if code else None)

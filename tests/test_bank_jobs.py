@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 import wiring
@@ -20,6 +20,7 @@ from core.platform import tokens
 from core.records import BankConnection, BankTransaction, Invite
 from jobs import banks as bank_jobs
 from jobs import cron
+from jobs.worker import LedgerSyncWorker
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def test_a_new_connection_is_synced_by_a_worker(clock, maria, rq_installed):
     assert not BankTransaction.select().exists()  # asked for, not done in the request
     default = Queue("default", connection=rq_installed)
     assert [job.func_name for job in default.jobs] == ["jobs.banks.sync"]
-    SimpleWorker([default], connection=rq_installed).work(burst=True)
+    LedgerSyncWorker([default], connection=rq_installed).work(burst=True)
     assert BankTransaction.select().exists()
     assert outcome.connection.refreshed().synced_at is not None
 

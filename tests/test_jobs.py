@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 import wiring
@@ -16,6 +16,7 @@ from core.invitations import invites, links, sweep
 from core.platform import config, tokens
 from core.records import Invite, Message
 from jobs import queues, tasks
+from jobs.worker import LedgerSyncWorker
 from tests.helpers import start_worker, stop, wait_for, worker_env
 
 
@@ -42,7 +43,7 @@ def test_sending_an_invite_enqueues_delivery_and_schedules_reminder_and_expiry(
     invite = sent.invite
     assert times == {f"remind-{invite.id}": invite.reminder_due_at.replace(microsecond=0),
                      f"expire-{invite.id}": invite.expires_at.replace(microsecond=0)}
-    SimpleWorker([high], connection=rq_installed).work(burst=True)
+    LedgerSyncWorker([high], connection=rq_installed).work(burst=True)
     assert sent.message.refreshed().status == "delivered"
 
 
@@ -67,12 +68,38 @@ def test_a_bulk_runs_invites_are_caught_up_not_scheduled_one_by_one(clock, firm,
         f"expire-due-{math.ceil(invite.expires_at.timestamp())}",
         f"remind-due-{math.ceil(invite.reminder_due_at.timestamp())}"]
     clock.shift(timedelta(days=3))
-    assert sweep.catch_up("remind", batch=2) == 3
+    assert sweep.catch_up("remind", batch=2).done == 3
     assert tasks.catch_up("remind") == "0 remind"
     assert auto_reminders().count() == 3
     clock.shift(timedelta(days=2))
     assert tasks.catch_up("expire") == "3 expire"
     assert Invite.select().where(Invite.expired_at.is_null()).count() == 0
+
+
+def test_a_backlog_of_reminders_is_worked_in_slices_each_a_job_of_its_own(
+        clock, firm, rq_installed, monkeypatch):
+    """More reminders due than a sweep's batch: the sweep does one batch and hands the
+    rest to a catch-up job; a catch-up that runs out of its slice with more due queues
+    the next slice at once (a job's timeout never cuts a backlog short); every
+    reminder goes once."""
+    from core.invitations import clients
+
+    for i in range(5):
+        invites.send(clients.add(firm, f"Due {i}", email=f"due{i}@example.com"), "email")
+    clock.shift(timedelta(days=3))
+    default = Queue("default", connection=rq_installed)
+    default.empty()
+    report = sweep.run(batch=2)
+    assert (report.reminders, report.backlog) == (2, ("remind",))
+    assert [job.func_name for job in default.jobs] == []  # (the sweep job asks for it)
+    monkeypatch.setattr(sweep, "BATCH", 1)
+    monkeypatch.setattr(tasks, "CATCH_UP_SLICE", -1.0)  # each slice ends after one batch
+    assert tasks.catch_up("remind") == "1 remind (more to come)"
+    assert [(job.func_name, job.args) for job in default.jobs] == [
+        ("jobs.tasks.catch_up", ("remind",))]
+    LedgerSyncWorker([default], connection=rq_installed).work(burst=True)
+    assert auto_reminders().count() == 5
+    assert default.count == 0
 
 
 def test_jobs_are_idempotent(clock, maria, rq_installed):
@@ -94,7 +121,7 @@ def test_redis_flushed_the_sweep_does_everything_once(clock, maria, rq_installed
     clock.shift(timedelta(days=3, minutes=11))
     report = sweep.run()
     assert (report.reminders, report.expired) == (1, 0)
-    SimpleWorker([Queue(n, connection=rq_installed) for n in queues.QUEUES],
+    LedgerSyncWorker([Queue(n, connection=rq_installed) for n in queues.QUEUES],
                  connection=rq_installed).work(burst=True)
     clock.shift(timedelta(days=2))
     rq_installed.flushdb()  # the reminder's delivery job is lost too
@@ -204,7 +231,7 @@ def test_a_text_waiting_for_its_slot_holds_no_worker_and_keeps_its_slot(
     sent = [invites.send(clients.add(firm, f"Client {i}", phone=f"+1212555010{i}"), "sms")
             for i in range(3)]
     high = Queue("high", connection=rq_installed)
-    SimpleWorker([high], connection=rq_installed).work(burst=True)
+    LedgerSyncWorker([high], connection=rq_installed).work(burst=True)
     first, *waiting = [s.message.refreshed() for s in sent]
     assert first.status == "delivered"
     assert [m.status for m in waiting] == ["pending", "pending"]
@@ -214,13 +241,13 @@ def test_a_text_waiting_for_its_slot_holds_no_worker_and_keeps_its_slot(
     pace = rq_installed.get("ledgersync:pace:sms")
 
     outbound.dispatch(waiting[1])  # a second job for the last one
-    SimpleWorker([high], connection=rq_installed).work(burst=True)
+    LedgerSyncWorker([high], connection=rq_installed).work(burst=True)
     assert rq_installed.get("ledgersync:pace:sms") == pace  # no slot reserved twice
     before_slots = min(m.refreshed().not_before for m in waiting) - timedelta(milliseconds=1)
     assert sweep.run(before_slots, pending_grace=timedelta(0)).redispatched == 0  # not yet
 
     def all_sent():
-        SimpleWorker([paced, high], connection=rq_installed).work(burst=True,
+        LedgerSyncWorker([paced, high], connection=rq_installed).work(burst=True,
                                                                   with_scheduler=True)
         return all(m.refreshed().status == "delivered" for m in waiting)
 
@@ -241,7 +268,7 @@ def test_a_hung_job_is_stopped_by_its_timeout_in_the_workers_own_process(rq_inst
     hung = queue.enqueue(hang, job_timeout=1)
     after = queue.enqueue(noop)
     started = time.monotonic()
-    SimpleWorker([queue], connection=rq_installed).work(burst=True)
+    LedgerSyncWorker([queue], connection=rq_installed).work(burst=True)
     assert time.monotonic() - started < 60  # not the job's 600 s
     assert hung.get_status(refresh=True) == "failed"
     assert "JobTimeoutException" in (hung.latest_result().exc_string or "")
@@ -252,15 +279,13 @@ def noop() -> None:
     pass
 
 
-def test_a_worker_keeps_its_connection_and_replaces_a_dead_one(database, settings, monkeypatch):
+def test_a_worker_keeps_its_connection_and_replaces_a_dead_one(pg_database, pg_url, monkeypatch):
     """Jobs keep one connection per worker process (`db.kept`); one the server dropped
-    is found dead by the check before use and replaced, so the next job still runs."""
+    is found dead by the check before use and replaced, so the next job still runs.
+    (PostgreSQL only: a server that drops the connection.)"""
     import psycopg
 
     from core.platform import db
-
-    if db.is_sqlite():
-        pytest.skip("a server that drops the connection: PostgreSQL")
 
     def backend() -> int:
         with db.kept():
@@ -268,7 +293,7 @@ def test_a_worker_keeps_its_connection_and_replaces_a_dead_one(database, setting
 
     first = backend()
     assert backend() == first  # kept from one unit of work to the next
-    with psycopg.connect(settings.database_url, autocommit=True) as admin:
+    with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (first,))
     monkeypatch.setattr(db, "IDLE_CHECK", 0.0)  # as after IDLE_CHECK seconds unused
     assert backend() not in {first, None}

@@ -9,7 +9,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 import wiring
 from bot import parse
@@ -22,6 +22,7 @@ from core.messaging import deliveries, notices, outbound
 from core.platform import config, tokens
 from core.records import Client, ClientThread, Firm, Message, Staff
 from core.reports import doctor
+from jobs.worker import LedgerSyncWorker
 from tests.slack_requests import command, said
 from tests.slack_standin import TEAM
 
@@ -126,7 +127,7 @@ def test_with_workers_the_first_dm_job_enqueues_the_others(slack_on, admins, mar
         assert lead.dedupe_key == f"notice-expired-{invite.id}"
         queued = [job.args[0] for job in Queue("high", connection=redis_conn).jobs]
         assert lead.id in queued and other.id not in queued  # the invite's text is there too
-        SimpleWorker([Queue("high", connection=redis_conn)], connection=redis_conn).work(
+        LedgerSyncWorker([Queue("high", connection=redis_conn)], connection=redis_conn).work(
             burst=True)
         assert [len(slack_on.dms(u)) for u in ("UANN", "UDAN")] == [1, 1]
         # Redis loses the job of a DM the first one enqueued: the sweep sends it, once.

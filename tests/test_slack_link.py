@@ -17,6 +17,7 @@ from core.firms import access, firms, slack_accounts
 from core.messaging import outbound
 from core.platform import config
 from core.records import ALL_MODELS, Firm, SlackLinkRequest, Staff
+from jobs.worker import LedgerSyncWorker
 from tests.helpers import csrf
 from tests.slack_fixtures import OTHER_TEAM
 from tests.slack_requests import SECRET, button, command, opened_view
@@ -260,7 +261,6 @@ def test_the_password_is_in_no_log_and_no_column_and_the_token_in_no_log(
 def test_connect_worked_out_on_a_worker_is_for_the_user_who_asked(slack, cy, redis_conn):
     """With Redis, `/ledgersync connect` is answered by a worker, like every command
     that opens no modal: the page it makes is still for the Slack user who asked."""
-    from rq import SimpleWorker
 
     from jobs import queues
     from web import create_app
@@ -272,7 +272,7 @@ def test_connect_worked_out_on_a_worker_is_for_the_user_who_asked(slack, cy, red
         web = app.test_client()
         command(web, slack, "connect", user="UCY")
         assert slack.of("respond:cmd") == [] and slack.of("views.open") == []
-        SimpleWorker([queues.queue("high", redis_conn)], connection=redis_conn).work(
+        LedgerSyncWorker([queues.queue("high", redis_conn)], connection=redis_conn).work(
             burst=True, with_scheduler=False)
         path = _button_path(slack.wait_for("respond:cmd")[0]["blocks"])
         assert save(web, path, web.get(path), CANARY).status_code == 200

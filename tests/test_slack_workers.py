@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from rq import SimpleWorker
 
 import wiring
 from core import ports
 from core.messaging import outbound
 from core.platform import config
 from core.records import Invite
+from jobs.worker import LedgerSyncWorker
 from tests.slack_requests import SECRET, button, command
 from tests.slack_standin import TEAM
 
@@ -37,7 +37,7 @@ def work(redis_conn) -> int:
     """Run every queued job in this process, as a worker would; how many ran."""
     from jobs import queues
 
-    worker = SimpleWorker([queues.queue(n, redis_conn) for n in queues.QUEUES],
+    worker = LedgerSyncWorker([queues.queue(n, redis_conn) for n in queues.QUEUES],
                           connection=redis_conn)
     worker.work(burst=True, with_scheduler=False)
     worker.refresh()

@@ -2,9 +2,10 @@
 
 `POST /slack/events` (bot/), `POST /sms/inbound` and `/sms/status` (sms/), the
 client pages under `/i/` (signing in again under `/account/`), the read API under
-`/api/v1/`, `POST /banks/plaid/webhook` (plaid_adapter/) and `GET /healthz` (this
-package).
-Security headers, proxies and same-origin posts: `security.py`; error pages: `errors.py`.
+`/api/v1/`, `POST /banks/plaid/webhook` (plaid_adapter/), `GET /healthz` and
+`GET /metrics` (this package).
+Security headers, proxies and same-origin posts: `security.py`; error pages: `errors.py`;
+request ids, measurements and `/metrics`: `observe.py`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from flask_wtf.csrf import CSRFProtect
 import wiring
 from core.platform import config, db
 
-from . import client_pages, errors, health, locale, outbox_page, security, sign_in, unsubscribe
+from . import (
+    client_pages,
+    errors,
+    health,
+    locale,
+    observe,
+    outbox_page,
+    security,
+    sign_in,
+    unsubscribe,
+)
 
 csrf = CSRFProtect()
 
@@ -30,6 +41,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
         PERMANENT_SESSION_LIFETIME=settings.client_session_max, WTF_CSRF_TIME_LIMIT=None,
     )
+    observe.install(app, settings)  # first: every answer is measured
     security.install(app, settings)
     csrf.init_app(app)
     _database_per_request(app)
@@ -65,11 +77,11 @@ def create_app(settings: config.Settings | None = None) -> Flask:
 
 def _database_per_request(app: Flask) -> None:
     """One connection per request, closed after it. `/healthz` opens its own, so
-    that it can answer 503 when the database is down."""
+    that it can answer 503 when the database is down; `/metrics` needs none."""
 
     @app.before_request
     def _open_db():
-        if request.endpoint != "health.healthz":
+        if request.endpoint not in {"health.healthz", "metrics.scrape"}:
             db.database.connect(reuse_if_open=True)
 
     @app.teardown_request

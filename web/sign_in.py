@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 
 from core.invitations import sign_in
 from core.platform.errors import InvalidInput
+from ops import metrics
 
 from . import client_pages, locale, pages
 
@@ -25,6 +26,7 @@ pages.install(bp)
 ASKS = {"name": "signin-asks", "limit": 10, "window": 3600}  # code requests an hour
 WRONG = {"name": "signin-wrong", "limit": 20, "window": 3600}  # wrong codes an hour
 ATTEMPT = "signin"  # the session keys of the attempt in this browser
+REFUSED = {"wrong": "wrong_code", "ended": "attempt_ended"}  # `ledgersync_signin_refused`
 
 
 @bp.get("/sign-in")
@@ -38,7 +40,7 @@ def start():
 def ask():
     asks = pages.throttle(**ASKS)
     if asks.blocked(pages.address()):
-        return _wait()
+        return _wait("too_many_asks")
     asks.miss(pages.address())
     try:
         asked = sign_in.ask(request.form.get("address", ""), locale.current())
@@ -67,8 +69,10 @@ def check():
         return redirect(url_for("sign_in.start"))
     wrong = pages.throttle(**WRONG)
     if wrong.blocked(pages.address()):
-        return _wait()
+        return _wait("too_many_wrong_codes")
     checked = sign_in.check(attempt.get("nonce"), request.form.get("code", ""))
+    if checked.status in REFUSED:
+        metrics.SIGNIN_REFUSED.labels(REFUSED[checked.status]).inc()
     if checked.status == "wrong":
         wrong.miss(pages.address())
         return render_template("sign_in_code.html", attempt=attempt,
@@ -106,7 +110,8 @@ def _number(text: str | None) -> int:
     return int(text) if text and text.isascii() and text.isdigit() and len(text) < 12 else 0
 
 
-def _wait():
+def _wait(reason: str):
+    metrics.SIGNIN_REFUSED.labels(reason).inc()
     return render_template("error.html", title=_("Too many tries"),
                            text=_("Too many codes were asked for or typed from here. Wait an "
                                   "hour, or ask the firm that invited you for a new link.")), 429

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from functools import partial
 
+import ops
 from core import ports
 from core.banking import banks, connections
 from core.messaging import deliveries, outbound
 from core.messaging.outbox import OutboxSender
 from core.platform import config, db, logs
 from core.platform.config import Settings
+from ops.metrics import MeteredSender
 
 
 def wire(settings: Settings | None = None, *, jobs: bool = True) -> Settings:
@@ -37,9 +39,11 @@ def wire(settings: Settings | None = None, *, jobs: bool = True) -> Settings:
 
 
 def start(settings: Settings | None = None) -> Settings:
-    """What every process does first: log redaction, the settings, the database."""
+    """What every process does first: log redaction, the settings, what the operator
+    sees (JSON logs, error reports: `ops.start`), the database."""
     logs.redact_tokens()
     current = config.use(settings or config.settings())
+    ops.start(current)
     db.bind(current.database_url)
     outbound.reset_senders()
     return current
@@ -78,9 +82,13 @@ nothing changed, when Redis doesn't answer."""
 
 def choose_sender(channel: str, settings: Settings) -> outbound.Sender:
     """The sender of a channel (drivers imported only when chosen: a process that
-    never texts never loads Twilio's SDK)."""
+    never texts never loads Twilio's SDK), each send counted (`ops.metrics`)."""
     provider = {"sms": settings.sms_provider, "email": settings.email_provider,
                 "slack": settings.notice_provider}[channel]
+    return MeteredSender(_sender(provider), provider)
+
+
+def _sender(provider: str) -> outbound.Sender:
     if provider == "twilio":
         from sms.twilio_sender import TwilioSender
 

@@ -8,6 +8,7 @@ mid-send. Every query it runs is on a partial index of what is *due* (see
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +28,7 @@ class Report:
     redispatched: int = 0
     recovered: int = 0
     bulk_runs: int = 0
+    backlog: tuple[str, ...] = ()  # `remind`, `expire`: a whole batch was due (more may be)
 
     def __str__(self):
         return (f"{self.reminders} reminders, {self.expired} expiries, "
@@ -34,14 +36,19 @@ class Report:
 
 
 def run(now: datetime | None = None, *, pending_grace: timedelta = timedelta(minutes=10),
-        stuck_after: timedelta = timedelta(minutes=10), batch: int = BATCH) -> Report:
-    now = now or clock.now()
+        stuck_after: timedelta = timedelta(minutes=10), batch: int | None = None) -> Report:
+    now, batch = now or clock.now(), batch or BATCH
     report = Report()
-    for invite_id in due_ids(reminders.due(now), batch):
+    due_reminders = due_ids(reminders.due(now), batch)
+    for invite_id in due_reminders:
         if reminders.send_automatic(invite_id, now).result == "sent":
             report.reminders += 1
-    for invite_id in due_ids(invites.expiry_due(now), batch):
+    due_expiries = due_ids(invites.expiry_due(now), batch)
+    for invite_id in due_expiries:
         report.expired += invites.expire(invite_id, now)
+    report.backlog = tuple(task for task, due in (("remind", due_reminders),
+                                                   ("expire", due_expiries))
+                           if len(due) == batch)
     for message in _undelivered(Status.SENDING, now - stuck_after, batch):
         recovered = deliveries.recover(message.id)
         if recovered is not None:
@@ -57,20 +64,31 @@ def run(now: datetime | None = None, *, pending_grace: timedelta = timedelta(min
     return report
 
 
-def catch_up(task: str, now: datetime | None = None, batch: int = BATCH) -> int:
+@dataclass(frozen=True)
+class CaughtUp:
+    done: int  # reminders sent, or expiries recorded
+    more: bool  # stopped at `until` with more due: the caller asks for another slice
+
+
+def catch_up(task: str, now: datetime | None = None, batch: int | None = None,
+             until: float | None = None) -> CaughtUp:
     """Every automatic reminder (`remind`) or expiry (`expire`) due now, batch after
-    batch: what a bulk run asks for instead of a job an invite (`schedule.held`).
-    Each one handled leaves the due set (sent, settled, deferred or recorded); a batch
-    of only ones seen before ends it (the sweep tries them again)."""
-    now = now or clock.now()
+    batch: what a bulk run asks for instead of a job an invite (`schedule.held`), and
+    what the sweep hands a backlog to. Each one handled leaves the due set (sent,
+    settled, deferred or recorded); a batch of only ones seen before ends it (the
+    sweep tries them again). `until` (a `time.monotonic()`): stop after the batch that
+    passes it, saying there is more — a worker works in slices, never for long."""
+    now, batch = now or clock.now(), batch or BATCH
     done, seen = 0, set()
     while True:
         query = reminders.due(now) if task == "remind" else invites.expiry_due(now)
         ids = due_ids(query, batch)
         done += sum(_settle_due(task, invite_id, now) for invite_id in ids if invite_id not in seen)
         if len(ids) < batch or seen.issuperset(ids):
-            return done
+            return CaughtUp(done, more=False)
         seen.update(ids)
+        if until is not None and time.monotonic() >= until:
+            return CaughtUp(done, more=True)
 
 
 def _settle_due(task: str, invite_id: int, now: datetime) -> bool:
