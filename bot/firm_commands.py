@@ -15,7 +15,8 @@ from core.platform.errors import InvalidInput
 from . import parse, views
 
 SET_USAGE = ("`/ledgersync firm set <setting> <value>`: logo_url https://…, brand_color "
-             "#1d4ed8, phone, email, language en|es; `none` clears one")
+             "#1d4ed8, phone, email, language en|es, digest monday|daily|off; `none` "
+             "clears one")
 LANGUAGE_USAGE = "`/ledgersync language <client> en|es` (or `firm`: the firm's language)"
 # A link or address as Slack escapes it in a command's text: <https://…>, <mailto:a@b|a@b>.
 SLACK_LINK = re.compile(r"<([^<>|]+)(?:\|[^<>]*)?>")
@@ -35,9 +36,12 @@ def firm(command: parse.Command, actor: Actor, meta) -> dict:
                                         actor=actor.label)
     key = firm_settings.setting_name(words[1])
     shown = dict(firm_settings.described(changed))[key]
+    after = ("The digest follows it from now on (Mondays and days at 9:00 in the firm's "
+             "zone, in the notices channel)." if key == "digest"
+             else "Clients see it on their pages from now on.")
     return views.message(f"{changed.name}: {key} is now {shown}", [views.section(
         f":white_check_mark: *{views.esc(changed.name)}*: `{key}` is now "
-        f"{views.esc(shown)}. Clients see it on their pages from now on.")])
+        f"{views.esc(shown)}. {after}")])
 
 
 def _settings(shown_firm) -> dict:

@@ -1,10 +1,12 @@
 """App Home views (Block Kit). Builders only: they render what core worked out
-(`core.reports.overview`) and touch no database. Every piece of user text goes through
-`esc()`/`clip()`; times are Slack date tokens; a Home never passes Block Kit's
-100 blocks (each part shows at most `overview.SHOWN` rows, then "and N more")."""
+(`core.reports.overview`; its funnel section: `funnel_views.home_section`) and touch no
+database. Every piece of user text goes through `esc()`/`clip()`; times are Slack date
+tokens; a Home never passes Block Kit's 100 blocks (each part shows at most
+`overview.SHOWN` rows, then "and N more")."""
 
 from __future__ import annotations
 
+from bot.funnel_views import home_section
 from bot.ids import ActionId
 from bot.views import button, check_text, clip, context, esc, revoke_button, section, when
 from core.firms.access import Actor
@@ -64,8 +66,9 @@ def broken(ref: str) -> dict:
 
 
 def staff(actor: Actor, seen: Overview) -> dict:
+    funnel = [*home_section(seen.funnel), DIVIDER] if seen.funnel is not None else []
     return home([
-        *_heading(actor, seen), DIVIDER,
+        *_heading(actor, seen), DIVIDER, *funnel,
         *_invites(seen.invites), DIVIDER,
         *_restoring(seen.restoring), DIVIDER,
         *_recent(seen.recent), DIVIDER,

@@ -20,6 +20,7 @@ class ActionId(StrEnum):
     BULK_RETRY = "bulk_retry"
     CONNECT = "connect_start"  # App Home's Connect: a one-time linking page
     LINK_OPENED = "link_page_opened"  # the URL button itself (Slack sends its click too)
+    FUNNEL_FOLLOW_UP = "funnel_follow_up"  # the funnel's, the digest's, the Home's follow-ups
 
 
 class CallbackId(StrEnum):

@@ -16,6 +16,7 @@ from . import (
     bulk_commands,
     commands,
     connect_account,
+    funnel_buttons,
     home,
     installations,
     middleware,
@@ -44,6 +45,7 @@ def register(app: App) -> None:
     for action in (ActionId.BULK_CONFIRM, ActionId.BULK_CANCEL, ActionId.BULK_RETRY):
         app.action(str(action))(on_bulk_button)
     app.view(str(CallbackId.BULK_LIST))(on_bulk_list)
+    app.action(str(ActionId.FUNNEL_FOLLOW_UP))(funnel_buttons.on_funnel_follow_up)
     installations.register(app)
     connect_account.register(app)
     home.register(app)

@@ -19,7 +19,9 @@ from core.messaging.outbound import SendResult
 from core.platform.config import settings
 from core.platform.phones import display
 from core.records import Firm, Message, Status
+from core.reports import digest
 
+from . import funnel_views
 from . import slack_api as slack_client
 
 NEXT_STEP = {"notice_expired": ("Resend", ActionId.RESEND),
@@ -66,6 +68,9 @@ def _post(web: WebClient, message: Message) -> SendResult:
 
 
 def _blocks(message: Message) -> list[dict]:
+    seen = digest.stored(message) if message.kind == "notice_digest" else None
+    if seen is not None:  # the digest: its stages, names and follow-up buttons
+        return funnel_views.digest_blocks(seen)
     blocks = [section(esc(message.body))]
     step = NEXT_STEP.get(message.kind)
     if step and message.client_id:

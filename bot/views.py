@@ -48,6 +48,8 @@ HELP = [
     ("revoke <client>", "the link stops working"),
     ("status <client | phone | email>", "`/ledgersync status (415) 555-2671`"),
     ("pending", "open invites, soonest expiry first"),
+    ("funnel [7d|30d|90d]", "who got how far, why the others stall, one click to follow up"),
+    ("support funnel [firm:\"…\"]", "every firm's funnel and delivery failures (support)"),
     ("notify #channel", "where firm notices go (admins; until then, to admins by DM)"),
     ("doctor", "check the firm's LedgerSync set-up"),
     ("staff", "who works at the firm: role and Slack user"),

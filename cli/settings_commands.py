@@ -19,7 +19,8 @@ def firm_set(setting, value):
     """Show the firm's settings, or set one.
 
     logo_url (https), brand_color (#1d4ed8), phone, email (what clients check a link
-    with) or language (en, es). `none` clears one."""
+    with), language (en, es) or digest (monday, daily, off: the digest in the notices
+    channel). `none` clears one."""
     firm = current_firm()
     if setting is None:
         for key, shown in firm_settings.described(firm):

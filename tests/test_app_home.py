@@ -296,7 +296,8 @@ def test_a_button_on_the_home_acts_and_the_home_is_fresh_again(web, slack, smith
     assert home_click(web, "revoke", maria.id).status_code == 200
     home = slack.wait_for("views.publish", 2)[-1]
     view = json.loads(home["view"]) if isinstance(home["view"], str) else home["view"]
-    assert home["user_id"] == "UANN" and "Maria Gonzalez" not in texts(view)
+    assert home["user_id"] == "UANN" and "*Open invites* — none open." in texts(view)
+    assert "*Invite revoked* — 1: Maria Gonzalez" in texts(view)  # where the funnel has her
     assert Invite.get(Invite.client == maria.id).revoked_at is not None
 
 

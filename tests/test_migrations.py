@@ -68,6 +68,7 @@ def drop_bank_data(database):
 CLIENT_PAGES = "applied 9: sign-in codes; firm branding and contact; languages"
 BANK_DATA = "applied 10: bank accounts, transactions, provider webhooks, API tokens"
 BULK_DUE = "applied 11: index of a bulk run's due items"
+DIGESTS = "applied 12: firm digests; failed deliveries by when"
 
 
 def migrator_cleanup(database):
@@ -107,13 +108,13 @@ def test_a_version_1_database_upgrades_in_place(database):
                                     "applied 7: a message's reserved slot",
                                     "applied 8: Slack installs per workspace, OAuth states, "
                                     "account-link pages", CLIENT_PAGES, BANK_DATA,
-                                    BULK_DUE]
+                                    BULK_DUE, DIGESTS]
     assert database.table_exists(ClientThread._meta.table_name)
     assert database.table_exists(BulkItem._meta.table_name)
     assert database.table_exists(EarlyReceipt._meta.table_name)
     assert database.table_exists(ClientSession._meta.table_name)
     assert database.table_exists(SlackInstall._meta.table_name)
-    assert migrations.current_version() == 11
+    assert migrations.current_version() == 12
     assert "bulk_item_due" in [i.name for i in database.get_indexes("bulk_item")]
     assert database.table_exists("bank_transaction") and database.table_exists("api_token")
     assert "auto_reconnect_invites" in [c.name for c in database.get_columns("firm")]
@@ -142,7 +143,7 @@ def test_links_stored_before_masking_are_masked_in_place_and_still_sent_whole(fi
                                     "applied 7: a message's reserved slot",
                                     "applied 8: Slack installs per workspace, OAuth states, "
                                     "account-link pages", CLIENT_PAGES, BANK_DATA,
-                                    BULK_DUE]
+                                    BULK_DUE, DIGESTS]
     stored = Message.get_by_id(sent.message.id)
     assert token not in stored.body and token not in stored.html
     assert f"/i/{token[:4]}…" in stored.body
@@ -182,9 +183,33 @@ def test_the_last_releases_database_upgrades_keeping_every_row(firm, database):
     models = (Firm, Staff, Client, Invite, Message, Event)
     before = {m.__name__: m.select().count() for m in models}
     as_of_version_7(database)
-    assert migrations.upgrade()[-2:] == [BANK_DATA, BULK_DUE]
+    assert migrations.upgrade()[-3:] == [BANK_DATA, BULK_DUE, DIGESTS]
     assert {m.__name__: m.select().count() for m in models} == before
     assert "bulk_item_due" in [i.name for i in database.get_indexes("bulk_item")]
     kept = Firm.get_by_id(firm.id)
     assert kept.language == "en" and kept.auto_reconnect_invites is False
     assert Client.get(Client.name == "Kept Client").language is None
+
+
+def test_a_database_before_digests_upgrades_keeping_every_firm(firm, database):
+    """Migration 12 adds the firm's digest setting (Mondays, for every firm already
+    there), the table of digests sent and the index of failed deliveries."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from core.platform.db import is_sqlite
+    from core.records import Firm, FirmDigest
+
+    database.drop_tables([FirmDigest])
+    database.execute_sql("DROP INDEX IF EXISTS message_failed")
+    if is_sqlite():
+        database.pragma("foreign_keys", 0)
+    migrate(SchemaMigrator.from_database(database).drop_column("firm", "digest"))
+    if is_sqlite():
+        database.pragma("foreign_keys", 1)
+    SchemaVersion.delete().execute()
+    SchemaVersion.create(version=11, name="index of a bulk run's due items")
+    clients.add(firm, "Kept Client", email="kept@example.com")
+    assert migrations.upgrade() == [DIGESTS]
+    assert Firm.get_by_id(firm.id).digest == "monday" and firm.clients.count() == 1
+    assert database.table_exists("firm_digest")
+    assert "message_failed" in [i.name for i in database.get_indexes("message")]

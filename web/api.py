@@ -4,11 +4,13 @@ in OpenAPI at `/api/v1/openapi.json`, `api_spec.py`).
 A connected application (the seed's Accounting CS case) exchanges a staff member's
 LedgerSync email and password once for a token (`POST /api/v1/tokens`: the seed's
 ✅, or ❌ with the reason and the fix), then reads with `Authorization: Bearer lsk_…`:
-the firm's clients, a client's accounts, an account's transactions — read-only,
-within that staff member's firm and role (`core.firms.api_tokens`, `core.banking.bank_data`).
+the firm's clients, a client's accounts, an account's transactions, the firm's invite
+funnel — read-only, within that staff member's firm and role (`core.firms.api_tokens`,
+`core.banking.bank_data`, `core.reports.funnel`).
 401: no token, or a revoked one; 403: the firm can't use LedgerSync now, or an admin's
 action; 404: nothing of that id in this firm (another firm's looks exactly the same);
-400: a bad cursor, limit or since (`error.parameter` names it; ASCII digits only), or a
+400: a bad cursor, limit, since, until or by (`error.parameter` names it; ASCII digits
+only), or a
 token exchange whose body is JSON but not an object; 429: over `API_RATE` requests a
 minute for the token (20 token exchanges a minute for an address), with `Retry-After`.
 Lists are keyset pages: `next_cursor` is null on the last one.
@@ -29,6 +31,7 @@ from core.invitations import clients as core_clients
 from core.platform import clock
 from core.platform.errors import InvalidInput, LedgerSyncError, NotFound, Refused
 from core.records import ApiToken, BankAccount, BankConnection, BankTransaction, Client
+from core.reports import funnel as core_funnel
 
 from . import api_spec
 
@@ -215,6 +218,19 @@ def transactions(account_id):
     return jsonify(data=[_transaction(t) for t in page.rows], next_cursor=page.next_cursor)
 
 
+@bp.get("/funnel")
+@authenticated
+def funnel():
+    """The firm's invite funnel for a period (`since`: 30d or a date; `until`: a date),
+    by nothing, `staff`, `channel` or `run`: stages, time to connect, where the others
+    stand and why, and the first names of each stall (`core.reports.funnel`)."""
+    firm = g.caller.firm
+    when = core_funnel.period(request.args.get("since") or None,
+                              request.args.get("until") or None,
+                              tz=clock.zone(firm.timezone))
+    return jsonify(_funnel(core_funnel.of(firm, when, request.args.get("by") or None)))
+
+
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(api_spec.spec(current_app.config["LEDGERSYNC"].public_base_url))
@@ -264,6 +280,27 @@ def _transaction(txn: BankTransaction) -> dict:
             "name": txn.name, "merchant_name": txn.merchant_name, "category": txn.category,
             "amount": bank_data.decimal_text(txn.amount_cents), "currency": txn.currency,
             "pending": txn.pending}
+
+
+def _funnel(seen: core_funnel.Funnel) -> dict:
+    return {"period": {"from": _time(seen.period.start), "to": _time(seen.period.end),
+                       "label": seen.period.label},
+            "by": seen.by, "counted": "clients", **_group(seen.total),
+            "stalls": [{"reason": s.reason, "words": s.words, "count": s.count,
+                        "details": [{"reason": text, "count": n} for text, n in s.details],
+                        "clients": [{"id": n.id, "name": n.name} for n in s.names]}
+                       for s in seen.stalls],
+            "groups": [{"key": g.key, "label": g.label, **_group(g)} for g in seen.groups]
+            if seen.by else []}
+
+
+def _group(group: core_funnel.Group) -> dict:
+    stages, timing = group.stages, group.timing
+    return {"stages": {s: stages.count(s) for s in core_funnel.STAGES},
+            "rates": {s: stages.rate(s) for s in core_funnel.STAGES},
+            "time_to_connect": {"connected": timing.connected,
+                                "median_seconds": timing.median, "p90_seconds": timing.p90},
+            "in_progress": group.waiting}
 
 
 def _token(token: ApiToken) -> dict:

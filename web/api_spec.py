@@ -113,6 +113,47 @@ SCHEMAS = {
                                    "description": "As the account holder sees it: negative "
                                                   "is money out, positive money in."},
                         "currency": {"type": "string"}, "pending": {"type": "boolean"}}},
+    "Stages": {"type": "object", "description": "Clients who reached each stage (a later "
+               "stage counts the earlier ones as reached).", "properties": {
+                   s: {"type": "integer"} for s in
+                   ("invited", "delivered", "opened", "accepted", "connected")}},
+    "FunnelGroup": {"type": "object", "required": ["stages", "rates", "time_to_connect"],
+                    "properties": {
+                        "key": {"type": "string", "description": "The staff member's or bulk "
+                                "run's id, or the channel ('' when none)."},
+                        "label": {"type": "string", "examples": ["Ann Lee", "SMS",
+                                                                 "Bulk invite #12"]},
+                        "stages": _ref("Stages"),
+                        "rates": {"type": "object", "description": "Each stage's share of "
+                                  "the clients invited (null when nobody was)."},
+                        "time_to_connect": {"type": "object", "properties": {
+                            "connected": {"type": "integer"},
+                            "median_seconds": {"type": ["number", "null"]},
+                            "p90_seconds": {"type": ["number", "null"]}},
+                            "description": "From the client's first invite of the period to "
+                                           "their first bank connected or restored."},
+                        "in_progress": {"type": "integer",
+                                        "description": "Clients whose link still works."}}},
+    "Funnel": {"allOf": [_ref("FunnelGroup"), {"type": "object", "properties": {
+        "period": {"type": "object", "properties": {
+            "from": {"type": "string", "format": "date-time"},
+            "to": {"type": "string", "format": "date-time"},
+            "label": {"type": "string", "examples": ["last 30 days"]}}},
+        "by": {"enum": ["staff", "channel", "run", None]},
+        "counted": {"const": "clients",
+                    "description": "Each client once, however many links they were sent."},
+        "stalls": {"type": "array", "items": {"type": "object", "properties": {
+            "reason": {"enum": ["withdrawn", "revoked", "opted_out", "bank_failed", "no_bank",
+                                "not_delivered", "not_accepted", "expired"]},
+            "words": {"type": "string", "examples": ["Opened but didn't accept"]},
+            "count": {"type": "integer"},
+            "details": {"type": "array", "description": "The provider's reasons.",
+                        "items": {"type": "object", "properties": {
+                            "reason": {"type": "string"}, "count": {"type": "integer"}}}},
+            "clients": {"type": "array", "description": "The first 10, the longest waiting "
+                        "first.", "items": {"type": "object", "properties": {
+                            "id": {"type": "integer"}, "name": {"type": "string"}}}}}}},
+        "groups": {"type": "array", "items": _ref("FunnelGroup")}}}]},
 }
 
 
@@ -162,6 +203,22 @@ def _paths() -> dict:
                                            "days (30d)."}],
             "responses": {"200": _json(_page_of("Transaction"), "A page of transactions"),
                           **ERRORS, **NOT_FOUND}}},
+        "/funnel": {"get": {
+            "summary": "The firm's invite funnel: stages, time to connect, where clients stall",
+            "operationId": "getFunnel",
+            "parameters": [
+                {"name": "since", "in": "query", "required": False,
+                 "schema": {"type": "string", "default": "30d"},
+                 "description": "The last N days (30d), or from a date (2026-11-01, from its "
+                                "midnight in the firm's zone)."},
+                {"name": "until", "in": "query", "required": False,
+                 "schema": {"type": "string", "format": "date"},
+                 "description": "Up to this date, included (default: now)."},
+                {"name": "by", "in": "query", "required": False,
+                 "schema": {"enum": ["staff", "channel", "run"]},
+                 "description": "A group for each staff member who sent, channel, or bulk "
+                                "run (each client under their first invite of the period)."}],
+            "responses": {"200": _json(_ref("Funnel"), "The funnel"), **ERRORS}}},
         "/openapi.json": {"get": {
             "summary": "This description", "operationId": "openapi", "security": [],
             "responses": {"200": {"description": "OpenAPI 3.1"}}}},
@@ -173,8 +230,9 @@ def spec(base_url: str) -> dict:
         "openapi": "3.1.0",
         "info": {"title": "LedgerSync Connect read API", "version": VERSION,
                  "description": "Read-only access to a firm's clients, their bank accounts "
-                                "and transactions, for applications connected with a staff "
-                                "member's LedgerSync email and password."},
+                                "and transactions, and its invite funnel, for applications "
+                                "connected with a staff member's LedgerSync email and "
+                                "password."},
         "servers": [{"url": f"{base_url}/api/v1"}],
         "security": [{"token": []}],
         "paths": _paths(),
@@ -183,8 +241,8 @@ def spec(base_url: str) -> dict:
                                           "description": "An API token, `lsk_…`"}},
             "schemas": SCHEMAS,
             "responses": {
-                "BadRequest": _error_response("A bad cursor, limit or date, or a body that "
-                                              "isn't a JSON object"),
+                "BadRequest": _error_response("A bad cursor, limit, date or group, or a body "
+                                              "that isn't a JSON object"),
                 "Unauthorized": _error_response("No token, or a revoked one"),
                 "Forbidden": _error_response("Not allowed for this token's firm or role"),
                 "NotFound": _error_response("Nothing of that id in this firm"),

@@ -54,6 +54,7 @@ def add(client: Client, institution_id: str, username: str = "", password: str =
         raise NotFound("That bank is not on the list")
     result = _link(institution, username, password, challenge, code)
     if result.status != "connected":
+        _refused(client, institution.name, result)
         return Outcome(result.status, result.message, result.challenge)
     connection = attach(client, institution, result.item)
     return Outcome("connected", f"{institution.name} is connected.", connection=connection)
@@ -90,6 +91,7 @@ def restore(client: Client, connection_id: int, username: str = "", password: st
         connection.institution_id, connection.institution_name)
     result = _link(institution, username, password, challenge, code)
     if result.status != "connected":
+        _refused(client, connection.institution_name, result)
         return Outcome(result.status, result.message, result.challenge, connection)
     restored(connection, item=None if connection.access_sealed else result.item)
     return Outcome("connected", f"{connection.institution_name} is working again.",
@@ -165,6 +167,13 @@ def mark_disconnected(connection: BankConnection, reason: str) -> bool:
             client=client, dedupe_key=f"notice-disconnected-{connection.id}-"
                                       f"{clock.now():%Y%m%d%H%M%S%f}"))
     return bool(changed)
+
+
+def _refused(client: Client, bank: str, result: banks.LinkResult) -> None:
+    """The bank refused the login (not a code asked for): recorded, with its reason."""
+    if result.status == "failed":
+        events.record("connection.login_failed", client=client, actor="client", bank=bank,
+                      reason=(result.message or "").replace("%(bank)s", bank))
 
 
 def _link(institution, username, password, challenge, code) -> banks.LinkResult:

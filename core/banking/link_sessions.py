@@ -22,7 +22,7 @@ from datetime import timedelta
 from core.platform import clock, i18n, tokens
 from core.platform.config import settings
 from core.platform.errors import NotFound, Refused
-from core.records import BankConnection, BankLinkSession, Client
+from core.records import BankConnection, BankLinkSession, Client, events
 
 from . import banks, connections
 
@@ -142,6 +142,10 @@ def finish(session_id: int, reported: banks.LinkOutcome | None = None) -> Finish
         _set(session_id, "open")
         raise
     _set(session_id, "open" if found.status == "pending" else found.status, found.message)
+    if found.status == "exited":
+        bank = session.connection.institution_name if session.connection_id else "the bank"
+        events.record("connection.login_failed", client=session.client, actor="client",
+                      bank=bank, reason=found.message)
     return found
 
 

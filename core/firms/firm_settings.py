@@ -1,7 +1,8 @@
 """What a firm shows its clients about itself (`ledgersync firm set …`, Slack admin
 `/ledgersync firm set …`): a logo, the colour of the client pages' header, a phone
 number and an email a client can check a link with, and the language its clients
-read by default. Each value is checked here, so no driver can store a bad one:
+read by default; and when its digest comes to its notices channel. Each value is
+checked here, so no driver can store a bad one:
 
 | setting       | value                                                             |
 |---------------|-------------------------------------------------------------------|
@@ -10,8 +11,9 @@ read by default. Each value is checked here, so no driver can store a bad one:
 | phone         | any common format, stored E.164                                    |
 | email         | an email address                                                   |
 | language      | en or es (English, Spanish)                                        |
+| digest        | monday (weekly, the default), daily or off (core/reports/digest.py) |
 
-`none` (or an empty value) clears a setting.
+`none` (or an empty value) clears a setting (the digest: off).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ _COLOR = re.compile(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 CLEAR = {"", "none", "-", "off", "clear"}
 COLUMNS = {"logo_url": "logo_url", "brand_color": "brand_color", "phone": "contact_phone",
-           "email": "contact_email", "language": "language"}
+           "email": "contact_email", "language": "language", "digest": "digest"}
+DIGESTS = {"monday": "monday", "weekly": "monday", "mondays": "monday", "daily": "daily",
+           "off": "off", "never": "off"}
 ALIASES = {"logo": "logo_url", "color": "brand_color", "colour": "brand_color",
            "brand_colour": "brand_color", "lang": "language", "contact_phone": "phone",
            "contact_email": "email"}
@@ -65,7 +69,20 @@ def brand_color(text: str) -> str:
     return "#" + (digits if len(digits) == 6 else "".join(c * 2 for c in digits))
 
 
+def digest(text: str) -> str:
+    """When the firm's digest comes: monday, daily or off."""
+    word = text.strip().lower()
+    if word in CLEAR:
+        return "off"
+    if word not in DIGESTS:
+        raise InvalidInput(f"The digest comes monday, daily or off, not '{text.strip()[:20]}'",
+                           field="digest")
+    return DIGESTS[word]
+
+
 def _value(firm: Firm, key: str, text: str):
+    if key == "digest":
+        return digest(text)
     if text.strip().lower() in CLEAR:
         return i18n.DEFAULT if key == "language" else None
     check = {"logo_url": logo_url, "brand_color": brand_color,

@@ -36,6 +36,8 @@ from . import clients, invites
 UNCHECKED = "address to check: someone said a link sent there wasn't theirs"
 SELECTIONS = {"not_invited": "every client not yet invited",
               "expired": "every client whose invite expired",
+              "opened_not_accepted": "every client who opened their link but didn't accept "
+                                     "before it expired",
               "needs_reconnect": "every client with a connection that needs restoring",
               "list": "the clients listed"}
 
@@ -54,10 +56,12 @@ class Plan:
 
 
 def prepare(firm: Firm, selection: str, *, names: str = "", channel: str | None = None,
-            by: Staff | None = None) -> Plan:
+            by: Staff | None = None, among=None) -> Plan:
     """Set-based: the clients, and what decides whether each gets an invite (opt-outs,
     accounts, open invites), are read in a handful of queries whatever their number,
-    and the items are written in batches — the same reasons as `why_not` gives."""
+    and the items are written in batches — the same reasons as `why_not` gives.
+    `among`: a subquery of client ids the selection is narrowed to (the funnel's
+    follow-ups: the clients of one stall in a period)."""
     if selection not in SELECTIONS:
         raise Refused(f"Choose {', '.join(SELECTIONS)}")
     purpose = "reconnect" if selection == "needs_reconnect" else "connect"
@@ -65,7 +69,8 @@ def prepare(firm: Firm, selection: str, *, names: str = "", channel: str | None 
         run = BulkRun.create(firm=firm, started_by=by, selection=selection, channel=channel,
                              purpose=purpose)
         plan = Plan(run)
-        rows = _plan_rows(plan, list(_chosen(firm, selection, names)), _Facts.of(firm))
+        rows = _plan_rows(plan, list(_chosen(firm, selection, names, among)),
+                          _Facts.of(firm))
         for start in range(0, len(rows), BATCH):
             BulkItem.insert_many(rows[start:start + BATCH]).execute()
         plan.skipped = list(BulkItem.select().where(BulkItem.run == run,
@@ -142,30 +147,38 @@ def _plan_rows(plan: Plan, chosen, facts: _Facts) -> list[dict]:
     return rows
 
 
-def _chosen(firm: Firm, selection: str, names: str):
+def _chosen(firm: Firm, selection: str, names: str, among=None):
     if selection == "list":
         yield from _listed(firm, names)
         return
     rows = Client.select().where(Client.firm == firm).order_by(Client.name_key)
+    if among is not None:
+        rows = rows.where(Client.id.in_(among))
     if selection == "not_invited":
         rows = rows.where(~Client.id.in_(Invite.select(Invite.client).where(Invite.firm == firm)))
     elif selection == "needs_reconnect":
         broken = BankConnection.select(BankConnection.client).where(
             BankConnection.status == "needs_reconnect")
         rows = rows.where(Client.id.in_(broken))
-    expired = _expired_clients(firm) if selection == "expired" else None
+    expired = (_expired_clients(firm, among, opened=selection == "opened_not_accepted")
+               if selection in ("expired", "opened_not_accepted") else None)
     for client in rows:
         if expired is None or client.id in expired:
             yield client.name, client, None
 
 
-def _expired_clients(firm: Firm) -> set[int]:
-    """Clients whose latest invite has expired (one query for the firm)."""
+def _expired_clients(firm: Firm, among=None, opened: bool = False) -> set[int]:
+    """Clients (of `among`) whose latest invite has expired (`opened`: after they
+    opened it) — one query for the firm."""
     latest: dict[int, Invite] = {}
-    for invite in Invite.select().where(Invite.firm == firm).order_by(Invite.id):
+    theirs = Invite.select().where(Invite.firm == firm)
+    if among is not None:
+        theirs = theirs.where(Invite.client.in_(among))
+    for invite in theirs.order_by(Invite.id):
         latest[invite.client_id] = invite
     now = clock.now()
-    return {client for client, invite in latest.items() if invite.status(now) == "expired"}
+    return {client for client, invite in latest.items() if invite.status(now) == "expired"
+            and (not opened or invite.first_clicked_at is not None)}
 
 
 def _listed(firm: Firm, names: str):

@@ -11,6 +11,7 @@ from .accounts import ClientAccount, ClientSession, SignInAttempt
 from .banks import BankAccount, BankConnection, BankLinkSession, BankTransaction, ProviderWebhook
 from .base import BaseModel, JSONField, UTCDateTimeField
 from .clients import Client
+from .digests import FirmDigest
 from .events import Event
 from .firms import ApiToken, Firm, Staff, SupportStaff
 from .invites import OPEN_INVITE, BulkItem, BulkRun, Invite
@@ -43,6 +44,7 @@ ALL_MODELS = [
     ProviderWebhook,
     ApiToken,
     SignInAttempt,
+    FirmDigest,
 ]
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "JSONField",
     "BaseModel",
     "Firm",
+    "FirmDigest",
     "Staff",
     "SupportStaff",
     "ApiToken",

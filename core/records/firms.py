@@ -29,6 +29,8 @@ class Firm(BaseModel):
     contact_phone = CharField(max_length=20, null=True)  # E.164
     contact_email = CharField(max_length=254, null=True)
     language = CharField(max_length=8, default="en")  # clients' default (core/platform/i18n.py)
+    # The digest to the notices channel (core/reports/digest.py): off | monday | daily.
+    digest = CharField(max_length=8, default="monday")
     created_at = UTCDateTimeField(default=clock.now)
 
     def __str__(self):

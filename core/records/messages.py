@@ -85,6 +85,14 @@ Message.add_index(
 )
 
 
+# Deliveries that failed, by when (the funnel's failures by reason: a day, every firm).
+Message.add_index(
+    Message.index(Message.updated_at, name="message_failed").where(
+        Message.status.in_([Status.UNDELIVERED, Status.FAILED])
+    )
+)
+
+
 class OptOut(BaseModel):
     """An address (E.164 phone or email) that asked for no more messages."""
 

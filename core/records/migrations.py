@@ -208,6 +208,22 @@ def upgrade() -> list[str]:
 
 
 def _lock() -> None:
-    """Two release processes at once: the second waits for the first (PostgreSQL)."""
+    """Two release processes at once: the second waits for the first (PostgreSQL). A
+    transaction's lock, released at its end, not a session's: it holds through
+    PgBouncer's transaction pooling, where a session lock would be lost."""
     if not is_sqlite():
         database.execute_sql("SELECT pg_advisory_xact_lock(7413001)")
+
+
+def _digests(migrator: SchemaMigrator) -> list:
+    """The firm's digest setting (on by default: Mondays), the digests sent, and the
+    index of failed deliveries by when. What is there already is left as it is."""
+    from . import FirmDigest
+
+    database.create_tables([FirmDigest])
+    Message._schema.create_indexes(safe=True)  # only the missing one is made
+    have = {column.name for column in database.get_columns("firm")}
+    return [] if "digest" in have else [_added(migrator, "firm", "digest", Firm.digest)]
+
+
+MIGRATIONS.append(Migration(12, "firm digests; failed deliveries by when", _digests))

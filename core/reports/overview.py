@@ -1,6 +1,7 @@
-"""A firm at a glance (Slack's App Home): open invites soonest expiry first, clients
-whose bank connection needs restoring, who accepted or connected lately, what could
-not be delivered and why, and where the firm's notices go.
+"""A firm at a glance (Slack's App Home): its funnel of the last 30 days (`funnel`), open
+invites soonest expiry first, clients whose bank connection needs restoring, who
+accepted or connected lately, what could not be delivered and why, and where the
+firm's notices go.
 
 Each part holds its first rows and its total, so a driver can say "and 37 more".
 The words are core's own (`status.time_left`, `status.event_text`,
@@ -19,9 +20,10 @@ from core.messaging.quiet_hours import zone_for
 from core.platform import clock
 from core.records import OPEN_INVITE, BankConnection, Client, Event, Firm, Invite, Message
 
-from . import doctor, status
+from . import doctor, funnel, status
 
 SHOWN = 10  # rows per part
+FUNNEL_NAMES = 3  # names a stall on the Home
 RECENT = timedelta(days=14)  # accepts and connections
 FAILED_SINCE = timedelta(days=7)  # as the doctor counts them ("this week")
 RECENT_KINDS = ("invite.accepted", "connection.connected", "connection.restored")
@@ -83,6 +85,7 @@ class Overview:
     failed: Part  # of Failed, newest first
     now: datetime
     zone: tzinfo  # the firm's
+    funnel: funnel.Funnel | None = None  # the last 30 days, 3 names a stall
 
 
 def of(firm: Firm, now: datetime | None = None, shown: int = SHOWN) -> Overview:
@@ -90,7 +93,8 @@ def of(firm: Firm, now: datetime | None = None, shown: int = SHOWN) -> Overview:
     return Overview(firm=firm, notices=doctor.notices_channel(firm),
                     invites=open_invites(firm, now, shown),
                     restoring=restoring(firm, now, shown), recent=recent(firm, now, shown),
-                    failed=failed(firm, now, shown), now=now, zone=clock.zone(firm.timezone))
+                    failed=failed(firm, now, shown), now=now, zone=clock.zone(firm.timezone),
+                    funnel=funnel.of(firm, now=now, names=FUNNEL_NAMES))
 
 
 def _zone(client: Client | None, firm: Firm) -> tzinfo:

@@ -52,6 +52,7 @@ EVENT_WORDS = {
     "connection.disconnected": "{bank} disconnected: {reason}",
     "connection.auto_invited": "Asked to reconnect {bank} automatically",
     "connection.auto_invite_skipped": "No automatic reconnect invite for {bank}: {reason}",
+    "connection.login_failed": "Couldn't connect {bank}: {reason}",
     "invite.disowned": "Whoever opened the link said it isn't them; the link stopped working",
     "signin.code_sent": "Asked for a sign-in code",
     "signin.code_sent:sms": "Asked for a sign-in code; it went by text",
@@ -116,6 +117,7 @@ NOTICE_WORDS = {
     "client_text": "they texted",
     "not_me": "someone said the link wasn't theirs",
     "new_link_unchecked": "asked for a new link from a number to check",
+    "digest": "the firm's digest",
 }
 BANKS_NAMED = 5
 
