@@ -21,6 +21,7 @@ every deferred answer by its listener's name.
 
 from __future__ import annotations
 
+import html
 import inspect
 import json
 import logging
@@ -290,7 +291,7 @@ def submitted(*, check_first: bool = False):
             reply, problem = _run(work, body, context)
             block = FIELDS.get(getattr(problem, "field", None) or "")
             if block is not None:
-                ack(response_action="errors", errors={str(block): str(problem)[:150]})
+                ack(response_action="errors", errors={str(block): _under_field(problem)})
             else:
                 ack()
                 _reply(view, reply)
@@ -301,6 +302,13 @@ def submitted(*, check_first: bool = False):
         return listener
 
     return decorate
+
+
+def _under_field(problem: LedgerSyncError) -> str:
+    """The line shown under a form's field: the problem, and the command that fixes it
+    (plain text there: Slack shows no formatting under a field)."""
+    fixes = [html.unescape(f.strip("`")) for f in views.fix_commands(problem)]
+    return (str(problem) + (f": {fixes[0]}" if fixes else ""))[:150]
 
 
 def _reply(view, message: dict) -> None:

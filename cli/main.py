@@ -113,15 +113,17 @@ def _database_must_exist() -> None:
     """An SQLite database that isn't there is not made here, nor a secret key beside it
     (a command run from the wrong directory would start an empty one): say where we
     looked and how to point at the real one. Only `db upgrade` and `demo` make one."""
+    in_use = config.in_use()  # (settings a caller put in place: tests, an embedding)
     load_dotenv(".env", override=False)  # as the settings will read it
-    url = os.environ.get("DATABASE_URL") or config.Settings().database_url
+    url = (in_use.database_url if in_use else
+           os.environ.get("DATABASE_URL") or config.Settings().database_url)
     path = _sqlite_file(url)
     if path is None or path.exists():
         return
-    given = ("DATABASE_URL" if os.environ.get("DATABASE_URL")
-             else "the default, under this directory")
+    whence = ("DATABASE_URL" if in_use or os.environ.get("DATABASE_URL")
+              else "the default, under this directory")
     raise click.ClickException(
-        f"No database at {path.resolve()} ({given}). Run this from the directory where "
+        f"No database at {path.resolve()} ({whence}). Run this from the directory where "
         "LedgerSync is set up, point DATABASE_URL at its database (here or in a .env file "
         "in this directory), or make a new one with `ledgersync db upgrade`.")
 

@@ -157,6 +157,7 @@ def test_client_add_modal_and_its_errors(web, slack, smith):
     twice = submit(web, "client_add_modal", {"name": "Maria Gonzalez"},
                    metadata=view["private_metadata"]).json
     assert list(twice["errors"]) == ["name"] and "already a client" in twice["errors"]["name"]
+    assert "/ledgersync client edit Maria Gonzalez" in twice["errors"]["name"]
     submit(web, "client_add_modal", {"name": "Good Co", "phone": "(415) 555-2671",
                                      "banks": "Chase\nAlly"}, metadata=view["private_metadata"])
     assert "Added *Good Co*" in json.dumps(slack.wait_for("respond:cmd"))

@@ -296,6 +296,12 @@ def settings() -> Settings:
     return _current
 
 
+def in_use() -> Settings | None:
+    """The settings in force if they have been read or given already; None before (read
+    nothing, make nothing: a development secret key is made on first read)."""
+    return _current
+
+
 def use(new: Settings) -> Settings:
     """Replace the process-wide settings (start-up code and tests)."""
     global _current
