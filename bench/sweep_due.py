@@ -1,13 +1,17 @@
-"""How fast is the sweep's due-query with 1,000,000 invites?
+"""How fast is the sweep's due-query with millions of invites?
 
-Loads 1,000,000 invites (200,000 clients x 5: four replaced or expired, then the
-latest one accepted for 90% of clients and open for 10%, of which 1,000 have a
-reminder due now) into SQLite and PostgreSQL, then times the sweep's queries —
-reminders due, expiries due — and prints their query plans.
+Loads CLIENTS x 5 invites (by default 200,000 clients, so 1,000,000 invites: four
+replaced or expired, then the latest one accepted for 90% of clients and open for
+10%, of which 1,000 have a reminder due now) into SQLite and PostgreSQL, then times
+the sweep's queries — reminders due, expiries due — and prints their query plans.
 
-    python bench/sweep_due.py                # both databases
-    python bench/sweep_due.py --only sqlite  # or postgres
+    python bench/sweep_due.py                          # both databases, 1,000,000 invites
+    python bench/sweep_due.py --only postgres --clients 2000000   # 10,000,000 invites
+    python bench/sweep_due.py --clients 2000 --repeats 2          # a quick check
     BENCH_POSTGRES_URL=postgresql://…/ledgersync_bench python bench/sweep_due.py
+
+The firm is written through its model, so a new column with a default never breaks
+this script; the many rows go in as one INSERT … SELECT each.
 """
 
 from __future__ import annotations
@@ -28,14 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.invitations import invites, reminders
 from core.platform import config, db
-from core.records import (
-    Invite,  # noqa: E402
-    migrations,  # noqa: E402
-)
+from core.records import Firm, Invite, migrations
 
 CLIENTS = 200_000
 PER_CLIENT = 5
-DUE = 1_000
+DUE = 1_000  # reminders due now (at most a tenth of the clients)
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 PG_URL = os.environ.get("BENCH_POSTGRES_URL",
                         "postgresql://postgres@127.0.0.1:5432/ledgersync_bench")
@@ -52,46 +53,45 @@ def ts(delta: timedelta) -> str:
     return f"'{(NOW + delta).replace(tzinfo=None):%Y-%m-%d %H:%M:%S}'"
 
 
-def load(kind: str) -> None:
+def load(kind: str, clients: int = CLIENTS) -> None:
     def run(sql):
         if kind == "postgres":  # typed timestamp literals; psycopg's % escaping
             sql = re.sub(r"'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'", r"TIMESTAMP '\1'", sql)
             sql = sql.replace("%", "%%")
         return db.database.execute_sql(sql)
 
-    run("INSERT INTO firm (name, subscription_status, suspended, timezone, phone_region, "
-        "clients_may_request_links, created_at) VALUES ('Bench LLP', 'active', false, "
-        f"'America/New_York', 'US', false, {ts(timedelta(days=-400))})")
+    firm = Firm.create(name="Bench LLP", timezone="America/New_York",
+                       created_at=NOW - timedelta(days=400)).id
+    due, open_every = min(DUE, clients // 10), 10
     series = SERIES[kind]
-    run(series.format(count=CLIENTS) + " INSERT INTO client (firm_id, name, name_key, email, "
-        "banks, created_at, updated_at) SELECT 1, 'Client ' || n, 'client ' || n, "
+    run(series.format(count=clients) + " INSERT INTO client (firm_id, name, name_key, email, "
+        f"banks, created_at, updated_at) SELECT {firm}, 'Client ' || n, 'client ' || n, "
         f"'c' || n || '@example.com', '[]', {ts(timedelta(days=-300))}, "
         f"{ts(timedelta(days=-300))} FROM s")
     old = timedelta(days=-30)
     # Invites 1..4 of each client: long closed (superseded or expired).
-    run(series.format(count=CLIENTS * (PER_CLIENT - 1)) + " INSERT INTO invite (firm_id, "
+    run(series.format(count=clients * (PER_CLIENT - 1)) + " INSERT INTO invite (firm_id, "
         "client_id, purpose, channel, token_digest, token_sealed, banks, sent_at, expires_at, "
-        "reminder_due_at, reminded_at, superseded_at, expired_at) SELECT 1, "
-        f"1 + (n - 1) % {CLIENTS}, 'connect', 'email', 'old-' || n, 'x', '[]', {ts(old)}, "
+        f"reminder_due_at, reminded_at, superseded_at, expired_at) SELECT {firm}, "
+        f"1 + (n - 1) % {clients}, 'connect', 'email', 'old-' || n, 'x', '[]', {ts(old)}, "
         f"{ts(old + timedelta(days=5))}, {ts(old + timedelta(days=3))}, "
         f"{ts(old + timedelta(days=3))}, CASE WHEN n % 2 = 0 THEN {ts(old + timedelta(days=1))} "
         f"END, CASE WHEN n % 2 = 1 THEN {ts(old + timedelta(days=5))} END FROM s")
-    # The latest invite: accepted (90%), or open (10%); of the open, DUE are due now.
-    open_every = 10
-    run(series.format(count=CLIENTS) + " INSERT INTO invite (firm_id, client_id, purpose, "
+    # The latest invite: accepted (90%), or open (10%); of the open, `due` are due now.
+    soon = due * open_every
+    run(series.format(count=clients) + " INSERT INTO invite (firm_id, client_id, purpose, "
         "channel, token_digest, token_sealed, banks, sent_at, expires_at, reminder_due_at, "
-        "reminded_at, accepted_at) SELECT 1, n, 'connect', 'email', 'new-' || n, 'x', '[]', "
-        f"CASE WHEN n <= {DUE * open_every} THEN {ts(timedelta(days=-3, hours=-1))} "
+        f"reminded_at, accepted_at) SELECT {firm}, n, 'connect', 'email', 'new-' || n, 'x', "
+        f"'[]', CASE WHEN n <= {soon} THEN {ts(timedelta(days=-3, hours=-1))} "
         f"ELSE {ts(timedelta(days=-1))} END, "
-        f"CASE WHEN n <= {DUE * open_every} THEN {ts(timedelta(days=2))} "
-        f"ELSE {ts(timedelta(days=4))} END, "
-        f"CASE WHEN n <= {DUE * open_every} THEN {ts(timedelta(hours=-1))} "
+        f"CASE WHEN n <= {soon} THEN {ts(timedelta(days=2))} ELSE {ts(timedelta(days=4))} END, "
+        f"CASE WHEN n <= {soon} THEN {ts(timedelta(hours=-1))} "
         f"ELSE {ts(timedelta(days=2))} END, NULL, "
         f"CASE WHEN n % {open_every} = 0 THEN NULL ELSE {ts(timedelta(hours=-2))} END FROM s")
     run("ANALYZE")
 
 
-def timed(query, repeats: int = 20) -> tuple[float, float, int]:
+def timed(query, repeats: int) -> tuple[float, float, int]:
     samples, rows = [], 0
     for _ in range(repeats):
         start = time.perf_counter()
@@ -111,17 +111,17 @@ def plan(kind: str, query) -> str:
 def fresh_pg(url: str) -> None:
     base, _, name = url.rpartition("/")
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def bench(kind: str, url: str) -> None:
+def bench(kind: str, url: str, clients: int = CLIENTS, repeats: int = 20) -> None:
     config.use(config.Settings(database_url=url, secret_key="bench"))
     db.bind(url)
     migrations.upgrade()
     start = time.perf_counter()
     with db.database.atomic():
-        load(kind)
+        load(kind, clients)
     loaded = time.perf_counter() - start
     total = db.database.execute_sql("SELECT count(*) FROM invite").fetchone()[0]
     print(f"\n{kind}: {total:,} invites loaded in {loaded:.1f} s")
@@ -132,7 +132,7 @@ def bench(kind: str, url: str) -> None:
             lambda: invites.expiry_due(NOW).select(Invite.id).limit(500).tuples(),
     }
     for name, query in queries.items():
-        median, worst, rows = timed(query)
+        median, worst, rows = timed(query, repeats)
         print(f"  {name}: {rows} rows, median {median:.2f} ms, max {worst:.2f} ms")
         print(plan(kind, query))
     db.database.close()
@@ -141,13 +141,16 @@ def bench(kind: str, url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument("--clients", type=int, default=CLIENTS,
+                        help=f"clients, each with {PER_CLIENT} invites (default {CLIENTS:,})")
+    parser.add_argument("--repeats", type=int, default=20, help="timings of each query")
     args = parser.parse_args()
     if args.only in (None, "sqlite"):
         with tempfile.TemporaryDirectory() as folder:
-            bench("sqlite", f"sqlite:///{folder}/bench.db")
+            bench("sqlite", f"sqlite:///{folder}/bench.db", args.clients, args.repeats)
     if args.only in (None, "postgres"):
         fresh_pg(PG_URL)
-        bench("postgres", PG_URL)
+        bench("postgres", PG_URL, args.clients, args.repeats)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from redis import RedisError
 
 from core.invitations import bulk_sending, invites, reminders, schedule
 from core.invitations import sweep as core_sweep
-from core.messaging import deliveries
+from core.messaging import deliveries, outbound
 from core.platform import clock, db
 from core.records import BulkRun, Invite, Status
 from ops import context, metrics
@@ -87,20 +87,69 @@ def expire(invite_id: int) -> str:
 @unit_of_work
 def catch_up(task: str) -> str:
     """Every reminder or expiry due now (asked for by a bulk run, see `bulk_send`, or by
-    the sweep for a backlog), CATCH_UP_SLICE seconds at a time: with more due, the
-    next slice is a job of its own, queued at once (a worker is never held for long,
-    and a job's timeout never cuts a backlog short)."""
-    caught = core_sweep.catch_up(task, until=time.monotonic() + CATCH_UP_SLICE)
+    the sweep), CATCH_UP_SLICE seconds at a time: with more due, the next slice is a
+    job of its own, queued at once (a worker is never held for long, and a job's
+    timeout never cuts a backlog short). Reminders go as a bulk run's texts do:
+    several at once, each delivered here at the sender's pace (`_remind_due`)."""
+    until = time.monotonic() + CATCH_UP_SLICE
+    caught = (_remind_due(until) if task == "remind"
+              else core_sweep.catch_up(task, until=until))
     if caught.more:
         queues.catch_up_now(task)
     return f"{caught.done} {task}{' (more to come)' if caught.more else ''}"
 
 
+def _remind_due(until: float) -> core_sweep.CaughtUp:
+    """The automatic reminders due, `senders_for(SMS_RATE)` at once, each sent and its
+    text delivered in this job, at the sender's pace — not a delivery job each on
+    `high`, where staff's answers would wait behind them. Makes way (ends the slice)
+    when staff's sends wait, as a bulk run does."""
+    now, seen, done = clock.now(), set(), 0
+    width = senders_for(pacing.rate_for("sms"))
+    make_way = _MakeWay(queues.queue("high"), queues.queue("paced"))
+    while True:
+        ids = [i for i in core_sweep.due_ids(reminders.due(now), core_sweep.BATCH)
+               if i not in seen]
+        if not ids:
+            return core_sweep.CaughtUp(done, more=False)
+        seen.update(ids)
+        done += _remind_all(ids, now, width)
+        if time.monotonic() >= until or make_way():
+            return core_sweep.CaughtUp(done, more=True)
+
+
+def _remind_all(ids: list[int], now: datetime, width: int) -> int:
+    """Each reminder on one of `width` sender threads; how many were sent."""
+    running, sent = set(), 0
+    for invite_id in ids:
+        if len(running) >= width:
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            sent += sum(f.result() == "sent" for f in finished)
+        running.add(_senders().submit(_remind_one, invite_id, now))
+    return sent + sum(f.result() == "sent" for f in wait(running).done)
+
+
+def _remind_one(invite_id: int, now: datetime) -> str:
+    with db.kept():  # each sender thread keeps its own connection
+        held: list[int] = []
+        with outbound.held(held):
+            outcome = reminders.send_automatic(invite_id, now)
+        if outcome.retry_at is not None:  # quiet hours: come back in the client's morning
+            schedule.at("remind", invite_id, outcome.retry_at)
+        for message_id in held:
+            try:
+                deliveries.deliver(message_id, wait_turn=pacing.take_turn)
+            except deliveries.TransientFailure:
+                log.warning("message %s: delivery will be retried", message_id)
+        return outcome.result
+
+
 @unit_of_work
 def sweep() -> str:
-    """Everything due in the database and not done (run periodically by `ledgersync cron`);
-    a backlog beyond one batch is handed to `catch_up`."""
-    report = core_sweep.run()
+    """Everything due in the database and not done (run periodically by `ledgersync cron`).
+    The automatic reminders due are handed to `catch_up` (sent as a bulk run's texts,
+    off `high`); expiries beyond one batch too."""
+    report = core_sweep.run(remind=False)
     for task in report.backlog:
         queues.catch_up_now(task)
     log.info("sweep: %s", report)

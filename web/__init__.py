@@ -10,7 +10,9 @@ request ids, measurements and `/metrics`: `observe.py`.
 
 from __future__ import annotations
 
-from flask import Flask, request
+import contextlib
+
+from flask import Flask, g, request
 from flask_wtf.csrf import CSRFProtect
 
 import wiring
@@ -76,15 +78,20 @@ def create_app(settings: config.Settings | None = None) -> Flask:
 
 
 def _database_per_request(app: Flask) -> None:
-    """One connection per request, closed after it. `/healthz` opens its own, so
-    that it can answer 503 when the database is down; `/metrics` needs none."""
+    """Each request is a unit of work on its thread's connection (`db.kept`: opened once
+    a thread, checked before use after a while unused or a failure, no transaction left
+    open after it) — opening one a request cost more than the rest of a client's page.
+    `/healthz` opens its own, so that it can answer 503 when the database is down;
+    `/metrics` needs none."""
 
     @app.before_request
     def _open_db():
         if request.endpoint not in {"health.healthz", "metrics.scrape"}:
-            db.database.connect(reuse_if_open=True)
+            unit = g._db_unit = contextlib.ExitStack()
+            unit.enter_context(db.kept())
 
     @app.teardown_request
-    def _close_db(_exc):
-        if not db.database.is_closed():
-            db.database.close()
+    def _close_db(exc):
+        unit = g.pop("_db_unit", None)
+        if unit is not None:
+            unit.__exit__(type(exc) if exc else None, exc, None)

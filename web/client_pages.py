@@ -37,7 +37,6 @@ from flask import (
 from flask_babel import gettext as _
 
 from core.banking import bank_data, bank_sync, banks, connections
-from core.firms import firm_settings
 from core.invitations import clients, links, sessions
 from core.messaging.quiet_hours import zone_for
 from core.platform import i18n, tokens
@@ -89,12 +88,12 @@ def link(token):
         return redirect(url_for("client.account"))
     if not state.usable:
         return _dead(state)
-    links.opened(token)
+    links.opened(token, state)
     invite = state.invite
     return render_template(
         "link.html", token=token, invite=invite, firm=invite.firm.name,
         first_name=invite.client.first_name, inviter=_inviter(invite),
-        contact=firm_settings.contact(invite.firm), expires=_when(invite.expires_at, invite.client),
+        contact=pages.contact(invite.firm), expires=_when(invite.expires_at, invite.client),
     )
 
 

@@ -78,8 +78,16 @@ def brand(firm: Firm | None) -> None:
         return
     color = firm.brand_color
     g.brand = Brand(firm.name, firm.logo_url, color,
-                    firm_settings.header_text_color(color) if color else None,
-                    firm_settings.contact(firm))
+                    firm_settings.header_text_color(color) if color else None, contact(firm))
+
+
+def contact(firm: Firm) -> firm_settings.Contact:
+    """The firm's phone and email to check with (`firm_settings.contact`), looked up once
+    a request (the header's footer and the link page both show it)."""
+    known = g.get("contact")
+    if known is None or known[0] != firm.id:
+        known = g.contact = (firm.id, firm_settings.contact(firm))
+    return known[1]
 
 
 def throttle(name: str, limit: int, window: int) -> Throttle:

@@ -14,11 +14,23 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
+from peewee import JOIN
+
 from core.messaging import notices, outbound
 from core.platform import clock, tokens
-from core.platform.db import database
+from core.platform.db import Param, Prepared, database
 from core.platform.errors import Refused
-from core.records import OPEN_INVITE, Client, ClientAccount, Event, Invite, Message, events
+from core.records import (
+    OPEN_INVITE,
+    Client,
+    ClientAccount,
+    Event,
+    Firm,
+    Invite,
+    Message,
+    Staff,
+    events,
+)
 
 from . import invites
 
@@ -61,14 +73,29 @@ class Accepted:
     new_account: bool
 
 
+# The invite a link names, with its client, firm and sender: one indexed query (by the
+# token's digest), its SQL written once (a link's page is opened by every client).
+_SENDER = Staff.alias()
+_BY_DIGEST = Prepared(
+    Invite.select(Invite, Client, Firm, _SENDER)
+    .join(Client, on=(Invite.client == Client.id))
+    .switch(Invite).join(Firm, on=(Invite.firm == Firm.id))
+    .switch(Invite).join(_SENDER, JOIN.LEFT_OUTER, on=(Invite.sent_by == _SENDER.id))
+    .where(Invite.token_digest == Param("digest")))
+
+
 def find(token: str) -> Invite | None:
+    """The invite of a link (its client, firm and sender loaded with it), or None. The
+    digest under each key still accepted (SECRET_KEY, then its fallbacks) is tried in
+    turn: one query for a link of today's key."""
     if not tokens.looks_like_token(token or ""):
         return None
-    digests = tokens.candidate_digests(token)
-    invite = Invite.select().where(Invite.token_digest.in_(digests)).first()
-    if invite is None or not any(hmac.compare_digest(invite.token_digest, d) for d in digests):
-        return None
-    return invite
+    for digest in tokens.candidate_digests(token):
+        invite = _BY_DIGEST.first(digest=digest)
+        if invite is not None and hmac.compare_digest(invite.token_digest, digest):
+            invite.client.firm = invite.firm  # (the same firm: no second look-up)
+            return invite
+    return None
 
 
 def check(token: str, now: datetime | None = None) -> LinkState:
@@ -78,11 +105,12 @@ def check(token: str, now: datetime | None = None) -> LinkState:
     return LinkState(invite.status(now or clock.now()), invite)
 
 
-def opened(token: str) -> LinkState:
-    """The link was opened: record the first time, change nothing else."""
+def opened(token: str, state: LinkState | None = None) -> LinkState:
+    """The link was opened: record the first time, change nothing else. (`state`: the
+    link as just checked; opened before, nothing is written.)"""
     now = clock.now()
-    state = check(token, now)
-    if state.invite is not None and state.usable:
+    state = state or check(token, now)
+    if state.invite is not None and state.usable and state.invite.first_clicked_at is None:
         first = (
             Invite.update(first_clicked_at=now)
             .where(Invite.id == state.invite.id, Invite.first_clicked_at.is_null())

@@ -36,19 +36,22 @@ class Report:
 
 
 def run(now: datetime | None = None, *, pending_grace: timedelta = timedelta(minutes=10),
-        stuck_after: timedelta = timedelta(minutes=10), batch: int | None = None) -> Report:
+        stuck_after: timedelta = timedelta(minutes=10), batch: int | None = None,
+        remind: bool = True) -> Report:
+    """`remind=False`: the reminders due are not sent here, only reported as a backlog
+    (a worker sends them as a bulk run's texts: `jobs.tasks.catch_up`)."""
     now, batch = now or clock.now(), batch or BATCH
     report = Report()
-    due_reminders = due_ids(reminders.due(now), batch)
-    for invite_id in due_reminders:
+    due_reminders = due_ids(reminders.due(now), batch if remind else 1)
+    for invite_id in due_reminders if remind else ():
         if reminders.send_automatic(invite_id, now).result == "sent":
             report.reminders += 1
     due_expiries = due_ids(invites.expiry_due(now), batch)
     for invite_id in due_expiries:
         report.expired += invites.expire(invite_id, now)
-    report.backlog = tuple(task for task, due in (("remind", due_reminders),
-                                                   ("expire", due_expiries))
-                           if len(due) == batch)
+    report.backlog = tuple(task for task, due, full in (
+        ("remind", due_reminders, batch if remind else 1), ("expire", due_expiries, batch))
+        if due and len(due) == full)
     for message in _undelivered(Status.SENDING, now - stuck_after, batch):
         recovered = deliveries.recover(message.id)
         if recovered is not None:

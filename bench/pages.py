@@ -1,0 +1,202 @@
+"""The client's pages under load, beside a bare Flask page with the same HTML.
+
+Starts gunicorn twice as the Procfile runs it (2 workers x 8 threads): our app, and a
+bare Flask app (`bench/bare_pages.py`) whose pages render, through Jinja, the very
+HTML ours gave — no database, no session, no headers. Then N connections at once
+(closed loop: each sends its next request when the answer comes) ask for each page
+for S seconds, on ours and on the bare app:
+
+- `link`: a client's invite link, `GET /i/<token>` (opened before: nothing written);
+- `account`: the signed-in client's account page, `GET /i/account`.
+
+Prints requests/s, p50, p99 and max latency, errors, and ours/bare ratios.
+
+    python -m bench.pages [--seconds 10] [--connections 50] [--postgres]
+    python -m bench.pages --seconds 1 --connections 4      # a quick check
+
+With `wrk` on the PATH it drives the load (Debian's package); without it, Python
+threads do (much slower: for a quick check only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from shutil import which
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.slack_ack import postgres_url, serve  # noqa: E402
+
+SECRET = "bench-secret-key-0123456789abcdef"
+
+
+def prepare(database_url: str) -> str:
+    """A firm, a client and her invite; the link's token."""
+    import wiring
+    from core.firms import firms
+    from core.invitations import clients, invites
+    from core.platform import config, tokens
+    from core.records import migrations
+
+    wiring.start(config.Settings(database_url=database_url, secret_key=SECRET,
+                                 public_base_url="http://connect.example.com"))
+    migrations.upgrade()
+    wiring.inline()
+    firm = firms.create("Smith & Co", admin_email="ann@smith.example",
+                        admin_password="correct horse 1")
+    maria = clients.add(firm, "Maria Gonzalez", phone="(212) 555-0134", banks=["Chase"])
+    return tokens.unseal(invites.send(maria, "sms").invite.token_sealed)
+
+
+def signed_in_cookie(port: int, token: str) -> str:
+    """Open the link, accept it: the session cookie of the signed-in client."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = f"http://127.0.0.1:{port}"
+    page = opener.open(f"{base}/i/{token}").read().decode()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    data = urllib.parse.urlencode({"csrf_token": csrf}).encode()
+    accept = urllib.request.Request(f"{base}/i/{token}/accept", data=data,
+                                    headers={"Origin": "http://connect.example.com"})
+    opener.open(accept).read()
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def fetch(url: str, cookie: str = "") -> str:
+    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return reply.read().decode()
+
+
+def load(url: str, seconds: float, connections: int, cookie: str = "") -> dict:
+    return (_wrk if which("wrk") else _threads)(url, seconds, connections, cookie)
+
+
+def _wrk(url, seconds, connections, cookie) -> dict:
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{max(seconds, 1):.0f}s", "--latency",
+            "--timeout", "10s", url]
+    if cookie:
+        args[1:1] = ["-H", f"Cookie: {cookie}"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60).stdout
+    if "Requests/sec" not in out:
+        raise SystemExit(f"wrk gave no figures for {url}:\n{out}")
+
+    def ms(text):
+        found = re.match(r"([\d.]+)(us|ms|s)", text)
+        if found is None:
+            raise SystemExit(f"wrk's figure {text!r} unread:\n{out}")
+        value, unit = found.groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                              r"timeout (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": ms(re.search(r"50%\s+(\S+)", out).group(1)),
+            "p99": ms(re.search(r"99%\s+(\S+)", out).group(1)),
+            "max": ms(re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out).group(1)),
+            "errors": (int(errors.group(1)) if errors else 0)
+            + (sum(map(int, socket_errors.groups())) if socket_errors else 0)}
+
+
+def _threads(url, seconds, connections, cookie) -> dict:
+    samples, errors, lock = [], [0], threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def person(_):
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            try:
+                fetch(url, cookie)
+            except OSError:
+                with lock:
+                    errors[0] += 1
+                continue
+            with lock:
+                samples.append((time.perf_counter() - start) * 1000)
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(person, range(connections)))
+    cuts = statistics.quantiles(samples, n=100) if len(samples) > 1 else samples * 99
+    return {"rps": len(samples) / (time.perf_counter() - began), "p50": cuts[49],
+            "p99": cuts[98], "max": max(samples), "errors": errors[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--postgres", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        database_url = postgres_url() if args.postgres else f"sqlite:///{folder}/bench.db"
+        token = prepare(database_url)
+        env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": SECRET,
+               "PUBLIC_BASE_URL": "http://connect.example.com",
+               "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")}
+        ours, port = serve("web:create_app()", env)
+        processes = [ours]
+        try:
+            cookie = signed_in_cookie(port, prepare_second_link(database_url, token, port))
+            pages = {"link": (f"/i/{token}", ""), "account": ("/i/account", cookie)}
+            files = []
+            for name, (path, with_cookie) in pages.items():
+                html = Path(folder) / f"{name}.html"
+                html.write_text(fetch(f"http://127.0.0.1:{port}{path}", with_cookie))
+                files.append(f"{name}={html}")
+            bare, bare_port = serve("bench.bare_pages:app", {**env, "BENCH_PAGES": ",".join(files)})
+            processes.append(bare)
+            report(args, pages, port, bare_port, database_url)
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait()
+
+
+def prepare_second_link(database_url: str, token: str, port: int) -> str:
+    """A second client's link, accepted by the bench to sign in (the first one's link
+    stays unused, as the link page is measured on it)."""
+    from core.firms import firms
+    from core.invitations import clients, invites
+    from core.platform import tokens
+
+    firm = firms.find("Smith & Co")
+    ana = clients.add(firm, "Ana Ruiz", phone="(212) 555-0199")
+    fetch(f"http://127.0.0.1:{port}/i/{token}")  # the first link: opened once, before
+    return tokens.unseal(invites.send(ana, "sms").invite.token_sealed)
+
+
+def report(args, pages: dict, port: int, bare_port: int, database_url: str) -> None:
+    tool = "wrk" if which("wrk") else "Python threads"
+    print(f"{args.connections} connections, {args.seconds:.0f} s a row ({tool}); gunicorn "
+          f"2 x 8; {'PostgreSQL' if args.postgres else 'SQLite'}")
+    print(f"{'page':<8} {'app':<6} {'req/s':>8} {'p50':>7} {'p99':>7} {'max':>7} {'errors':>6}"
+          "   (ms)")
+    for name, (path, cookie) in pages.items():
+        rows = {"bare": load(f"http://127.0.0.1:{bare_port}/page/{name}", args.seconds,
+                             args.connections),
+                "ours": load(f"http://127.0.0.1:{port}{path}", args.seconds, args.connections,
+                             cookie)}
+        for label, r in rows.items():
+            print(f"{name:<8} {label:<6} {r['rps']:>8.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
+                  f"{r['max']:>7.1f} {r['errors']:>6}")
+        ours, bare = rows["ours"], rows["bare"]
+        print(f"{name:<8} {'ratio':<6} {ours['rps'] / bare['rps']:>8.2f} "
+              f"{ours['p50'] / bare['p50']:>7.2f} {ours['p99'] / bare['p99']:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
