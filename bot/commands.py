@@ -192,6 +192,11 @@ HANDLERS = {
     "funnel": funnel_commands.funnel, "support": funnel_commands.support,
 }
 
+# What only reads: when LedgerSync is behind, these still queue for their answer, while
+# a command that changes something is answered "busy" at once (bot/deferral.py).
+READ_ONLY = {"help", "status", "clients", "pending", "doctor", "accounts", "transactions",
+             "bulk", "funnel", "support", "button more"}
+
 # What a button on a status card needs: the same permission as its command.
 CLIENT_ACTIONS = {"resend": "resend", "remind": "remind", "revoke": "revoke",
                   "ask_reconnect": "reconnect"}

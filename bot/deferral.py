@@ -36,7 +36,7 @@ from rq import Callback
 from bot.ids import ActionId, BlockId, CallbackId
 from core import ports
 from core.firms import access
-from core.platform import db, tokens
+from core.platform import config, db, tokens
 from core.platform.errors import LedgerSyncError
 from jobs import queues
 from ops import metrics
@@ -113,7 +113,12 @@ def _defer(name: str, answer: Callable[[dict, dict], None], in_request=None):
         if not ports.current().queued or (in_request is not None and in_request(body)):
             return False
         try:
-            queues.queue("high", queues.quick()).enqueue(
+            redis = queues.quick()
+            if _behind(body, redis):
+                metrics.SLACK_BUSY.labels(command_of(body), "queue").inc()
+                _busy(ack, body, maybe_done=False)
+                return True
+            queues.queue("high", redis).enqueue(
                 answer_later, name, _sealed(body), job_timeout=120, result_ttl=60,
                 failure_ttl=86400, on_failure=Callback(answer_failed))
         except RedisError as problem:
@@ -125,6 +130,19 @@ def _defer(name: str, answer: Callable[[dict, dict], None], in_request=None):
         return True
 
     return handed_over
+
+
+ANSWER_WITHIN = 8.0  # seconds after the request: later, a worker answers "busy" instead
+
+
+def _behind(body: dict, redis) -> bool:
+    """The answers are behind: the oldest waiting has waited longer than BUSY_AFTER (for
+    what would change something) or than ANSWER_WITHIN less a second (for what only
+    reads): an answer queued now would come too late. One round trip to Redis."""
+    waited = queues.oldest_age("high", redis)
+    if command_of(body) in commands.READ_ONLY:
+        return waited > ANSWER_WITHIN - 1.0
+    return waited > config.settings().busy_after.total_seconds()
 
 
 def _busy(ack, body: dict, maybe_done: bool) -> None:
@@ -160,6 +178,8 @@ def answer_later(name: str, sealed: str) -> str:
     """The job (queue `high`): who is asking, resolved again, then the same answer
     the request would have given, posted to the response URL."""
     body = _opened(sealed)
+    if (since_received(0.0) or 0.0) > ANSWER_WITHIN:
+        return _too_late(body)
     team = ((body.get("team") or {}).get("id") or body.get("team_id")
             or (body.get("user") or {}).get("team_id"))  # as Bolt's context finds it
     user = (body.get("user") or {}).get("id") or body.get("user_id")
@@ -170,6 +190,15 @@ def answer_later(name: str, sealed: str) -> str:
         return "failed"
     _deferred[name](body, {"actor": actor})
     return "answered"
+
+
+def _too_late(body: dict) -> str:
+    """Picked up too late to answer within Slack users' patience: nothing is done, and
+    the person is told so (a command that would change something is never done late)."""
+    metrics.SLACK_BUSY.labels(command_of(body), "late").inc()
+    replies.send(_response_url(body), {"response_type": "ephemeral",
+                                       "replace_original": False, **views.busy(False)})
+    return "too late: answered busy"
 
 
 def answer_failed(job, connection, *exc_info) -> None:

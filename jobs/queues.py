@@ -106,6 +106,31 @@ def run_bulk(run_id: int, redis: Redis | None = None) -> None:
         queue("bulk", redis).enqueue("jobs.tasks.bulk_send", run_id, job_timeout=600)
 
 
+OLDEST_AGE = """
+local id = redis.call('LINDEX', KEYS[1], 0)
+if not id then return '' end
+return redis.call('HGET', 'rq:job:' .. id, 'enqueued_at') or ''
+"""
+
+
+def oldest_age(name: str, redis: Redis) -> float:
+    """Seconds the oldest job waiting on queue `name` has waited (0: none waits): one
+    round trip."""
+    script = _scripts.get(id(redis))
+    if script is None:
+        script = _scripts[id(redis)] = redis.register_script(OLDEST_AGE)
+    stamp = script(keys=[f"rq:queue:{name}"])
+    if not stamp:
+        return 0.0
+    enqueued = datetime.fromisoformat(stamp.decode().replace("Z", "+00:00"))
+    if enqueued.tzinfo is None:
+        enqueued = enqueued.replace(tzinfo=UTC)
+    return max(0.0, (datetime.now(UTC) - enqueued).total_seconds())
+
+
+_scripts: dict[int, object] = {}
+
+
 def deliver_at(message_id: int, slot: float, lead: float) -> None:
     """The delivery job again, released about `lead` seconds before its reserved
     slot (RQ's scheduler keeps whole seconds and checks every second: up to a second

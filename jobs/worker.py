@@ -27,7 +27,7 @@ LISTEN_WAKE = 1.0  # seconds: how often the thread listening for RQ's commands w
 
 
 class _Observed:
-    refresh = False  # whether the job's outcome must be read back from Redis
+    outcome_in_redis = False  # the job ran elsewhere (a forked child): read its outcome back
 
     def subscribe(self):
         """RQ's own, but its listening thread wakes every LISTEN_WAKE seconds rather
@@ -45,7 +45,7 @@ class _Observed:
             try:
                 return super().execute_job(job, queue)
             finally:
-                metrics.job_ran(_kind(job), _outcome(job, self.refresh),
+                metrics.job_ran(_kind(job), _outcome(job, self.outcome_in_redis),
                                 time.perf_counter() - started)
 
 
@@ -68,7 +68,7 @@ class LedgerSyncWorker(_Observed, SimpleWorker):
 
 
 class ForkingWorker(_Observed, Worker):
-    refresh = True  # the child recorded it
+    outcome_in_redis = True  # the child recorded it
 
 
 def worker_class(fork: bool = False) -> type[Worker]:

@@ -65,6 +65,10 @@ SIGNIN_CODES = Counter("ledgersync_signin_codes",
                        "Sign-in code requests decided: a code sent, or none (nobody's "
                        "address, or the hour's codes used)", ["outcome"])
 SIGNIN_REFUSED = Counter("ledgersync_signin_refused", "Sign-in steps refused", ["reason"])
+SLACK_BUSY = Counter("ledgersync_slack_busy",
+                     "Slack requests answered 'busy, nothing was done': refused at the door "
+                     "(the answer queue too far behind), given up by a worker (too late to "
+                     "answer in time), or Redis away", ["command", "why"])
 
 # Twilio's error codes, in a few plain classes (`error` label).
 ERROR_CLASSES = {

@@ -194,3 +194,48 @@ def test_work_waiting_in_redis_is_sealed(queued_app, slack, redis_conn):
     assert "respond/cmd" not in stored() and "maria" not in stored()
     work(redis_conn)  # answered: the post failed, a retry job waits
     assert "respond/cmd" not in stored() and "Maria" not in stored()
+
+
+def _the_answers_wait(redis_conn, seconds: float) -> None:
+    """A job has waited `seconds` on `high` (its enqueue time set back)."""
+    from datetime import UTC, datetime, timedelta
+
+    from rq import Queue
+
+    job = Queue("high", connection=redis_conn).enqueue("tests.test_slack_workers.nothing")
+    back = datetime.now(UTC) - timedelta(seconds=seconds)
+    redis_conn.hset(f"rq:job:{job.id}", "enqueued_at", back.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+def nothing() -> None:
+    pass
+
+
+def test_when_answers_are_behind_a_change_is_refused_at_once_and_a_read_still_queues(
+        queued_app, slack, redis_conn):
+    """The oldest answer has waited 5 s (over BUSY_AFTER, 3 s): `invite` is answered
+    "busy, nothing was done" in the acknowledgement itself, and nothing is done;
+    `status` (it only reads) still goes to the workers."""
+    from rq import Queue
+
+    _the_answers_wait(redis_conn, 5)
+    busy = command(queued_app, slack, "invite maria sms")
+    assert busy.status_code == 200 and "LedgerSync is busy: nothing was done" in busy.text
+    assert Invite.select().count() == 0
+    assert Queue("high", connection=redis_conn).count == 1  # the old job alone
+    queued = command(queued_app, slack, "status maria")
+    assert queued.status_code == 200 and not queued.data
+    assert Queue("high", connection=redis_conn).count == 2
+
+
+def test_an_answer_a_worker_picks_up_too_late_is_busy_and_changes_nothing(
+        queued_app, slack, redis_conn, monkeypatch):
+    """Picked up 9 s after the request (over the 8 s an answer may take): the worker
+    answers "busy, nothing was done" and does not invite."""
+    from bot import deferral
+
+    command(queued_app, slack, "invite maria sms")
+    monkeypatch.setattr(deferral, "since_received", lambda default=None: 9.0)  # picked late
+    work(redis_conn)
+    assert Invite.select().count() == 0
+    assert "LedgerSync is busy: nothing was done" in json.dumps(answers(slack))

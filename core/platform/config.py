@@ -102,6 +102,9 @@ class Settings:
     # and the provider that still never packs a second (0.025 = 25 ms), paid in rate.
     pace_margin: float = 0.025
     proxy_hops: int = 0  # proxies in front of the web process whose X-Forwarded-* we believe
+    # Slack: a command that changes something is answered "busy" at once when the answer
+    # queue's oldest job has waited longer than this (the answer would come too late).
+    busy_after: timedelta = timedelta(seconds=3)
     client_session_idle: timedelta = timedelta(hours=24)
     client_session_max: timedelta = timedelta(days=7)
     # A pooler between us and PostgreSQL: `transaction` (PgBouncer's transaction pooling:
@@ -179,6 +182,7 @@ class Settings:
             email_rate=_rate("EMAIL_RATE", get("EMAIL_RATE"), defaults.email_rate),
             pace_margin=_margin(get("PACE_MARGIN"), defaults.pace_margin),
             proxy_hops=_hops(get("PROXY_HOPS")),
+            busy_after=parse_duration(get("BUSY_AFTER") or "3s"),
             client_session_idle=parse_duration(get("CLIENT_SESSION_IDLE") or "24h"),
             client_session_max=parse_duration(get("CLIENT_SESSION_MAX") or "7d"),
             database_pooler=(get("DATABASE_POOLER") or "").strip().lower(),
