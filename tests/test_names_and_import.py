@@ -128,8 +128,9 @@ def test_outbox_times_are_in_the_recipients_zone_and_labelled(firm, clock):
     shown = [render.message(_outbox_message(firm, client, address)) for client, address in
              ((ny, ny.phone), (la, la.phone), (None, "ann@smith.example"))]
     # T0 is 15:00 UTC on Mon 23 Nov 2026.
-    assert " Mon 23 Nov, 10:00 AM EST  SMS to +12125550134" in shown[0]
-    assert " Mon 23 Nov, 7:00 AM PST  SMS to +14155552671" in shown[1]
-    assert " Mon 23 Nov, 10:00 AM EST  SMS to ann@smith.example" in shown[2]  # the firm's zone
-    assert all(" UTC " not in text for text in shown)
-    assert all(re.search(r"\d{1,2}:\d\d [AP]M [A-Z]{3,4} ", text) for text in shown)
+    assert " Mon 23 Nov, 10:00 AM EST (15:00 UTC)  SMS to +12125550134" in shown[0]
+    assert " Mon 23 Nov, 7:00 AM PST (15:00 UTC)  SMS to +14155552671" in shown[1]
+    # Email: the firm's zone.
+    assert " Mon 23 Nov, 10:00 AM EST (15:00 UTC)  SMS to ann@smith.example" in shown[2]
+    assert all(re.search(r"\d{1,2}:\d\d [AP]M [A-Z]{3,4} \(\d\d:\d\d UTC\) ", text)
+               for text in shown)
