@@ -68,6 +68,11 @@ print(url.hostname or "127.0.0.1", url.port or 6379, unquote(url.password or "")
 PY
 }
 
+# ensure_redis_installed: redis-server on this machine (the tests start their own).
+ensure_redis_installed() {
+  command -v redis-server >/dev/null || apt_install redis-server
+}
+
 # ensure_redis URL: a Redis answering at URL — started here when it names this
 # machine (localhost, 127.x, ::1) on the URL's own port, installed when missing.
 ensure_redis() {
@@ -79,7 +84,7 @@ ensure_redis() {
     *) say "Redis at $host:$port is not answering (not this machine: start it there)."
        return 1 ;;
   esac
-  command -v redis-server >/dev/null || apt_install redis-server || return 1
+  ensure_redis_installed || return 1
   local bind=127.0.0.1
   [ "$host" = "::1" ] && bind=::1
   local auth=()
@@ -93,7 +98,8 @@ ensure_redis() {
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 
-# ensure_postgres: a PostgreSQL on 127.0.0.1:5432 the tests can use; sets TEST_POSTGRES_URL.
+# ensure_postgres: a PostgreSQL on 127.0.0.1:5432 the tests can use, each run in a
+# database of its own; when it asks for a password, TEST_POSTGRES_SERVER says it.
 ensure_postgres() {
   if ! pg_up; then
     command -v pg_ctlcluster >/dev/null || apt_install postgresql || return 1
@@ -104,16 +110,17 @@ ensure_postgres() {
     as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || return 1
     for _ in 1 2 3 4 5 6 7 8 9 10; do pg_up && break; sleep 1; done
   fi
-  if [ -z "${TEST_POSTGRES_URL:-}" ]; then
-    if psql -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1; then
-      export TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/ledgersync_test
-    else
-      # A fresh install asks for a password over TCP: give the test user one.
-      as_root su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'ledgersync-test'\"" \
-        >/dev/null 2>&1 || return 1
-      export TEST_POSTGRES_URL=postgresql://postgres:ledgersync-test@127.0.0.1:5432/ledgersync_test
-    fi
-  fi
+  [ -n "${TEST_POSTGRES_URL:-}${TEST_POSTGRES_SERVER:-}" ] && return 0
+  psql -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1 && return 0
+  # A fresh install asks for a password over TCP: give the test user one.
+  as_root su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'ledgersync-test'\"" \
+    >/dev/null 2>&1 || return 1
+  export TEST_POSTGRES_SERVER=postgresql://postgres:ledgersync-test@127.0.0.1:5432
+}
+
+# ensure_pgbouncer: Debian's PgBouncer, which the tests start in front of PostgreSQL.
+ensure_pgbouncer() {
+  command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer
 }
 
 # ensure_chromium: Debian's Chromium for the browser test.

@@ -18,8 +18,8 @@ import wiring
 
 def worker_env(settings, **extra):
     env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-           "SECRET_KEY": settings.secret_key, "PUBLIC_BASE_URL": settings.public_base_url,
-           "QUIET_HOURS": "off"}
+           "DATABASE_POOLER": settings.database_pooler, "SECRET_KEY": settings.secret_key,
+           "PUBLIC_BASE_URL": settings.public_base_url, "QUIET_HOURS": "off"}
     env.update(extra)
     return env
 
@@ -121,17 +121,19 @@ def kill_tree(process):
 
 
 def redis_or_skip(url: str):
-    """A Redis answering at `url`; without one the test is skipped — failed under CI."""
-    import pytest
+    """A Redis answering at `url` (the run's own, tests/servers.py); without one the test
+    is skipped with the reason — failed under CI."""
     from redis import Redis, RedisError
+
+    from tests import servers
+    from tests.conftest import unavailable
 
     redis = Redis.from_url(url, socket_connect_timeout=2)
     try:
         redis.ping()
     except RedisError as problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis not available at {url}: {problem}")
-        pytest.skip(f"Redis not available at {url}: {problem}")
+        shown = url.split("?", 1)[0]
+        unavailable(servers.problems.get("redis") or f"Redis not available at {shown}: {problem}")
     return redis
 
 

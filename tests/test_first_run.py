@@ -28,12 +28,12 @@ from core.invitations import invites
 from core.platform import config
 from core.platform.errors import Refused
 from core.records import Message
+from tests import servers
 from tests.helpers import redis_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 BIN = Path(sys.executable).parent
-TEST_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 # Settings scripts/try manages: a second terminal has none of them in its environment.
 MANAGED = {"PUBLIC_BASE_URL", "REDIS_URL", "DATABASE_URL", "INVITE_TTL", "REMINDER_AFTER",
            "QUIET_HOURS", "RESEND_COOLDOWN", "PORT", "SECRET_KEY", "LEDGERSYNC_TRY_DIR"}
@@ -90,8 +90,9 @@ def test_readme_try_it_sequence_shows_the_reminder_and_the_expiry(tmp_path):
     assert steps == ['ledgersync invite "Maria Gonzalez"', "ledgersync outbox",
                      "ledgersync status maria", "ledgersync resend maria --email"], steps
 
-    # A spare Redis db on the test Redis, emptied, so no other run's jobs get in.
-    redis_url = TEST_REDIS.rsplit("/", 1)[0] + "/15"
+    # A spare Redis db on the run's Redis (tests/servers.py), emptied, so no other
+    # test's jobs get in.
+    redis_url = servers.redis_url().rsplit("/", 1)[0] + "/15"
     redis = redis_or_skip(redis_url)
     redis.flushdb()
     port = free_port()
@@ -253,7 +254,7 @@ def test_outbox_piped_to_head_exits_without_an_error(cli_env, tmp_path):
                           timeout=60)
     assert done.returncode in (0, 141), done.stderr
     assert done.stderr == ""
-    assert done.stdout.startswith("#") and done.stdout.count("\n") == 1
+    assert done.stdout.startswith("The last ") and done.stdout.count("\n") == 1
 
 
 # --- scripts/lib.sh: ensure_redis honours REDIS_URL ------------------------------------------

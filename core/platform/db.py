@@ -1,9 +1,17 @@
 """The database handle: one proxy, bound at start-up to `DATABASE_URL`.
 
 SQLite (the embedded default) runs in WAL mode with foreign keys on, so web and
-worker processes can share the file; PostgreSQL is used in production. A worker
-keeps its connection from job to job (`kept`); the statements every text or job
-runs are `Prepared` (their SQL written once).
+worker processes can share the file; PostgreSQL is used in production, directly or
+through a pooler (`DATABASE_POOLER`). A worker keeps its connection from job to job
+(`kept`); the statements every text or job runs are `Prepared` (their SQL written once).
+
+Behind PgBouncer in transaction pooling mode (`DATABASE_POOLER=transaction`) each
+transaction may run on another server connection, so nothing may rely on a session:
+psycopg's automatic server-side prepared statements are turned off
+(`prepare_threshold=None`: "prepared statement _pg3_0 already exists / does not
+exist" otherwise), and the code keeps no session state — no SET, no
+session advisory lock (the migrations take `pg_advisory_xact_lock`), no LISTEN, no
+cursor outliving its transaction.
 """
 
 from __future__ import annotations
@@ -17,13 +25,19 @@ from urllib.parse import urlparse
 from peewee import Database, DatabaseProxy, InterfaceError, Node, OperationalError, SqliteDatabase
 from playhouse.db_url import connect as connect_url
 
+from core.platform import config
+
 database = DatabaseProxy()
 
 SQLITE_PRAGMAS = {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10000}
 
 
-def open_database(url: str) -> Database:
-    """A peewee Database for a URL (`sqlite:///path`, `postgresql://…`)."""
+POOLERS = {"", "session", "transaction"}
+
+
+def open_database(url: str, pooler: str = "") -> Database:
+    """A peewee Database for a URL (`sqlite:///path`, `postgresql://…`); `pooler` is
+    what stands between us and PostgreSQL (`DATABASE_POOLER`)."""
     scheme = urlparse(url).scheme
     if scheme.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
@@ -33,16 +47,23 @@ def open_database(url: str) -> Database:
         # processes wait for each other (busy_timeout) instead of failing at once.
         return connect_url(url, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
     if scheme.startswith(("postgres", "postgresql")):
-        return connect_url(url.replace("postgres://", "postgresql://", 1))
+        if pooler not in POOLERS:
+            raise ValueError(f"unknown pooler {pooler!r}: transaction, session or none")
+        # Transaction pooling: no server-side prepared statements (see the docstring).
+        options = {"prepare_threshold": None} if pooler == "transaction" else {}
+        return connect_url(url.replace("postgres://", "postgresql://", 1), **options)
     return connect_url(url)
 
 
-def bind(url: str) -> Database:
-    """Point the proxy at `url` (closing any previous binding) and return the database."""
+def bind(url: str, pooler: str | None = None) -> Database:
+    """Point the proxy at `url` (closing any previous binding) and return the database.
+    `pooler`: as `open_database`; by default the settings' DATABASE_POOLER."""
     previous = database.obj
     if previous is not None and not previous.is_closed():
         previous.close()
-    db = open_database(url)
+    if pooler is None:
+        pooler = config.settings().database_pooler
+    db = open_database(url, pooler)
     database.initialize(db)
     return db
 
