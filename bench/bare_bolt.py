@@ -8,8 +8,10 @@ from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_sdk import WebClient
 
+# The token goes to the client alone (Bolt would read it from the environment as well,
+# and warn on every request that it is unused).
 bolt = App(signing_secret=os.environ["SLACK_SIGNING_SECRET"],
-           client=WebClient(token=os.environ["SLACK_BOT_TOKEN"],
+           client=WebClient(token=os.environ.pop("SLACK_BOT_TOKEN"),
                             base_url=os.environ["SLACK_API_URL"]))
 
 

@@ -7,7 +7,7 @@ total time, texts/s achieved against the rate, the busiest 1-second window, the 
 between consecutive texts, and duplicates.
 
     python -m bench.bulk_pacing [--clients 10000] [--rate 200] [--workers 2]
-    BENCH_POSTGRES_URL=postgresql://…/ledgersync_bench BENCH_REDIS_URL=redis://…/12 …
+    (servers: bench/servers.py)
 
 The scenario of `tests/test_bulk_workers.py`, timed (the test asserts only what holds
 on any machine; how fast it goes is measured here):
@@ -45,7 +45,7 @@ from redis import Redis  # noqa: E402
 from rq import Worker  # noqa: E402
 
 import wiring
-from bench.sweep_due import fresh_pg
+from bench import servers
 from core import ports
 from core.firms import firms
 from core.invitations import bulk_plan, bulk_sending, clients, invites
@@ -57,9 +57,6 @@ from jobs import queues
 from tests.helpers import bulk_settled, descendants, kill_tree, start_worker, wait_for, worker_env
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn
 
-PG_URL = os.environ.get("BENCH_POSTGRES_URL",
-                        "postgresql://postgres@127.0.0.1:5432/ledgersync_bench")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 WALK_IN = "+13125550100"  # the staff invite's client: outside every --clients range
 GRACE = timedelta(seconds=2)  # the sweep's grace periods after a kill, as in the test
 SWEEP_EVERY = 3.0  # seconds between sweeps after a kill (`ledgersync cron`: a minute)
@@ -81,13 +78,9 @@ class Scenario:
 
 
 def setup(args, twilio: TwilioStandIn) -> config.Settings:
-    url = PG_URL
-    if args.sqlite:
-        url = f"sqlite:///{args.sqlite}/bench.db"
-    else:
-        fresh_pg(PG_URL)
+    url = f"sqlite:///{args.sqlite}/bench.db" if args.sqlite else servers.postgres_url()
     settings = config.Settings(
-        database_url=url, redis_url=REDIS_URL, secret_key="bench-secret-key-0123456789",
+        database_url=url, redis_url=servers.redis_url(), secret_key="bench-secret-key-0123456789",
         public_base_url="https://connect.example.com", quiet_hours=None,
         sms_rate=float(args.rate), twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN, twilio_from_number=FROM_NUMBER, twilio_api_url=twilio.url)
@@ -96,7 +89,6 @@ def setup(args, twilio: TwilioStandIn) -> config.Settings:
     ports.install(ports.current().with_(senders=wiring.choose_sender))
     db.bind(url)
     migrations.upgrade()
-    Redis.from_url(REDIS_URL).flushdb()
     return settings
 
 
@@ -278,7 +270,7 @@ def main() -> None:
         scenario = Scenario(env, Path(folder))
         scenario.walk_in = clients.add(firm, "Walk In", phone=WALK_IN)  # after: not in the run
         try:
-            assert wiring.use_queue(settings), f"Redis not available at {REDIS_URL}"
+            assert wiring.use_queue(settings), "Redis not available"
             start_workers(scenario, args.workers, queues.connection())  # time the run only
             started = time.monotonic()
             bulk_sending.start(plan.run.id)

@@ -10,7 +10,7 @@ the median and the 95th percentile, the SQL statements one funnel takes, and the
 
     python bench/funnel.py                   # PostgreSQL, 50,000 invites, 20 runs
     python bench/funnel.py --invites 200000 --runs 10 --sqlite
-    BENCH_POSTGRES_URL=postgresql://…/ledgersync_bench_funnel python bench/funnel.py
+    python bench/funnel.py   (servers: bench/servers.py)
 """
 
 from __future__ import annotations
@@ -24,17 +24,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import servers  # noqa: E402
 from core.platform import config, db  # noqa: E402
 from core.records import Firm, Staff, migrations  # noqa: E402
 from core.reports import funnel, journeys  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-PG_URL = os.environ.get("BENCH_POSTGRES_URL",
-                        "postgresql://postgres@127.0.0.1:5432/ledgersync_bench_funnel")
 SERIES = {
     "sqlite": "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {count})",
     "postgres": "WITH s(n) AS (SELECT generate_series(1, {count}))",
@@ -200,12 +197,6 @@ def _yardstick() -> float | None:
     return (time.perf_counter() - start) * 1000
 
 
-def fresh_pg(url: str) -> None:
-    base, _, name = url.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -214,8 +205,7 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="SQLite too")
     parser.add_argument("--plan", action="store_true", help="print the query plan")
     args = parser.parse_args()
-    fresh_pg(PG_URL)
-    bench("postgres", PG_URL, args.invites, args.runs, args.plan)
+    bench("postgres", servers.postgres_url(), args.invites, args.runs, args.plan)
     if args.sqlite:
         with tempfile.TemporaryDirectory() as folder:
             bench("sqlite", f"sqlite:///{folder}/bench.db", args.invites, args.runs, args.plan)

@@ -10,7 +10,7 @@ sessions and transactions per job. The worker's start-up is outside the marks.
 
     python -m bench.jobs [--jobs 1000] [--only noop,deliver,remind,notice] [--latency 0]
     python -m bench.jobs --profile deliver   # cProfile of the same jobs, in this process
-    BENCH_POSTGRES_URL=postgresql://…/ledgersync_bench BENCH_REDIS_URL=redis://…/12 …
+    (servers: bench/servers.py)
 
 A reminder's own delivery is enqueued on `high` behind the marks, so it is not
 counted in `remind`. The bench database is dropped and created again; the Redis
@@ -19,7 +19,6 @@ database is flushed.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,9 +27,6 @@ if __package__ in (None, ""):  # `python bench/jobs.py`: this folder must not sh
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 KINDS = ("noop", "deliver", "remind", "notice")
-PG_URL = os.environ.get("BENCH_POSTGRES_URL",
-                        "postgresql://postgres@127.0.0.1:5432/ledgersync_bench")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 NOTICE_CHANNEL = "C0NOTICES"
 
 
@@ -53,26 +49,24 @@ def mark(name: str) -> None:
 
 
 def setup(args, twilio, slack):
-    from redis import Redis
 
-    from bench.sweep_due import fresh_pg
+    from bench import servers
     from core.messaging import outbound
     from core.platform import config, db
     from core.records import migrations
     from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
-    fresh_pg(PG_URL)
     settings = config.Settings(
-        database_url=PG_URL, redis_url=REDIS_URL, secret_key="bench-secret-key-0123456789",
+        database_url=servers.postgres_url(), redis_url=servers.redis_url(),
+        secret_key="bench-secret-key-0123456789",
         public_base_url="https://connect.example.com", quiet_hours=None, sms_rate=1000.0,
         email_rate=1000.0, twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
         twilio_from_number=FROM_NUMBER, twilio_api_url=twilio.url,
         slack_bot_token="xoxb-bench", slack_api_url=slack.api_url)
     config.use(settings)
     outbound.reset_senders()
-    db.bind(PG_URL)
+    db.bind(settings.database_url)
     migrations.upgrade()
-    Redis.from_url(REDIS_URL).flushdb()
     return settings
 
 

@@ -37,7 +37,9 @@ from shutil import which
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.slack_ack import postgres_url, serve  # noqa: E402
+from bench import servers  # noqa: E402
+from bench.servers import postgres_url  # noqa: E402
+from bench.slack_ack import serve  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789abcdef"
 
@@ -129,7 +131,8 @@ def _threads(url, seconds, connections, cookie) -> dict:
     began = time.perf_counter()
     with ThreadPoolExecutor(connections) as pool:
         list(pool.map(person, range(connections)))
-    cuts = statistics.quantiles(samples, n=100) if len(samples) > 1 else samples * 99
+    cuts = (statistics.quantiles(samples, n=100, method="inclusive") if len(samples) > 1
+            else samples * 99)
     return {"rps": len(samples) / (time.perf_counter() - began), "p50": cuts[49],
             "p99": cuts[98], "max": max(samples), "errors": errors[0]}
 
@@ -145,7 +148,7 @@ def main() -> None:
         token = prepare(database_url)
         env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": SECRET,
                "PUBLIC_BASE_URL": "http://connect.example.com",
-               "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")}
+               "REDIS_URL": servers.redis_url()}
         ours, port = serve("web:create_app()", env)
         processes = [ours]
         try:

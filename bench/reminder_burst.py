@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import collections
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -30,15 +29,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from redis import Redis  # noqa: E402
 
 import wiring  # noqa: E402
+from bench import servers  # noqa: E402
 from bench.bulk_pacing import (  # noqa: E402
     Scenario,
     cpu_seconds,
     start_workers,  # noqa: E402
 )
-from bench.sweep_due import fresh_pg  # noqa: E402
 from core.invitations import sweep  # noqa: E402
 from core.platform import clock, config, db  # noqa: E402
 from core.records import Firm, Message, migrations  # noqa: E402
@@ -46,35 +44,31 @@ from jobs import queues  # noqa: E402
 from tests.helpers import kill_tree, wait_for, worker_env  # noqa: E402
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn  # noqa: E402
 
-PG_URL = os.environ.get("BENCH_POSTGRES_URL",
-                        "postgresql://postgres@127.0.0.1:5432/ledgersync_bench")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 LEAD = timedelta(seconds=10)  # the first reminder falls due this long after loading
-WINDOW = timedelta(minutes=1)  # and the last one this long after the first
+WINDOW = timedelta(minutes=1)  # and the last one this long after the first (--window)
 SWEEP_EVERY = 60.0  # seconds between sweeps, as `ledgersync cron` runs it
 SLICE = 15  # seconds: a bulk run asks for a catch-up at the latest due of each slice
 
 
 def setup(args, twilio: TwilioStandIn) -> config.Settings:
-    fresh_pg(PG_URL)
     settings = config.Settings(
-        database_url=PG_URL, redis_url=REDIS_URL, secret_key="bench-secret-key-0123456789",
+        database_url=servers.postgres_url(), redis_url=servers.redis_url(),
+        secret_key="bench-secret-key-0123456789",
         public_base_url="https://connect.example.com", quiet_hours=None,
         sms_rate=float(args.rate), twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN, twilio_from_number=FROM_NUMBER, twilio_api_url=twilio.url)
     wiring.start(settings)
     migrations.upgrade()
-    Redis.from_url(REDIS_URL).flushdb()
     return settings
 
 
-def load(count: int) -> tuple[float, float]:
+def load(count: int, window: timedelta = WINDOW) -> tuple[float, float]:
     """`count` clients with an open SMS invite each, sent three days ago less a little,
-    so that their reminders fall due from now + LEAD over WINDOW. The due window, as
+    so that their reminders fall due from now + LEAD over `window`. The due window, as
     Unix times."""
     now = clock.now()
     first = now + LEAD
-    step = WINDOW.total_seconds() / max(count - 1, 1)
+    step = window.total_seconds() / max(count - 1, 1)
     firm = Firm.create(name="Bench LLP", timezone="America/New_York").id
     sql = ("INSERT INTO client (firm_id, name, name_key, phone, banks, created_at, updated_at) "
            "SELECT %s, 'Client ' || n, 'client ' || n, '+1917' || (2000000 + n), '[]', "
@@ -91,7 +85,7 @@ def load(count: int) -> tuple[float, float]:
     sealed = _sealed_token()
     db.database.execute_sql(sql, (firm, sealed, naive[0], step, naive[1], step, naive[2], step))
     db.database.execute_sql("ANALYZE")
-    return first.timestamp(), (first + WINDOW).timestamp()
+    return first.timestamp(), (first + window).timestamp()
 
 
 def _sealed_token() -> str:
@@ -102,12 +96,11 @@ def _sealed_token() -> str:
     return tokens.seal(tokens.mint())
 
 
-def drain(args, twilio: TwilioStandIn, last_due: float) -> None:
+def drain(args, twilio: TwilioStandIn, first_due: float, last_due: float) -> None:
     """The bulk run's catch-up at the last due time, and the clock's sweeps, until every
     reminder is out (or --budget seconds after the last one fell due)."""
     from datetime import UTC, datetime
 
-    first_due = last_due - WINDOW.total_seconds()
     for at in range(int(first_due) + SLICE, int(last_due) + SLICE, SLICE):  # as its slices
         queues.catch_up_at("remind", datetime.fromtimestamp(min(at, last_due), UTC))
     deadline = last_due + args.budget
@@ -143,6 +136,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--window", type=float, default=WINDOW.total_seconds(),
+                        help="seconds over which the reminders fall due (default 60)")
     parser.add_argument("--budget", type=float, default=1200.0,
                         help="seconds after the last reminder falls due before giving up")
     args = parser.parse_args()
@@ -151,8 +146,8 @@ def main() -> None:
             tempfile.TemporaryDirectory() as folder:
         settings = setup(args, twilio)
         at = time.monotonic()
-        first_due, last_due = load(args.clients)
-        print(f"\nreminder burst: {args.clients:,} reminders due within a minute, "
+        first_due, last_due = load(args.clients, timedelta(seconds=args.window))
+        print(f"\nreminder burst: {args.clients:,} reminders due within {args.window:g} s, "
               f"SMS_RATE={args.rate:g}, {args.workers} workers (loaded in "
               f"{time.monotonic() - at:.1f} s)")
         env = worker_env(settings, SMS_RATE=str(args.rate), TWILIO_ACCOUNT_SID=ACCOUNT_SID,
@@ -160,9 +155,9 @@ def main() -> None:
                          TWILIO_API_URL=twilio.url, SLACK_BOT_TOKEN="")
         scenario = Scenario(env, Path(folder))
         try:
-            assert wiring.use_queue(settings), f"Redis not available at {REDIS_URL}"
+            assert wiring.use_queue(settings), "Redis not available"
             start_workers(scenario, args.workers, queues.connection())
-            drain(args, twilio, last_due)
+            drain(args, twilio, first_due, last_due)
         finally:
             scenario.cpu = sum(cpu_seconds(worker.pid) for worker in scenario.workers)
             for worker in scenario.workers:

@@ -10,7 +10,7 @@ Two ways, on the same database and Redis:
   what a process without Redis does, and what every process did before).
 
     python -m bench.signin_timing [--tries 50] [--postgres]
-    BENCH_POSTGRES_URL=postgresql://…/ledgersync_bench BENCH_REDIS_URL=redis://…/12 …
+    (servers: bench/servers.py)
 
 It prints the medians and their difference; it asserts nothing (speed is the
 machine's). The bench database (SQLite in a temporary folder, or PostgreSQL's, dropped
@@ -20,7 +20,6 @@ and created again) and the Redis database are emptied first.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -30,25 +29,22 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/signin_timing.py`: this folder must not shadow `jobs`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-PG_URL = os.environ.get("BENCH_POSTGRES_URL",
-                        "postgresql://postgres@127.0.0.1:5432/ledgersync_bench")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+from bench import servers  # noqa: E402
+
 WARM_UP = 5
 
 
 def setup(database_url: str):
     """The database and the job queue, as the web app has them; a firm."""
-    from redis import Redis
 
     import wiring
     from core.firms import firms
     from core.platform import config, db
     from core.records import migrations
 
-    settings = config.Settings(database_url=database_url, redis_url=REDIS_URL,
+    settings = config.Settings(database_url=database_url, redis_url=servers.redis_url(),
                                secret_key="bench-secret-key-0123456789",
                                public_base_url="https://connect.example.com")
-    Redis.from_url(REDIS_URL).flushdb()
     wiring.wire(settings)
     db.bind(database_url)
     migrations.upgrade()
@@ -88,20 +84,15 @@ def main() -> None:
     parser.add_argument("--tries", type=int, default=50)
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL, not SQLite")
     args = parser.parse_args()
-    from redis import Redis
 
     from core import ports
     from jobs import signin as signin_jobs
 
     with tempfile.TemporaryDirectory() as folder:
-        if args.postgres:
-            from bench.sweep_due import fresh_pg
-
-            fresh_pg(PG_URL)
-        url = PG_URL if args.postgres else f"sqlite:///{folder}/bench.db"
+        url = servers.postgres_url() if args.postgres else f"sqlite:///{folder}/bench.db"
         firm = setup(url)
         if not ports.current().queued:
-            sys.exit(f"Redis does not answer at {REDIS_URL}: the queue is what is measured")
+            sys.exit("Redis does not answer: the queue is what is measured")
         each = args.tries + WARM_UP
         ways = (("queue", signin_jobs.request_code), ("in request", None))
         for n, (mode, way) in enumerate(ways):
@@ -111,7 +102,6 @@ def main() -> None:
             k, u = medians(known, unknown)
             print(f"{mode:>10}: known {k:6.2f} ms, unknown {u:6.2f} ms (median of "
                   f"{args.tries} each), difference {k - u:+.2f} ms")
-        Redis.from_url(REDIS_URL).flushdb()
 
 
 if __name__ == "__main__":

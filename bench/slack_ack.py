@@ -17,8 +17,8 @@ something went wrong; then our/bare ratios.
 --oauth runs ours as production does for many firms: installed by OAuth (the
 workspace's token found, unsealed, per request) instead of one SLACK_BOT_TOKEN.
 
-The embedded SQLite default unless --postgres (BENCH_POSTGRES_URL, default the local
-server's `ledgersync_bench` database, recreated). Redis: BENCH_REDIS_URL (flushed).
+The embedded SQLite default unless --postgres; Redis and PostgreSQL of its own
+(bench/servers.py).
 BENCH_WORKER_ARGS=--fork runs the workers forking a process per job.
 """
 
@@ -47,6 +47,8 @@ sys.path.insert(0, str(ROOT))
 
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
+from bench import servers  # noqa: E402
+from bench.servers import postgres_url  # noqa: E402
 from tests.slack_standin import TEAM, SlackStandIn  # noqa: E402
 
 SECRET = "bench-signing-secret"
@@ -77,18 +79,6 @@ def prepare(database_url: str, oauth: bool = False) -> None:
              "phone": f"+1415{5550000 + i:07}", "banks": "[]"} for i in range(CLIENTS)]
     for start in range(0, len(rows), 500):
         Client.insert_many(rows[start:start + 500]).execute()
-
-
-def postgres_url() -> str:
-    import psycopg
-
-    url = os.environ.get("BENCH_POSTGRES_URL",
-                         "postgresql://postgres@127.0.0.1:5432/ledgersync_bench")
-    base, _, name = url.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url
 
 
 def free_port() -> int:
@@ -160,7 +150,9 @@ class Load:
                     self.answers.append((arrived - sent) * 1000)
 
 
-def post(port: int, text: str, response_url: str) -> float:
+def post(port: int, text: str, response_url: str, into: list | None = None) -> float:
+    """Send a signed command; the acknowledgement's time (ms). `into`: gets what the
+    acknowledgement said."""
     body = urlencode({"team_id": TEAM, "user_id": "UANN", "command": "/ledgersync",
                       "text": text, "channel_id": "C1", "response_url": response_url,
                       "trigger_id": "t"}).encode()
@@ -171,15 +163,17 @@ def post(port: int, text: str, response_url: str) -> float:
                                               "X-Slack-Signature": signature})
     start = time.perf_counter()
     with urllib.request.urlopen(request, timeout=30) as reply:
-        reply.read()
+        said = reply.read()
         assert reply.status == 200
+    if into is not None:
+        into.append(said.decode(errors="replace"))
     return (time.perf_counter() - start) * 1000
 
 
 def pct(samples: list[float], q: int) -> float:
     if len(samples) < 2:
         return samples[0] if samples else float("nan")
-    return statistics.quantiles(samples, n=100)[q - 1]
+    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
 
 
 WRONG = ("Something went wrong", "No client matches", "database is locked", "busy")
@@ -207,10 +201,8 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--oauth", action="store_true")
     args = parser.parse_args()
-    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-    from redis import Redis
+    redis_url = servers.redis_url()
 
-    Redis.from_url(redis_url).flushdb()
     with tempfile.TemporaryDirectory() as folder, SlackStandIn() as slack:
         database_url = postgres_url() if args.postgres else f"sqlite:///{folder}/bench.db"
         prepare(database_url, args.oauth)

@@ -8,7 +8,7 @@ the sweep's queries — reminders due, expiries due — and prints their query p
     python bench/sweep_due.py                          # both databases, 1,000,000 invites
     python bench/sweep_due.py --only postgres --clients 2000000   # 10,000,000 invites
     python bench/sweep_due.py --clients 2000 --repeats 2          # a quick check
-    BENCH_POSTGRES_URL=postgresql://…/ledgersync_bench python bench/sweep_due.py
+    python bench/sweep_due.py   (servers: bench/servers.py)
 
 The firm is written through its model, so a new column with a default never breaks
 this script; the many rows go in as one INSERT … SELECT each.
@@ -17,7 +17,6 @@ this script; the many rows go in as one INSERT … SELECT each.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
 import sys
@@ -26,10 +25,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import servers
 from core.invitations import invites, reminders
 from core.platform import config, db
 from core.records import Firm, Invite, migrations
@@ -38,8 +36,6 @@ CLIENTS = 200_000
 PER_CLIENT = 5
 DUE = 1_000  # reminders due now (at most a tenth of the clients)
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-PG_URL = os.environ.get("BENCH_POSTGRES_URL",
-                        "postgresql://postgres@127.0.0.1:5432/ledgersync_bench")
 
 # One statement per table, in SQL both databases speak. `n` runs over the rows;
 # timestamps are literal text so both store them the same way (UTC, naive).
@@ -108,12 +104,6 @@ def plan(kind: str, query) -> str:
                      for r in rows)
 
 
-def fresh_pg(url: str) -> None:
-    base, _, name = url.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
 
 def bench(kind: str, url: str, clients: int = CLIENTS, repeats: int = 20) -> None:
     config.use(config.Settings(database_url=url, secret_key="bench"))
@@ -149,8 +139,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             bench("sqlite", f"sqlite:///{folder}/bench.db", args.clients, args.repeats)
     if args.only in (None, "postgres"):
-        fresh_pg(PG_URL)
-        bench("postgres", PG_URL, args.clients, args.repeats)
+        bench("postgres", servers.postgres_url(), args.clients, args.repeats)
 
 
 if __name__ == "__main__":
