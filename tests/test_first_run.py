@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
@@ -81,7 +82,7 @@ def readme_block(after: str) -> str:
 def test_readme_try_it_sequence_shows_the_reminder_and_the_expiry(tmp_path):
     # The command the README gives for watching a reminder and an expiry in a minute.
     fast = readme_block("To watch a reminder and an").strip()
-    assert fast == "REMINDER_AFTER=30s INVITE_TTL=60s QUIET_HOURS=off ./scripts/try", fast
+    assert fast == "REMINDER_AFTER=1m INVITE_TTL=3m QUIET_HOURS=off ./scripts/try", fast
     steps = [line.split("#")[0].strip()
              for line in readme_block("what to try next, in a second terminal").splitlines()]
     steps = [s for s in steps if s]
@@ -97,7 +98,7 @@ def test_readme_try_it_sequence_shows_the_reminder_and_the_expiry(tmp_path):
     redis.flushdb()
     port = free_port()
     workdir = tmp_path / "try"  # .env and instance/ go here, not into the repository
-    env = {**second_terminal_env(), "REMINDER_AFTER": "30s", "INVITE_TTL": "60s",
+    env = {**second_terminal_env(), "REMINDER_AFTER": "1m", "INVITE_TTL": "3m",
            "QUIET_HOURS": "off", "PORT": str(port), "REDIS_URL": redis_url,
            "LEDGERSYNC_TRY_DIR": str(workdir)}
     log = (tmp_path / "try.log").open("w+")
@@ -122,11 +123,11 @@ def test_readme_try_it_sequence_shows_the_reminder_and_the_expiry(tmp_path):
         wait_for(lambda: "worker and the sweep are running" in output(), 30, "the jobs banner")
         banner = output()
         assert f"http://127.0.0.1:{port}" in banner
-        for shown in ("REMINDER_AFTER", "30s", "INVITE_TTL", "60s", "QUIET_HOURS", redis_url):
+        for shown in ("REMINDER_AFTER", "1m", "INVITE_TTL", "3m", "QUIET_HOURS", redis_url):
             assert shown in banner, banner
         dotenv = (workdir / ".env").read_text()
         assert f'PUBLIC_BASE_URL="http://127.0.0.1:{port}"' in dotenv
-        assert 'REMINDER_AFTER="30s"' in dotenv
+        assert 'REMINDER_AFTER="1m"' in dotenv
 
         # The second terminal: the README's commands, with none of the settings exported.
         terminal = second_terminal_env()
@@ -146,6 +147,14 @@ def test_readme_try_it_sequence_shows_the_reminder_and_the_expiry(tmp_path):
         assert "Maria Gonzalez" in said[2]
         assert said[3].startswith("Sent a new link to Maria Gonzalez by email")
 
+        # The client opens the newest link (the email's) while it works: her page, with
+        # the one action; the SMS link it replaced says it was replaced.
+        outbox = ledgersync("ledgersync outbox")
+        links = re.findall(rf"http://127\.0\.0\.1:{port}/i/[\w.-]+", outbox)
+        # (oldest first: the demo's messages, then Maria's text, then her email)
+        assert opened(links[-1]) == (200, True), outbox  # "Accept and continue"
+        assert opened(links[-2], "A newer link replaced this one") == (404, True), outbox
+
         last = {"outbox": ""}
 
         def reminded_and_expired():
@@ -155,7 +164,7 @@ def test_readme_try_it_sequence_shows_the_reminder_and_the_expiry(tmp_path):
             return (any("reminder" in k for k in kinds) and any("expired" in k for k in kinds)
                     and shown)
 
-        wait_for(reminded_and_expired, 240,
+        wait_for(reminded_and_expired, 420,
                  lambda: f"the reminder and the expiry notice; the outbox:\n{last['outbox']}", 3)
         elapsed = time.monotonic() - started
         print(f"README 'Try it' sequence: {elapsed:.0f}s")
@@ -164,6 +173,15 @@ def test_readme_try_it_sequence_shows_the_reminder_and_the_expiry(tmp_path):
         log.close()
         with contextlib.suppress(RedisError):
             redis.flushdb()
+
+
+def opened(link: str, says: str = "Accept and continue") -> tuple[int, bool]:
+    """The client taps the link: the status, and whether the page says `says`."""
+    try:
+        with urllib.request.urlopen(link, timeout=10) as page:
+            return page.status, says in page.read().decode()
+    except urllib.error.HTTPError as page:
+        return page.code, says in page.read().decode()
 
 
 def stop(process: subprocess.Popen) -> None:
