@@ -85,8 +85,11 @@ def test_hosted_link_exchange_and_accounts(web, plaid, maria):
 
     item = plaid.complete_link(link_token)
     done = web.get("/i/account/bank/done")
-    assert done.status_code == 302 and done.headers["Location"] == "/i/account"
-    assert "Chase is connected." in web.get("/i/account").text
+    # Back from Plaid: the end — what the firm can now see, and that she can close the page.
+    assert done.status_code == 302 and done.headers["Location"] == "/i/account/done"
+    end = web.get("/i/account/done").text
+    assert "Chase is connected." in end and "<h1>You're done</h1>" in end
+    assert "Plaid Checking" in end and "••0000" in end and "You can close this page" in end
     connection = BankConnection.get()
     assert (connection.provider, connection.item_id, connection.status) == \
         ("plaid", item.item_id, "active")
@@ -113,6 +116,20 @@ def test_the_webhook_finishes_a_link_the_client_never_came_back_from(web, plaid)
     assert back.status_code == 302 and "Chase is connected." in web.get("/i/account").text
     assert len(plaid.calls("/item/public_token/exchange")) == 1
     assert BankConnection.select().count() == 1
+
+
+def test_back_from_plaid_a_spanish_client_reads_spanish(web, plaid, maria):
+    maria.language = "es"
+    maria.save()
+    _, link_token = start(web, plaid)
+    plaid.complete_link(link_token)
+    web.get("/i/account/bank/done")
+    end = web.get("/i/account/done").text
+    assert "Chase está conectado." in end and "¡Listo!" in end
+    _, link_token = start(web, plaid)
+    plaid.exit_link(link_token)
+    assert web.get("/i/account/bank/done").headers["Location"] == "/i/account"
+    assert "Salió antes de terminar; no se conectó nada." in web.get("/i/account").text
 
 
 @pytest.mark.parametrize("client_language, firm_language", [("es", "en"), (None, "es")])

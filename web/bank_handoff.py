@@ -67,8 +67,16 @@ def done():
     says so."""
     _hosted()
     back = link_sessions.back(g.client)
-    if back.message:
-        flash(back.message)
+    if back.status == "done":
+        if back.restored:
+            flash(_("%(bank)s is working again.", bank=back.banks))
+        elif ", " in back.banks:
+            flash(_("%(banks)s are connected.", banks=back.banks))
+        else:
+            flash(_("%(bank)s is connected.", bank=back.banks))
+        return redirect(url_for("client.done"))
+    if back.status == "exited":
+        flash(_(back.message))  # ours from the catalogue, or the provider's own words
         return redirect(url_for("client.account"))
     return render_template("bank_link_done.html", firm=g.client.firm.name,
                            pending=back.pending), 202 if back.pending else 200

@@ -22,6 +22,7 @@ from datetime import timedelta
 from core.platform import clock, i18n, tokens
 from core.platform.config import settings
 from core.platform.errors import NotFound, Refused
+from core.platform.i18n import N_
 from core.records import BankConnection, BankLinkSession, Client, events
 
 from . import banks, connections
@@ -31,12 +32,16 @@ CLAIM_TIMEOUT = timedelta(minutes=2)
 COMPLETION_PATH = "/i/account/bank/done"
 TOLD_WITHIN = timedelta(hours=1)  # a session that ended this lately is told on return
 SETTLED = ("done", "exited")
+# What the client is told of a session that ended without a bank (the catalogue's words;
+# a provider's own message, in the client's language, when it gives one).
+LEFT = N_("You left before finishing; nothing was connected.")
+UNREADABLE = N_("This bank link can't be read any more; start again.")
 
 
 @dataclass(frozen=True)
 class Finished:
     status: str  # pending | done | exited | finishing
-    message: str = ""
+    message: str = ""  # done: the banks, by name; exited: why
     connections: tuple[BankConnection, ...] = ()
 
 
@@ -84,10 +89,15 @@ def digest(link_token: str) -> str:
 
 @dataclass(frozen=True)
 class Back:
-    """What the completion page tells the client."""
+    """What the completion page tells the client of their latest session: nothing
+    (`status` ""), still going (`pending`), `done` (with the banks connected, or
+    restored) or `exited` (with why: a catalogue message, or the provider's words)."""
 
-    message: str = ""  # what their latest session came to, when it ended
-    pending: bool = False  # it has not ended at the provider yet
+    status: str = ""
+    banks: str = ""  # done: the banks, by name ("Chase, Ally Bank")
+    restored: bool = False  # done: a restore (the bank works again), not a new bank
+    message: str = ""  # exited: why
+    pending: bool = False
 
 
 def back(client: Client) -> Back:
@@ -101,8 +111,10 @@ def back(client: Client) -> Back:
     latest = _latest(client, now)
     if latest is None:
         return Back()
-    if latest.status in SETTLED:
-        return Back(latest.outcome or "")
+    if latest.status == "done":
+        return Back("done", banks=latest.outcome or "", restored=latest.purpose == "restore")
+    if latest.status == "exited":
+        return Back("exited", message=latest.outcome or LEFT)
     return Back(pending=True)
 
 
@@ -168,17 +180,14 @@ def _finish(session: BankLinkSession, reported: banks.LinkOutcome | None) -> Fin
     provider = banks.provider()
     outcome = _outcome(provider, session, reported)
     if outcome.status != "success":
-        message = outcome.message or ("You left before finishing; nothing was connected."
-                                      if outcome.status == "exited" else "")
+        message = outcome.message or (LEFT if outcome.status == "exited" else "")
         return Finished(outcome.status, message)
     if session.purpose == "restore":
         connection = session.connection
         connections.restored(connection)
-        return Finished("done", f"{connection.institution_name} is working again.",
-                        (connection.refreshed(),))
+        return Finished("done", connection.institution_name, (connection.refreshed(),))
     added = tuple(_add(provider, session.client, item) for item in outcome.items)
-    names = ", ".join(c.institution_name for c in added) or "Nothing"
-    return Finished("done", f"{names} {'is' if len(added) == 1 else 'are'} connected.", added)
+    return Finished("done", ", ".join(c.institution_name for c in added), added)
 
 
 def _outcome(provider: banks.BankProvider, session: BankLinkSession,
@@ -191,8 +200,7 @@ def _outcome(provider: banks.BankProvider, session: BankLinkSession,
         return reported
     token = tokens.unseal(session.token_sealed)
     if token is None:
-        return banks.LinkOutcome("exited",
-                                 message="This bank link can't be read any more; start again.")
+        return banks.LinkOutcome("exited", message=UNREADABLE)
     return provider.link_outcome(token)
 
 
