@@ -123,6 +123,11 @@ ensure_pgbouncer() {
   command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer
 }
 
+# ensure_promtool: Prometheus's promtool, which unit-tests the alert rules (deploy/prometheus).
+ensure_promtool() {
+  command -v promtool >/dev/null || apt_install prometheus
+}
+
 # ensure_chromium: Debian's Chromium for the browser test.
 ensure_chromium() {
   command -v chromium >/dev/null || command -v chromium-browser >/dev/null || apt_install chromium

@@ -27,6 +27,7 @@ from core.records import Message
 from jobs import queues
 from jobs.worker import LedgerSyncWorker
 from ops import metrics
+from tests.conftest import unavailable
 from tests.helpers import csrf
 from tests.https_server import ROOT, free_port, procfile_web
 from tests.plaid_standin import CLIENT_ID as PLAID_ID
@@ -272,7 +273,7 @@ def test_the_alerts_fire_when_they_should():
     import shutil
 
     if shutil.which("promtool") is None:
-        pytest.skip("promtool is not installed (apt-get install prometheus)")
+        unavailable("promtool is not installed (apt-get install prometheus)")
     ran = subprocess.run(["promtool", "test", "rules", str(ALERTS.with_name("alerts_test.yml"))],
                          capture_output=True, text=True)
     assert ran.returncode == 0, ran.stdout + ran.stderr
