@@ -136,13 +136,14 @@ ANSWER_WITHIN = 8.0  # seconds after the request: later, a worker answers "busy"
 
 
 def _behind(body: dict, redis) -> bool:
-    """The answers are behind: the oldest waiting has waited longer than BUSY_AFTER (for
-    what would change something) or than ANSWER_WITHIN less a second (for what only
-    reads): an answer queued now would come too late. One round trip to Redis."""
-    waited = queues.oldest_age("high", redis)
+    """The answers are behind: an answer queued now would wait longer than BUSY_AFTER
+    (for what would change something) or than ANSWER_WITHIN less a second (for what
+    only reads) — by the oldest's wait, or by the line ahead at the rate the workers
+    take it (`queues.backlog`). One round trip to Redis."""
+    wait = queues.backlog("high", redis).wait
     if command_of(body) in commands.READ_ONLY:
-        return waited > ANSWER_WITHIN - 1.0
-    return waited > config.settings().busy_after.total_seconds()
+        return wait > ANSWER_WITHIN - 1.0
+    return wait > config.settings().busy_after.total_seconds()
 
 
 def _busy(ack, body: dict, maybe_done: bool) -> None:
@@ -176,8 +177,13 @@ def _opened(sealed) -> dict:
 
 def answer_later(name: str, sealed: str) -> str:
     """The job (queue `high`): who is asking, resolved again, then the same answer
-    the request would have given, posted to the response URL."""
-    body = _opened(sealed)
+    the request would have given, posted to the response URL — on the worker's kept
+    database connection (`db.kept`: opening one a job cost more than the answer)."""
+    with db.kept_if_up():  # (the database away: `worked_out` says so)
+        return _answer(name, _opened(sealed))
+
+
+def _answer(name: str, body: dict) -> str:
     if (since_received(0.0) or 0.0) > ANSWER_WITHIN:
         return _too_late(body)
     team = ((body.get("team") or {}).get("id") or body.get("team_id")

@@ -6,6 +6,7 @@ the worker binds around it (`jobs.worker`)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -106,29 +107,76 @@ def run_bulk(run_id: int, redis: Redis | None = None) -> None:
         queue("bulk", redis).enqueue("jobs.tasks.bulk_send", run_id, job_timeout=600)
 
 
-OLDEST_AGE = """
-local id = redis.call('LINDEX', KEYS[1], 0)
-if not id then return '' end
-return redis.call('HGET', 'rq:job:' .. id, 'enqueued_at') or ''
+DRAIN_SECONDS = 2  # how far back `backlog` counts the jobs taken (whole seconds)
+MIN_DRAIN = 10.0  # jobs a second: the least `backlog` assumes the workers take
+BACKLOG = """
+local head = redis.call('LINDEX', KEYS[1], 0)
+local stamp = ''
+if head then stamp = redis.call('HGET', 'rq:job:' .. head, 'enqueued_at') or '' end
+local now = tonumber(redis.call('TIME')[1])
+local taken = 0
+for second = now - tonumber(ARGV[1]), now - 1 do
+  taken = taken + tonumber(redis.call('GET', KEYS[2] .. ':' .. second) or '0')
+end
+return {stamp, redis.call('LLEN', KEYS[1]), taken}
+"""
+TAKEN = """
+local key = KEYS[1] .. ':' .. redis.call('TIME')[1]
+redis.call('INCR', key)
+redis.call('EXPIRE', key, 10)
 """
 
 
-def oldest_age(name: str, redis: Redis) -> float:
-    """Seconds the oldest job waiting on queue `name` has waited (0: none waits): one
-    round trip."""
-    script = _scripts.get(id(redis))
+@dataclass(frozen=True)
+class Backlog:
+    """A queue's line, as a web process deciding whether to take more work sees it."""
+
+    oldest: float  # seconds the oldest job waiting has waited (0: none waits)
+    waiting: int  # jobs waiting
+    drained: float  # jobs the workers took from it a second, lately (`taken`)
+
+    @property
+    def wait(self) -> float:
+        """Seconds a job enqueued now may expect to wait: the oldest's wait so far, or
+        the line ahead at the rate the workers have been taking it (never counted
+        below MIN_DRAIN a second: a quiet queue's rate says nothing of what the workers
+        can do), whichever is longer. A queue filling faster than it drains shows at
+        once, not only when its oldest job has grown old."""
+        return max(self.oldest, self.waiting / max(self.drained, MIN_DRAIN))
+
+
+def backlog(name: str, redis: Redis) -> Backlog:
+    """Queue `name`'s backlog: one round trip (a script, on Redis's own clock for the
+    counts)."""
+    stamp, waiting, taken = _script(redis, BACKLOG)(
+        keys=[f"rq:queue:{name}", _taken_key(name)], args=[DRAIN_SECONDS])
+    oldest = 0.0
+    if stamp:
+        enqueued = datetime.fromisoformat(stamp.decode().replace("Z", "+00:00"))
+        if enqueued.tzinfo is None:
+            enqueued = enqueued.replace(tzinfo=UTC)
+        oldest = max(0.0, (datetime.now(UTC) - enqueued).total_seconds())
+    return Backlog(oldest, int(waiting), int(taken) / DRAIN_SECONDS)
+
+
+def taken(name: str, redis: Redis) -> None:
+    """A worker took a job from queue `name`: counted by Redis's second (kept a few
+    seconds), so that `backlog` knows how fast the queue drains."""
+    _script(redis, TAKEN)(keys=[_taken_key(name)])
+
+
+def _taken_key(name: str) -> str:
+    return f"ledgersync:taken:{name}"
+
+
+def _script(redis: Redis, source: str):
+    script = _scripts.get((id(redis), source))
     if script is None:
-        script = _scripts[id(redis)] = redis.register_script(OLDEST_AGE)
-    stamp = script(keys=[f"rq:queue:{name}"])
-    if not stamp:
-        return 0.0
-    enqueued = datetime.fromisoformat(stamp.decode().replace("Z", "+00:00"))
-    if enqueued.tzinfo is None:
-        enqueued = enqueued.replace(tzinfo=UTC)
-    return max(0.0, (datetime.now(UTC) - enqueued).total_seconds())
+        script = _scripts[(id(redis), source)] = redis.register_script(source)
+    return script
 
 
-_scripts: dict[int, object] = {}
+_scripts: dict[tuple[int, str], object] = {}
 
 
 def deliver_at(message_id: int, slot: float, lead: float) -> None:

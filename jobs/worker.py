@@ -1,7 +1,9 @@
 """The worker classes `ledgersync worker` runs: RQ's own, with what every job needs
 around it — the request id it was enqueued under (and its firm, and its own id) bound
 for its log lines and error reports, and its duration and outcome counted by kind
-(`ops.metrics`: `ledgersync_jobs_total`, `ledgersync_job_duration_seconds`).
+(`ops.metrics`: `ledgersync_jobs_total`, `ledgersync_job_duration_seconds`); the
+jobs taken from `high` are counted by the second, so a web process can tell how fast
+Slack's answers drain (`queues.backlog`).
 
 Both are done in the worker's own process, around `execute_job`: with the forking
 worker too, the counts stay in the process whose metrics are served (a child that
@@ -14,16 +16,20 @@ a job cost most of a job's time, bench/jobs.py); `ForkingWorker` forks one a job
 
 from __future__ import annotations
 
+import contextlib
 import time
 
+from redis import RedisError
 from rq import SimpleWorker, Worker
 from rq.exceptions import InvalidJobOperation
 
 from ops import context, metrics
 
+from . import queues
 from .queues import context_of
 
 LISTEN_WAKE = 1.0  # seconds: how often the thread listening for RQ's commands wakes
+DRAIN_COUNTED = {"high"}  # queues whose jobs taken are counted (`queues.backlog`)
 
 
 class _Observed:
@@ -41,6 +47,9 @@ class _Observed:
 
     def execute_job(self, job, queue):
         started = time.perf_counter()
+        if queue.name in DRAIN_COUNTED:
+            with contextlib.suppress(RedisError):
+                queues.taken(queue.name, self.connection)
         with context.bound(**context_of(job)):
             try:
                 return super().execute_job(job, queue)

@@ -228,6 +228,43 @@ def test_when_answers_are_behind_a_change_is_refused_at_once_and_a_read_still_qu
     assert Queue("high", connection=redis_conn).count == 2
 
 
+def _taken_lately(redis_conn, per_second: int) -> None:
+    """The workers took `per_second` jobs from `high` in each of the last two seconds
+    (as `LedgerSyncWorker` counts them, on Redis's clock)."""
+    now = redis_conn.time()[0]
+    for second in (now - 2, now - 1):
+        redis_conn.set(f"ledgersync:taken:high:{second}", per_second, ex=10)
+
+
+def test_when_the_line_grows_faster_than_the_workers_take_it_a_change_is_refused(
+        queued_app, slack, redis_conn):
+    """The oldest answer has waited only 1.5 s, but 40 wait and the workers took 5 a
+    second lately: 8 s of work ahead, so `invite` is answered busy at once. Taken at 50
+    a second, the same line is under a second's work: the invite is queued."""
+    from rq import Queue
+
+    _the_answers_wait(redis_conn, 1.5)
+    for _ in range(39):
+        Queue("high", connection=redis_conn).enqueue("tests.test_slack_workers.nothing")
+    _taken_lately(redis_conn, 5)
+    busy = command(queued_app, slack, "invite maria sms")
+    assert "LedgerSync is busy: nothing was done" in busy.text
+    assert Queue("high", connection=redis_conn).count == 40
+    _taken_lately(redis_conn, 50)
+    queued = command(queued_app, slack, "invite maria sms")
+    assert queued.status_code == 200 and not queued.data
+    assert Queue("high", connection=redis_conn).count == 41
+
+
+def test_a_worker_counts_the_answers_it_takes(queued_app, slack, redis_conn):
+    command(queued_app, slack, "status maria")
+    command(queued_app, slack, "status maria")
+    assert work(redis_conn) == 2
+    counted = [int(redis_conn.get(key)) for key in redis_conn.keys("ledgersync:taken:high:*")]
+    assert sum(counted) == 2 and all(redis_conn.ttl(k) > 0
+                                     for k in redis_conn.keys("ledgersync:taken:high:*"))
+
+
 def test_an_answer_a_worker_picks_up_too_late_is_busy_and_changes_nothing(
         queued_app, slack, redis_conn, monkeypatch):
     """Picked up 9 s after the request (over the 8 s an answer may take): the worker

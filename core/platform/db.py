@@ -96,8 +96,27 @@ def kept():
     inherited across a fork), not broken, and, after IDLE_CHECK unused or a failed
     job, answering. After the work no transaction is left open."""
     state = _ensure_alive()
-    try:
+    with _unit(state):
         yield database
+
+
+@contextlib.contextmanager
+def kept_if_up():
+    """`kept` — or, when the database can't be reached now, nothing (yields None): the
+    work then meets the failure itself, where it can say so."""
+    try:
+        state = _ensure_alive()
+    except (OperationalError, InterfaceError):
+        yield None
+        return
+    with _unit(state):
+        yield database
+
+
+@contextlib.contextmanager
+def _unit(state):
+    try:
+        yield
     except BaseException:
         state.check_next = True  # the failure may have been the connection's
         raise
