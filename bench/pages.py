@@ -105,8 +105,9 @@ def _wrk(url, seconds, connections, cookie) -> dict:
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
                               r"timeout (\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50": ms(re.search(r"50%\s+(\S+)", out).group(1)),
-            "p99": ms(re.search(r"99%\s+(\S+)", out).group(1)),
+            # (the distribution's lines: "66.50%" closes the thread stats' line)
+            "p50": ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
+            "p99": ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
             "max": ms(re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out).group(1)),
             "errors": (int(errors.group(1)) if errors else 0)
             + (sum(map(int, socket_errors.groups())) if socket_errors else 0)}

@@ -55,6 +55,30 @@ def test_opening_the_link_names_the_firm_and_changes_nothing_else(web, invited):
     assert not ClientAccount.select().exists()
 
 
+def test_an_opened_link_page_reads_the_database_once_with_the_firms_contact(web, invited):
+    """Every client opens it: one statement (the invite with its client, firm, sender
+    and the firm's first admin, for the footer's email), nothing written after the
+    first opening."""
+    from core.platform import db
+
+    _, token = invited
+    web.get(f"/i/{token}")  # the first opening records it
+    ran = []
+    real = type(db.database.obj).execute_sql
+
+    def counted(self, sql, params=None, *args, **kwargs):
+        ran.append(sql)
+        return real(self, sql, params, *args, **kwargs)
+
+    type(db.database.obj).execute_sql = counted
+    try:
+        page = web.get(f"/i/{token}")
+    finally:
+        type(db.database.obj).execute_sql = real
+    assert page.status_code == 200 and 'href="mailto:a@s.example"' in page.text
+    assert len(ran) == 1, ran
+
+
 def test_accept_needs_the_csrf_token(web, invited):
     _, token = invited
     reply = web.post(f"/i/{token}/accept")

@@ -19,7 +19,7 @@ import re
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, g, request, session, url_for
-from flask_babel import Babel, Domain, get_locale, refresh
+from flask_babel import Babel, Domain, refresh
 
 from core.platform import i18n
 
@@ -32,8 +32,9 @@ class _Catalogue(Domain):
     """Flask-Babel's domain, reading core's catalogue (one for texts, emails and pages)."""
 
     def get_translations(self):
-        locale = get_locale()
-        return i18n.translations(str(locale) if locale else i18n.DEFAULT)
+        # The page's language as the locale selector gives it (`_selected`), read
+        # straight from `g`: a page asks for each of its words.
+        return i18n.translations(current())
 
 
 class _Babel(Babel):

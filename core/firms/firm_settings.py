@@ -114,13 +114,27 @@ class Contact:
 def contact(firm: Firm) -> Contact:
     """The firm's phone and email for a client to check with: the firm's own, else
     (email) its first admin's, as the invite email's Reply-To."""
-    email = firm.contact_email
-    if not email:
-        admin = (Staff.select(Staff.email).where(Staff.firm == firm.id, Staff.role == "admin")
-                 .order_by(Staff.created_at, Staff.id).first())
-        email = admin.email if admin else None
+    email = firm.contact_email or _first_admin_email(firm)
     phone = firm.contact_phone
     return Contact(phones.display(phone) if phone else None, phone, email)
+
+
+_UNKNOWN = object()
+
+
+def first_admin_known(firm: Firm, email: str | None) -> None:
+    """The firm's first admin's email, read with the firm (a link's one query): `contact`
+    needs no query of its own."""
+    firm.__dict__["_first_admin_email"] = email
+
+
+def _first_admin_email(firm: Firm) -> str | None:
+    known = firm.__dict__.get("_first_admin_email", _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known
+    admin = (Staff.select(Staff.email).where(Staff.firm == firm.id, Staff.role == "admin")
+             .order_by(Staff.created_at, Staff.id).first())
+    return admin.email if admin else None
 
 
 def described(firm: Firm) -> list[tuple[str, str]]:

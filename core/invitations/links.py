@@ -16,6 +16,7 @@ from datetime import datetime
 
 from peewee import JOIN
 
+from core.firms import firm_settings
 from core.messaging import notices, outbound
 from core.platform import clock, tokens
 from core.platform.db import Param, Prepared, database
@@ -73,11 +74,16 @@ class Accepted:
     new_account: bool
 
 
-# The invite a link names, with its client, firm and sender: one indexed query (by the
-# token's digest), its SQL written once (a link's page is opened by every client).
-_SENDER = Staff.alias()
+# The invite a link names, with its client, firm and sender — and the firm's first
+# admin's email, which its pages give to check with when the firm set none
+# (`firm_settings.contact`): one indexed query (by the token's digest), its SQL written
+# once (a link's page is opened by every client).
+_SENDER, _ADMIN = Staff.alias(), Staff.alias()
+_FIRST_ADMIN = (_ADMIN.select(_ADMIN.email)
+                .where((_ADMIN.firm == Firm.id) & (_ADMIN.role == "admin"))
+                .order_by(_ADMIN.created_at, _ADMIN.id).limit(1))
 _BY_DIGEST = Prepared(
-    Invite.select(Invite, Client, Firm, _SENDER)
+    Invite.select(Invite, Client, Firm, _SENDER, _FIRST_ADMIN.alias("first_admin_email"))
     .join(Client, on=(Invite.client == Client.id))
     .switch(Invite).join(Firm, on=(Invite.firm == Firm.id))
     .switch(Invite).join(_SENDER, JOIN.LEFT_OUTER, on=(Invite.sent_by == _SENDER.id))
@@ -94,6 +100,7 @@ def find(token: str) -> Invite | None:
         invite = _BY_DIGEST.first(digest=digest)
         if invite is not None and hmac.compare_digest(invite.token_digest, digest):
             invite.client.firm = invite.firm  # (the same firm: no second look-up)
+            firm_settings.first_admin_known(invite.firm, invite.first_admin_email)
             return invite
     return None
 
