@@ -63,13 +63,14 @@ def init(settings: Settings) -> bool:
     return True
 
 
-def stop() -> None:
-    """Send what is waiting, then no more reports (tests; a process that ends)."""
+def stop(timeout: float = 2.0) -> None:
+    """Send what is waiting (for up to `timeout` seconds), then no more reports (tests;
+    a process that ends)."""
     if not _started_with:
         return
     import sentry_sdk
 
-    sentry_sdk.get_client().close(timeout=2)
+    sentry_sdk.get_client().close(timeout=timeout)
     sentry_sdk.init(dsn=None)
     _started_with.clear()
 

@@ -24,6 +24,7 @@ from tests.helpers import csrf
 from tests.sentry_standin import SentryStandIn
 
 MARIA = "+12125550134"
+PATIENCE = 60.0  # seconds: the cap on sending the reports, reached only by a broken run
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_an_unexpected_error_reaches_sentry_without_the_link_token_or_code(sentr
 
     answer = app.test_client().get("/boom")
     assert answer.status_code == 500
-    errors.stop()  # sends what waits
+    errors.stop(timeout=PATIENCE)  # sends what waits (at once, on a machine not busy)
     [event] = sentry.events()
     [raised] = event["exception"]["values"]
     assert raised["type"] == "RuntimeError"
@@ -83,7 +84,7 @@ def test_a_failed_job_reaches_sentry_masked_and_with_its_request_id(sentry, mari
             "tests.test_errors_and_logs.failing", link, code)
     LedgerSyncWorker([queues.queue("default", redis_conn)], connection=redis_conn).work(
         burst=True, with_scheduler=False)
-    errors.stop()  # sends what waits
+    errors.stop(timeout=PATIENCE)  # sends what waits (at once, on a machine not busy)
     [event] = sentry.events()
     assert event["extra"]["rq-job"]["job_id"] == job.id
     assert event["tags"]["request_id"] == "req-from-the-web-0001"
