@@ -25,7 +25,6 @@ import html
 import inspect
 import json
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +40,7 @@ from core.platform.errors import LedgerSyncError
 from jobs import queues
 from ops import metrics
 from ops.context import since_received
+from ops.errors import reference as error_reference
 
 from . import commands, home, parse, replies, views
 
@@ -53,7 +53,7 @@ FIELDS = {"name": BlockId.NAME, "phone": BlockId.PHONE, "email": BlockId.CLIENT_
 
 
 def failure(what: str) -> dict:
-    ref = secrets.token_hex(3)
+    ref = error_reference()
     log.exception("slack %s failed (ref %s)", what, ref)
     return views.error(f"Something went wrong with `{what}`. Quote ref {ref} to support.")
 
@@ -211,7 +211,7 @@ def answer_failed(job, connection, *exc_info) -> None:
     """The answer job died (its worker too, RQ finds it abandoned): tell the person
     it may not have been done, rather than nothing."""
     body = _opened(job.args[1]) if len(job.args) > 1 else {}
-    ref = secrets.token_hex(3)
+    ref = error_reference()
     log.error("slack %s: the answer job failed (ref %s): %s", _what(body), ref,
               exc_info[0].__name__ if exc_info and exc_info[0] else "abandoned")
     replies.send(_response_url(body), {"response_type": "ephemeral", "replace_original": False,

@@ -8,13 +8,13 @@ was resolved by the middleware (`context["actor"]`). The views are built in
 from __future__ import annotations
 
 import logging
-import secrets
 
 from slack_sdk.errors import SlackApiError
 
 from core.firms.access import Actor
 from core.platform import db
 from core.reports import overview
+from ops.errors import reference as error_reference
 
 from . import home_views
 from . import slack_api as slack_client
@@ -75,7 +75,7 @@ def view_for(actor: Actor) -> dict:
         with db.connection():
             return _view(actor)
     except Exception:  # noqa: BLE001 - the person sees one line and a reference
-        ref = secrets.token_hex(3)
+        ref = error_reference()
         log.exception("slack home failed (ref %s)", ref)
         return home_views.broken(ref)
 

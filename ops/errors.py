@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from urllib.parse import urlsplit
 
 from core.platform import logs
@@ -61,6 +62,13 @@ def init(settings: Settings) -> bool:
                     })
     _started_with[:] = [settings.sentry_dsn]
     return True
+
+
+def reference() -> str:
+    """A short reference for one error, quoted to support and found in the log and the
+    report: six hex digits, the first a letter (all digits, it would be masked in the
+    report as a sign-in code is)."""
+    return secrets.choice("abcdef") + secrets.token_hex(3)[1:]
 
 
 def stop(timeout: float = 2.0) -> None:

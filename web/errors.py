@@ -4,7 +4,6 @@ stack trace. The database or Redis away is a 503 with `Retry-After`."""
 from __future__ import annotations
 
 import logging
-import secrets
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext
@@ -14,6 +13,7 @@ from redis import RedisError
 from werkzeug.exceptions import HTTPException
 
 from core.platform.i18n import N_
+from ops.errors import reference as error_reference
 
 from . import pages
 
@@ -73,6 +73,6 @@ def _unavailable(error: Exception):
 
 
 def _unexpected(error: Exception):
-    ref = secrets.token_hex(3)
+    ref = error_reference()
     log.exception("unhandled error (ref %s) on %s %s", ref, request.method, request.path)
     return answer(500, {"X-Error-Ref": ref})
