@@ -31,10 +31,26 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-if TYPE_CHECKING:  # (types only: the ports name them, they don't import them)
-    from core.banking.banks import BankProvider
-    from core.messaging.outbound import Sender
+if TYPE_CHECKING:
     from core.platform.config import Settings
+
+
+# What the ports hand out, as little as the ports need to name them: the domains refine
+# each (`core.messaging.outbound.Sender`, `core.banking.banks.BankProvider`), so that
+# nothing here looks up at the packages that use it.
+class Sender(Protocol):
+    """Sends one message through a provider (SMS, email, the outbox)."""
+
+    def send(self, message): ...
+
+    def find_sent(self, message): ...
+
+
+class BankProvider(Protocol):
+    """A bank provider: the sandbox, Plaid."""
+
+    name: str
+    flow: str
 
 
 class SenderChooser(Protocol):

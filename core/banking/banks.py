@@ -160,7 +160,7 @@ class ProviderError(LedgerSyncError):
 LOGIN_REQUIRED = "ITEM_LOGIN_REQUIRED"
 
 
-class BankProvider(Protocol):
+class BankProvider(ports.BankProvider, Protocol):
     name: str  # sandbox | plaid | …
     flow: str  # form (our page takes the login) | hosted (the provider's pages do)
 

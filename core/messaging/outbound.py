@@ -48,7 +48,7 @@ class SendResult:
     address_problem: str | None = None
 
 
-class Sender(Protocol):
+class Sender(ports.Sender, Protocol):
     def send(self, message: Message) -> SendResult: ...
 
     def find_sent(self, message: Message) -> SendResult | None:
