@@ -151,3 +151,20 @@ def app_without_redis():
     app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0"))
     wiring.inline()
     return app
+
+
+def cli_runner(tmp_path):
+    """`ledgersync …` as a user runs it: a real process on its own SQLite file in
+    `tmp_path`; what it printed (`ok=False`: it must fail)."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+           "SECRET_KEY": "cli-test-secret", "PUBLIC_BASE_URL": "https://connect.example.com",
+           "REDIS_URL": "redis://127.0.0.1:1/0"}
+
+    def ledgersync(*args, ok=True, stdin=None):
+        done = subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=tmp_path,
+                              input=stdin, capture_output=True, text=True, timeout=60)
+        assert "Traceback" not in done.stderr, done.stderr
+        assert (done.returncode == 0) == ok, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    return ledgersync

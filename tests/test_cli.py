@@ -11,27 +11,14 @@ from pathlib import Path
 import pytest
 
 from core.records import migrations
+from tests.helpers import cli_runner
 
 CSV = "name,email,phone,banks\nAcme Co,books@acme.example,(415) 555-2671,Chase\nNo Phone,,12,\n"
 
 
 @pytest.fixture
 def run(tmp_path):
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-           "SECRET_KEY": "cli-test-secret", "PUBLIC_BASE_URL": "https://connect.example.com",
-           "REDIS_URL": "redis://127.0.0.1:1/0"}
-
-    def ledgersync(*args, ok=True, stdin=None):
-        done = subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=tmp_path,
-                              input=stdin, capture_output=True, text=True, timeout=60)
-        assert "Traceback" not in done.stderr, done.stderr
-        if ok:
-            assert done.returncode == 0, done.stderr
-        else:
-            assert done.returncode != 0, done.stdout
-        return done.stdout + done.stderr
-
-    return ledgersync
+    return cli_runner(tmp_path)
 
 
 def test_newcomer_walkthrough(run, tmp_path):

@@ -3,34 +3,21 @@ process, its own SQLite file)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
+
+from tests.helpers import cli_runner
 
 
 @pytest.fixture
 def run(tmp_path):
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-           "SECRET_KEY": "cli-test-secret", "PUBLIC_BASE_URL": "https://connect.example.com",
-           "REDIS_URL": "redis://127.0.0.1:1/0"}
-
-    def ledgersync(*args, ok=True, stdin=None):
-        done = subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=tmp_path,
-                              input=stdin, capture_output=True, text=True, timeout=60)
-        assert "Traceback" not in done.stderr, done.stderr
-        assert (done.returncode == 0) == ok, done.stdout + done.stderr
-        return done.stdout + done.stderr
-
-    run_ = ledgersync
-    run_("db", "upgrade")
-    run_("firm", "create", "Smith & Co", "--admin-email", "ann@smith.example",
-         "--admin-password-stdin", stdin="correct horse 1\n")
-    run_("clients", "add", "Maria Gonzalez", "--phone", "2125550134")
-    run_("clients", "add", "Acme Co", "--email", "books@acme.example")
-    run_("invite", "maria", "--sms")
-    run_("invite", "acme", "--email")
+    ledgersync = cli_runner(tmp_path)
+    ledgersync("db", "upgrade")
+    ledgersync("firm", "create", "Smith & Co", "--admin-email", "ann@smith.example",
+               "--admin-password-stdin", stdin="correct horse 1\n")
+    ledgersync("clients", "add", "Maria Gonzalez", "--phone", "2125550134")
+    ledgersync("clients", "add", "Acme Co", "--email", "books@acme.example")
+    ledgersync("invite", "maria", "--sms")
+    ledgersync("invite", "acme", "--email")
     return ledgersync
 
 
