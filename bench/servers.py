@@ -10,6 +10,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import signal
+import sys
 from functools import cache
 
 import psycopg
@@ -17,6 +19,13 @@ from psycopg import sql
 from redis import Redis
 
 from tests import servers
+
+
+def _cleaned_up_on_sigterm() -> None:
+    """Stopped from outside (`kill`, `timeout`): end as on Ctrl-C, so what was started
+    is stopped and what was made is dropped (the `atexit` handlers run)."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 @cache
@@ -27,6 +36,7 @@ def redis_url() -> str:
         return given
     own = servers.start_redis()
     atexit.register(own.stop)
+    _cleaned_up_on_sigterm()
     return own.url
 
 
@@ -39,6 +49,7 @@ def postgres_url() -> str:
     server = os.environ.get("TEST_POSTGRES_SERVER") or servers.DEFAULT_PG_SERVER
     own = servers.create_database(server, prefix="ledgersync_bench")
     atexit.register(_drop, own)
+    _cleaned_up_on_sigterm()
     return own
 
 
