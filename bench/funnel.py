@@ -30,6 +30,7 @@ from bench import servers  # noqa: E402
 from core.platform import config, db  # noqa: E402
 from core.records import Firm, Staff, migrations  # noqa: E402
 from core.reports import funnel, journeys  # noqa: E402
+from tests.helpers import statements_run  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SERIES = {
@@ -135,18 +136,8 @@ def _server_cpu() -> float | None:
 
 
 def statements(work) -> int:
-    seen = []
-    real = db.database.obj.execute_sql
-
-    def counting(sql, *args, **kwargs):
-        seen.append(sql)
-        return real(sql, *args, **kwargs)
-
-    db.database.obj.execute_sql = counting
-    try:
+    with statements_run() as seen:
         work()
-    finally:
-        del db.database.obj.execute_sql
     return len(seen)
 
 

@@ -27,7 +27,7 @@ from core.records import ALL_MODELS, SchemaVersion, migrations
 from tests import servers
 
 pytest_plugins = ["tests.slack_fixtures", "tests.twilio_fixtures", "tests.plaid_fixtures",
-                  "tests.browser_helpers"]
+                  "tests.browser_helpers", "tests.api_fixtures"]
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Mon 23 Nov, 10:00 in New York
 # The data tests of these modules run a third time, through PgBouncer in transaction

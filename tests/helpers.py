@@ -168,3 +168,24 @@ def cli_runner(tmp_path):
         return done.stdout + done.stderr
 
     return ledgersync
+
+
+@contextlib.contextmanager
+def statements_run():
+    """The SQL statements run inside the block, on this process's database (a list,
+    filled as they run): to hold a query count to what a feature promises."""
+    from core.platform import db
+
+    seen: list[str] = []
+    bound = db.database.obj
+    real = bound.execute_sql
+
+    def counting(sql, *args, **kwargs):
+        seen.append(sql)
+        return real(sql, *args, **kwargs)
+
+    bound.execute_sql = counting
+    try:
+        yield seen
+    finally:
+        del bound.execute_sql

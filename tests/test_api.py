@@ -11,33 +11,12 @@ from decimal import Decimal
 
 import pytest
 
-import wiring
 from core.banking import bank_sync, banks, connections
 from core.firms import api_tokens, firms
 from core.invitations import clients
 from core.platform import config
 from core.records import ApiToken, BankAccount, BankTransaction, Event, Firm
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def api(clock, firm):
-    from web import create_app
-
-    app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", api_rate=1000))
-    wiring.inline()
-    return app.test_client()
-
-
-def exchange(api, email="ann@smith.example", password=PASSWORD, **more):
-    return api.post("/api/v1/tokens", json={"email": email, "password": password, **more})
-
-
-def token_for(api, email="ann@smith.example", password=PASSWORD) -> dict:
-    reply = exchange(api, email, password)
-    assert reply.status_code == 201, reply.json
-    return {"Authorization": f"Bearer {reply.json['token']}"}
+from tests.api_fixtures import PASSWORD, exchange, token_for
 
 
 @pytest.fixture

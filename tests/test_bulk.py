@@ -13,6 +13,7 @@ from core.invitations import bulk_plan, bulk_runs, bulk_sending, clients, invite
 from core.messaging import optouts
 from core.platform import config, tokens
 from core.records import BankConnection, BulkItem, Invite, Message
+from tests.helpers import statements_run
 
 
 @pytest.fixture
@@ -174,25 +175,13 @@ def test_expired_chooses_clients_whose_latest_invite_expired(clock, firm):
 def test_preparing_many_clients_takes_a_handful_of_queries(clock, firm):
     """Set-based: the queries don't grow with the number of clients (each insert of
     items is one statement per 500)."""
-    from core.platform import db
-
     for i in range(60):
         clients.add(firm, f"Many {i:02}", phone=f"21255502{i:02}")
     optouts.opt_out("+12125550201", "keyword")
     invites.send(clients.find(firm, "Many 02"), "sms")
-    statements = []
-    real = db.database.obj.execute_sql
-
-    def counted(sql, *args, **kwargs):
-        statements.append(sql)
-        return real(sql, *args, **kwargs)
-
-    db.database.obj.execute_sql = counted
-    try:
+    with statements_run() as statements:
         plan = bulk_plan.prepare(firm, "not_invited")
         listed = bulk_plan.prepare(firm, "list", names="\n".join(f"Many {i:02}" for i in range(60)))
-    finally:
-        del db.database.obj.execute_sql
     assert (plan.sms, len(plan.skipped)) == (58, 1)  # Many 02 has been invited: not chosen
     assert {i.label: i.reason for i in listed.skipped} == {
         "Many 01": "opted out", "Many 02": "a valid invite is still pending"}

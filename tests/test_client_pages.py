@@ -12,7 +12,7 @@ from core.invitations import clients, invites, links
 from core.messaging import outbox
 from core.platform import config, tokens
 from core.records import BankConnection, ClientAccount, Event, Invite, Message
-from tests.helpers import app_without_redis, csrf
+from tests.helpers import app_without_redis, csrf, statements_run
 
 
 @pytest.fixture
@@ -59,22 +59,10 @@ def test_an_opened_link_page_reads_the_database_once_with_the_firms_contact(web,
     """Every client opens it: one statement (the invite with its client, firm, sender
     and the firm's first admin, for the footer's email), nothing written after the
     first opening."""
-    from core.platform import db
-
     _, token = invited
     web.get(f"/i/{token}")  # the first opening records it
-    ran = []
-    real = type(db.database.obj).execute_sql
-
-    def counted(self, sql, params=None, *args, **kwargs):
-        ran.append(sql)
-        return real(self, sql, params, *args, **kwargs)
-
-    type(db.database.obj).execute_sql = counted
-    try:
+    with statements_run() as ran:
         page = web.get(f"/i/{token}")
-    finally:
-        type(db.database.obj).execute_sql = real
     assert page.status_code == 200 and 'href="mailto:a@s.example"' in page.text
     assert len(ran) == 1, ran
 

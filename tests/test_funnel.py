@@ -14,12 +14,12 @@ import pytest
 from core.banking import connections
 from core.invitations import clients, invites
 from core.platform import clock as core_clock
-from core.platform import db
 from core.platform.errors import InvalidInput
 from core.records import BulkItem
 from core.reports import funnel
 from tests.conftest import T0
 from tests.funnel_history import DAY, HOUR, NOT_MOBILE, NOW, REFUSED, History
+from tests.helpers import statements_run
 
 NY = core_clock.zone("America/New_York")
 
@@ -164,18 +164,8 @@ def test_a_handful_of_statements_however_many_invites(clock, firm):
         for n in range(build):
             person = clients.add(firm, f"Many {n:03} {build}", email=f"m{n}-{build}@example.com")
             invites.send(person, "email")
-        statements = []
-        real = db.database.obj.execute_sql
-
-        def counting(sql, *args, **kwargs):
-            statements.append(sql)
-            return real(sql, *args, **kwargs)
-
-        db.database.obj.execute_sql = counting
-        try:
+        with statements_run() as statements:
             seen = funnel.of(firm, by="staff")
-        finally:
-            del db.database.obj.execute_sql
         assert seen.stages.invited == total[0] + build
         total[0] += build
         return len(statements)

@@ -8,27 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-import wiring
 from core.firms import firms
 from core.invitations import clients, invites, links
-from core.platform import config, tokens
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def api(clock, firm):
-    from web import create_app
-
-    app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", api_rate=1000))
-    wiring.inline()
-    return app.test_client()
-
-
-def token_for(api, email="ann@smith.example", password=PASSWORD) -> dict:
-    reply = api.post("/api/v1/tokens", json={"email": email, "password": password})
-    assert reply.status_code == 201, reply.json
-    return {"Authorization": f"Bearer {reply.json['token']}"}
+from core.platform import tokens
+from tests.api_fixtures import token_for
 
 
 @pytest.fixture
