@@ -30,6 +30,7 @@ from peewee import SQL, fn
 from core.invitations import bulk_plan
 from core.messaging.deliveries import FAILED
 from core.platform import clock
+from core.platform.db import database
 from core.platform.errors import InvalidInput
 from core.records import BankConnection, Client, Firm, Message, Staff
 
@@ -385,7 +386,9 @@ def follow_up(firm: Firm, selection: str, when: Period, *, by: Staff | None = No
         text, params = journeys.clients_stalled(firm.id, when.start, when.end,
                                                 now or clock.now(), stall)
         among = SQL(text, params)
-    return bulk_plan.prepare(firm, selection, among=among, by=by)
+    with database.atomic():
+        journeys.planned_for_its_values()
+        return bulk_plan.prepare(firm, selection, among=among, by=by)
 
 
 @dataclass(frozen=True)

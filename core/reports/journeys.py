@@ -29,8 +29,8 @@ from core.platform.db import database, is_sqlite
 from core.records import Invite
 
 DIALECTS = {
-    "sqlite": {"seconds": "(julianday(h.connected_at) - julianday(r.first_sent)) * 86400.0"},
-    "postgres": {"seconds": "CAST(EXTRACT(EPOCH FROM (h.connected_at - r.first_sent)) "
+    "sqlite": {"seconds": "(julianday(r.connected_at) - julianday(r.first_sent)) * 86400.0"},
+    "postgres": {"seconds": "CAST(EXTRACT(EPOCH FROM (r.connected_at - r.first_sent)) "
                             "AS DOUBLE PRECISION)"},
 }
 # A value of a client's first (MIN) or latest (MAX) invite of the period, without joining
@@ -61,35 +61,31 @@ reach AS (
          MAX(CASE WHEN m.status IN ('sent', 'delivered') THEN i.id END) AS last_delivered,
          MAX(CASE WHEN m.status IN {not_delivered} THEN i.id END) AS last_failed,
          MAX(CASE WHEN m.status IN {not_delivered}
-                  THEN {key} || COALESCE(m.error_message, '') END) AS failure
+                  THEN {key} || COALESCE(m.error_message, '') END) AS failure,
+         MIN(CASE WHEN e.kind IN ('connection.connected', 'connection.restored')
+                  AND e."at" >= i.sent_at THEN e."at" END) AS connected_at,
+         MAX(CASE WHEN e.kind = 'connection.login_failed' AND e."at" >= i.sent_at
+                  THEN {event_key} || COALESCE(e.detail, '') END) AS refusal,
+         MAX(CASE WHEN e.kind = 'invite.disowned' AND e."at" >= i.sent_at
+                  THEN e.invite_id END) AS disowned
   FROM invite i
   LEFT JOIN message m ON m.invite_id = i.id AND m.kind = 'invite'
     AND {m_scope} m.created_at >= {start}
+  LEFT JOIN event e ON e.client_id = i.client_id AND {e_scope} e."at" >= {start}
+    AND e.kind IN ('connection.connected', 'connection.restored', 'connection.login_failed',
+                   'invite.disowned')
   {run_join}
   WHERE {i_scope} i.sent_at >= {start} AND i.sent_at < {end}
   GROUP BY i.client_id
 ),
-happened AS (
-  SELECT r.client_id,
-         MIN(CASE WHEN e.kind IN ('connection.connected', 'connection.restored')
-                  THEN e."at" END) AS connected_at,
-         MAX(CASE WHEN e.kind = 'connection.login_failed'
-                  THEN {event_key} || COALESCE(e.detail, '') END) AS refusal,
-         MAX(CASE WHEN e.kind = 'invite.disowned' THEN e.invite_id END) AS disowned
-  FROM reach r JOIN event e ON e.client_id = r.client_id AND e."at" >= r.first_sent
-  WHERE {e_scope} e."at" >= {start}
-    AND e.kind IN ('connection.connected', 'connection.restored', 'connection.login_failed',
-                   'invite.disowned')
-  GROUP BY r.client_id
-),
-journeys AS (
+stalled AS (
   SELECT r.client_id, r.grp, r.first_sent,
-    CASE WHEN h.connected_at IS NOT NULL THEN 5 WHEN r.accepted = 1 THEN 4
+    CASE WHEN r.connected_at IS NOT NULL THEN 5 WHEN r.accepted = 1 THEN 4
          WHEN r.opened = 1 THEN 3 WHEN r.last_delivered IS NOT NULL THEN 2 ELSE 1 END
       AS reached,
-    CASE WHEN h.connected_at IS NULL THEN NULL ELSE {seconds} END AS seconds,
-    CASE WHEN h.connected_at IS NOT NULL THEN 'connected'
-         WHEN r.last_revoked = r.last_id AND h.disowned = r.last_id THEN 'withdrawn'
+    CASE WHEN r.connected_at IS NULL THEN NULL ELSE {seconds} END AS seconds,
+    CASE WHEN r.connected_at IS NOT NULL THEN 'connected'
+         WHEN r.last_revoked = r.last_id AND r.disowned = r.last_id THEN 'withdrawn'
          WHEN r.last_revoked = r.last_id THEN 'revoked'
          WHEN CASE WHEN r.last_sms = r.last_id
                    THEN r.client_id IN (SELECT c.id FROM opt_out o JOIN client c
@@ -97,7 +93,7 @@ journeys AS (
                    ELSE r.client_id IN (SELECT c.id FROM opt_out o JOIN client c
                                         ON {c_scope} c.email = o.address WHERE o.opted_out)
               END THEN 'opted_out'
-         WHEN r.accepted = 1 AND h.refusal IS NOT NULL THEN 'bank_failed'
+         WHEN r.accepted = 1 AND r.refusal IS NOT NULL THEN 'bank_failed'
          WHEN r.accepted = 1 THEN 'no_bank'
          WHEN r.last_failed = r.last_id
               AND (r.last_delivered IS NULL OR r.last_delivered <> r.last_id)
@@ -105,15 +101,8 @@ journeys AS (
          WHEN r.last_open = r.last_id THEN 'waiting'
          WHEN r.opened = 1 THEN 'not_accepted'
          ELSE 'expired' END AS stall,
-    SUBSTR(h.refusal, 14) AS refusal, SUBSTR(r.failure, 14) AS failure
+    SUBSTR(r.refusal, 14) AS refusal, SUBSTR(r.failure, 14) AS failure
   FROM reach r
-  LEFT JOIN happened h ON h.client_id = r.client_id
-),
-stalled AS (
-  SELECT client_id, grp, first_sent, reached, seconds, stall,
-         CASE stall WHEN 'bank_failed' THEN refusal WHEN 'not_delivered' THEN failure END
-           AS detail
-  FROM journeys
 )"""
 
 # Whatever a funnel shows, from the journeys (computed once): the clients counted by
@@ -128,7 +117,11 @@ SELECT 'count' AS part, grp, stall, detail, COUNT(*) AS n,
        SUM(CASE WHEN reached >= 4 THEN 1 ELSE 0 END) AS accepted,
        CAST(NULL AS INTEGER) AS nth, CAST(NULL AS DOUBLE PRECISION) AS seconds,
        CAST(NULL AS INTEGER) AS client_id, CAST(NULL AS VARCHAR(200)) AS name
-FROM stalled GROUP BY grp, stall, detail
+FROM (SELECT grp, stall, reached,
+             CASE stall WHEN 'bank_failed' THEN refusal WHEN 'not_delivered' THEN failure END
+               AS detail
+      FROM stalled) told
+GROUP BY grp, stall, detail
 UNION ALL
 SELECT 'name', '', named.stall, NULL, 1, 0, 0, 0, named.nth, NULL, named.client_id,
        (SELECT c.name FROM client c WHERE c.id = named.client_id)
@@ -137,19 +130,20 @@ FROM (SELECT stall, client_id,
       FROM stalled WHERE stall NOT IN ('connected', 'waiting')) named
 WHERE named.nth <= {names}
 UNION ALL
-SELECT 'time', timed.grp, 'connected', NULL, timed.n, 0, 0, 0, timed.nth, timed.seconds, NULL,
+SELECT 'time', timed.grp, 'connected', NULL, sizes.n, 0, 0, 0, timed.nth, timed.seconds, NULL,
        NULL
-FROM (SELECT grp, seconds, COUNT(*) OVER (PARTITION BY grp) AS n,
-             ROW_NUMBER() OVER (PARTITION BY grp ORDER BY seconds, client_id) AS nth
+FROM (SELECT grp, seconds, ROW_NUMBER() OVER (PARTITION BY grp ORDER BY seconds) AS nth
       FROM stalled WHERE stall = 'connected') timed
+JOIN (SELECT grp, COUNT(*) AS n FROM stalled WHERE stall = 'connected' GROUP BY grp) sizes
+  ON sizes.grp = timed.grp
 WHERE timed.nth - 1 IN {ranks}"""
 # With groups, the times of everyone too (without, the one group is everyone).
 EVERYONE = """
 UNION ALL
-SELECT 'all', '', 'connected', NULL, timed.n, 0, 0, 0, timed.nth, timed.seconds, NULL, NULL
-FROM (SELECT seconds, COUNT(*) OVER () AS n,
-             ROW_NUMBER() OVER (ORDER BY seconds, client_id) AS nth
+SELECT 'all', '', 'connected', NULL, sizes.n, 0, 0, 0, timed.nth, timed.seconds, NULL, NULL
+FROM (SELECT seconds, ROW_NUMBER() OVER (ORDER BY seconds) AS nth
       FROM stalled WHERE stall = 'connected') timed
+CROSS JOIN (SELECT COUNT(*) AS n FROM stalled WHERE stall = 'connected') sizes
 WHERE timed.nth - 1 IN {ranks}"""
 COLUMNS = ("part", "grp", "stall", "detail", "n", "delivered", "opened", "accepted", "nth",
            "seconds", "client_id", "name")
@@ -192,24 +186,33 @@ def _bound(text: str, values: dict) -> tuple[str, list]:
 
 def summary(firm_id: int | None, start: datetime, end: datetime, now: datetime,
             by: str | None, names: int) -> list[tuple]:
-    """The summary rows (`COLUMNS`) of a firm's journeys (every firm's: None).
-
-    On PostgreSQL without its JIT compiler, for this transaction only (SET LOCAL, which a
-    pooler in transaction mode allows): the plan's estimated cost passes the JIT's
-    threshold long before the work needs it, and compiling took longer (~160 ms) than
-    the whole query runs without it."""
+    """The summary rows (`COLUMNS`) of a firm's journeys (every firm's: None)."""
     query = summary_query(firm_id, start, end, now, by, names)
     with database.atomic():
-        if not is_sqlite():
-            database.execute_sql("SET LOCAL jit = off")
+        planned_for_its_values()
         return database.execute_sql(*query).fetchall()
+
+
+def planned_for_its_values() -> None:
+    """On PostgreSQL, for the rest of this transaction (SET LOCAL, which a pooler in
+    transaction mode allows): each run of a journeys statement planned for its own values,
+    and without the JIT compiler.
+
+    - A statement run a sixth time from one connection is prepared, and PostgreSQL may then
+      plan it once for any firm and period: it can't tell 50,000 rows from 5, and chose
+      nested loops that took 11 s instead of 0.2 (seen in bench/funnel.py).
+    - The plan's estimated cost passes the JIT's threshold long before the work needs it,
+      and compiling took longer (~160 ms) than the whole query runs without it."""
+    if not is_sqlite():
+        database.execute_sql("SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+                             "set_config('jit', 'off', true)")
 
 
 def summary_query(firm_id: int | None, start: datetime, end: datetime, now: datetime,
                   by: str | None, names: int) -> tuple[str, list]:
     """`summary`'s SQL and parameters (for a benchmark's query plan)."""
     text = _journeys(firm_id, by) + (SUMMARY + (EVERYONE if by else "")).format(
-        names=int(names), ranks=_ranks("timed.n"))
+        names=int(names), ranks=_ranks("sizes.n"))
     return _bound(text, {"firm": firm_id, "start": start, "end": end, "now": now})
 
 
