@@ -37,7 +37,7 @@ from shutil import which
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import servers  # noqa: E402
+from bench import cpu, servers  # noqa: E402
 from bench.servers import postgres_url  # noqa: E402
 from bench.slack_ack import serve  # noqa: E402
 
@@ -105,6 +105,7 @@ def _wrk(url, seconds, connections, cookie) -> dict:
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
                               r"timeout (\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
             # (the distribution's lines: "66.50%" closes the thread stats' line)
             "p50": ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
             "p99": ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
@@ -134,7 +135,8 @@ def _threads(url, seconds, connections, cookie) -> dict:
         list(pool.map(person, range(connections)))
     cuts = (statistics.quantiles(samples, n=100, method="inclusive") if len(samples) > 1
             else samples * 99)
-    return {"rps": len(samples) / (time.perf_counter() - began), "p50": cuts[49],
+    return {"rps": len(samples) / (time.perf_counter() - began), "requests": len(samples),
+            "p50": cuts[49],
             "p99": cuts[98], "max": max(samples), "errors": errors[0]}
 
 
@@ -162,7 +164,8 @@ def main() -> None:
                 files.append(f"{name}={html}")
             bare, bare_port = serve("bench.bare_pages:app", {**env, "BENCH_PAGES": ",".join(files)})
             processes.append(bare)
-            report(args, pages, port, bare_port, database_url)
+            report(args, pages, port, bare_port, database_url,
+                   {"ours": ours.pid, "bare": bare.pid})
         finally:
             for process in processes:
                 process.terminate()
@@ -183,20 +186,29 @@ def prepare_second_link(database_url: str, token: str, port: int) -> str:
     return tokens.unseal(invites.send(ana, "sms").invite.token_sealed)
 
 
-def report(args, pages: dict, port: int, bare_port: int, database_url: str) -> None:
+def report(args, pages: dict, port: int, bare_port: int, database_url: str,
+           pids: dict) -> None:
+    """Each page's figures, ours beside the bare app's, with the CPU a request took in
+    each group of processes (`bench/cpu.py`; the load tool counts in `this process`)."""
+    shared = {"Redis": cpu.redis(servers.redis_url()),
+              **({"database": cpu.named("postgres")} if args.postgres else {})}
     tool = "wrk" if which("wrk") else "Python threads"
     print(f"{args.connections} connections, {args.seconds:.0f} s a row ({tool}); gunicorn "
           f"2 x 8; {'PostgreSQL' if args.postgres else 'SQLite'}")
     print(f"{'page':<8} {'app':<6} {'req/s':>8} {'p50':>7} {'p99':>7} {'max':>7} {'errors':>6}"
           "   (ms)")
     for name, (path, cookie) in pages.items():
-        rows = {"bare": load(f"http://127.0.0.1:{bare_port}/page/{name}", args.seconds,
-                             args.connections),
-                "ours": load(f"http://127.0.0.1:{port}{path}", args.seconds, args.connections,
-                             cookie)}
+        urls = {"bare": (f"http://127.0.0.1:{bare_port}/page/{name}", ""),
+                "ours": (f"http://127.0.0.1:{port}{path}", cookie)}
+        rows, lines = {}, {}
+        for label, (url, with_cookie) in urls.items():
+            load(url, min(2.0, args.seconds), args.connections, with_cookie)  # warmed up
+            with cpu.Meter({"web": cpu.tree(pids[label]), **shared}) as meter:
+                rows[label] = load(url, args.seconds, args.connections, with_cookie)
+            lines[label] = meter.line(rows[label]["requests"])
         for label, r in rows.items():
             print(f"{name:<8} {label:<6} {r['rps']:>8.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
-                  f"{r['max']:>7.1f} {r['errors']:>6}")
+                  f"{r['max']:>7.1f} {r['errors']:>6}   {lines[label]}")
         ours, bare = rows["ours"], rows["bare"]
         print(f"{name:<8} {'ratio':<6} {ours['rps'] / bare['rps']:>8.2f} "
               f"{ours['p50'] / bare['p50']:>7.2f} {ours['p99'] / bare['p99']:>7.2f}")

@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import servers  # noqa: E402
+from bench import cpu, servers  # noqa: E402
 from bench.servers import postgres_url  # noqa: E402
 from bench.slack_ack import (  # noqa: E402
     CLIENTS,
@@ -78,12 +78,16 @@ class Run:
             self.acks.append(ack)
             self.busy_acks += BUSY in said
 
-    def answers(self) -> dict[str, float | None]:
-        """Seconds from each request to its answer (None: none came within CAP, and the
-        acknowledgement didn't carry one)."""
+    def wait_for_answers(self) -> None:
+        """Until every answer has come (or CAP has passed)."""
         deadline = time.perf_counter() + CAP
         while time.perf_counter() < deadline and not self._all_in():
             time.sleep(0.2)
+
+    def answers(self) -> dict[str, float | None]:
+        """Seconds from each request to its answer (None: none came within CAP, and the
+        acknowledgement didn't carry one)."""
+        self.wait_for_answers()
         arrived = self.slack.arrived
         return {key: (arrived[f"respond:{key}"] - at if f"respond:{key}" in arrived else None)
                 for key, at in self.sent.items()}
@@ -182,12 +186,17 @@ def main() -> None:
                "SLACK_API_URL": slack.api_url, "REDIS_URL": redis_url,
                "PUBLIC_BASE_URL": "https://connect.example.com", "QUIET_HOURS": "off",
                "SMS_RATE": "1000"}
-        processes = start_workers(args.workers, env)
+        workers = start_workers(args.workers, env)
         (ours, port), (bare, bare_port) = serve("web:create_app()", env), \
             serve("bench.bare_bolt:app", env)
-        processes += [ours, bare]
+        processes = [*workers, ours, bare]
+        shared = {"workers": cpu.tree(*(w.pid for w in workers)),
+                  "Redis": cpu.redis(redis_url),
+                  **({"database": cpu.named("postgres")} if args.postgres else {})}
+        meters = {"bare": {"web": cpu.tree(bare.pid), **shared},
+                  "ours": {"web": cpu.tree(ours.pid), **shared}}
         try:
-            measure(args, slack, port, bare_port)
+            measure(args, slack, {"bare": bare_port, "ours": port}, meters)
         finally:
             for process in processes:
                 process.terminate()
@@ -195,7 +204,7 @@ def main() -> None:
                 process.wait()
 
 
-def measure(args, slack: SlackStandIn, port: int, bare_port: int) -> None:
+def measure(args, slack: SlackStandIn, ports: dict, meters: dict) -> None:
     counter = itertools.count()
     texts = {"status": lambda: (f'status "Client {next(counter) % CLIENTS:05}"'
                                 for _ in itertools.count()),
@@ -209,12 +218,15 @@ def measure(args, slack: SlackStandIn, port: int, bare_port: int) -> None:
           f"{'ans99':>7} {'ansmax':>7} {'late':>5} {'missing':>7} {'busy':>5} {'busy*':>5}"
           "   (ms; busy: in the ack, busy*: a worker's)")
     for name in (["invite"] if args.overload else ["status", "invite"]):
-        for label, target in (("bare", bare_port), ("ours", port)):
-            if args.overload:
-                run = overload(target, slack, texts[name](), args.overload, args.seconds)
-            else:
-                run = open_loop(target, slack, texts[name](), args.rate, args.seconds)
+        for label, target in ports.items():
+            with cpu.Meter(meters[label]) as meter:
+                if args.overload:
+                    run = overload(target, slack, texts[name](), args.overload, args.seconds)
+                else:
+                    run = open_loop(target, slack, texts[name](), args.rate, args.seconds)
+                run.wait_for_answers()
             report(name, label, run)
+            print(f"{'':<8} {label:<5} {meter.line(len(run.sent))}")
             if args.overload:
                 drained = _drained(run)
                 print(f"{'':<8} {label:<5} the last answer came {drained:.1f} s after the load "

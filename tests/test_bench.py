@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -41,7 +42,7 @@ TINY = {
 
 def test_every_script_in_bench_has_a_tiny_run():
     scripts = {p.stem for p in (ROOT / "bench").glob("*.py")}
-    helpers = {"__init__", "servers", "bare_bolt", "bare_pages"}
+    helpers = {"__init__", "servers", "bare_bolt", "bare_pages", "cpu"}
     assert scripts - helpers == set(TINY)
 
 
@@ -91,3 +92,23 @@ def databases_of(pid: int) -> list[str]:
         rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
                             (f"ledgersync_bench_{pid}_%",))
         return [name for (name,) in rows]
+
+
+def test_the_cpu_meter_counts_what_its_groups_spend():
+    """bench/cpu.py: a process that spins for 0.4 s of CPU during the run counts in its
+    group (from its start), not in another; a request's share is the time / count."""
+    from bench import cpu
+
+    spin = ("import sys, time\nend = time.process_time() + 0.4\n"
+            "while time.process_time() < end: pass\nsys.stdin.read()")
+    me = os.getpid()
+    with cpu.Meter({"children": lambda: cpu.tree(me)()[1:],
+                    "none": cpu.named("no-such-process")}) as meter:
+        child = subprocess.Popen([sys.executable, "-c", spin], stdin=subprocess.PIPE)
+        deadline = time.monotonic() + PATIENCE
+        while cpu.seconds(child.pid) < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    child.communicate(b"")
+    assert meter.used["children"] >= 0.35
+    assert meter.used["none"] == 0
+    assert meter.per(4)["total"] == pytest.approx(sum(meter.used.values()) * 250)
