@@ -66,7 +66,8 @@ def load(kind: str, invites: int) -> int:
     won = f"(n <= {clients} AND n > {invites - clients}) OR n > {clients}"
     run(series.format(count=invites) + " INSERT INTO invite (firm_id, client_id, purpose, "
         "channel, token_digest, token_sealed, banks, sent_by_id, sent_at, expires_at, "
-        "reminder_due_at, reminded_at, first_clicked_at, accepted_at, revoked_at, expired_at) "
+        "reminder_due_at, reminded_at, first_clicked_at, accepted_at, revoked_at, expired_at, "
+        "delivery, delivery_error) "
         f"SELECT {firm}, CASE WHEN n <= {clients} THEN n ELSE n - {clients} END, 'connect', "
         "CASE WHEN n % 3 = 0 THEN 'email' ELSE 'sms' END, 'b-' || n, 'x', '[]', "
         f"CASE WHEN n % 5 = 0 THEN NULL WHEN n % 2 = 0 THEN {staff[0]} ELSE {staff[1]} END, "
@@ -75,7 +76,10 @@ def load(kind: str, invites: int) -> int:
         f"CASE WHEN ({won}) AND n % 10 < 5 THEN {at(hours + ' - 2')} END, "
         f"CASE WHEN ({won}) AND n % 97 = 96 THEN {at(hours + ' - 3')} END, "
         f"CASE WHEN (NOT ({won}) OR n % 10 >= 5) AND {hours} >= 120 "
-        f"THEN {at(hours + ' - 120')} END FROM s")
+        f"THEN {at(hours + ' - 120')} END, "
+        # what came of the text (below), as deliveries keeps it on the invite (ids are n)
+        "CASE WHEN n % 20 = 19 THEN 'undelivered' ELSE 'delivered' END, "
+        "CASE WHEN n % 20 = 19 THEN 'the number doesn''t exist' END FROM s")
     run("INSERT INTO message (firm_id, client_id, invite_id, direction, channel, kind, "
         "dedupe_key, to_addr, body, segments, encoding, status, error_message, attempts, "
         "created_at, updated_at) SELECT i.firm_id, i.client_id, i.id, 'out', i.channel, "

@@ -69,6 +69,7 @@ CLIENT_PAGES = "applied 9: sign-in codes; firm branding and contact; languages"
 BANK_DATA = "applied 10: bank accounts, transactions, provider webhooks, API tokens"
 BULK_DUE = "applied 11: index of a bulk run's due items"
 DIGESTS = "applied 12: firm digests; failed deliveries by when"
+INVITE_DELIVERY = "applied 13: an invite's delivery on the invite"
 
 
 def migrator_cleanup(database):
@@ -108,13 +109,13 @@ def test_a_version_1_database_upgrades_in_place(database):
                                     "applied 7: a message's reserved slot",
                                     "applied 8: Slack installs per workspace, OAuth states, "
                                     "account-link pages", CLIENT_PAGES, BANK_DATA,
-                                    BULK_DUE, DIGESTS]
+                                    BULK_DUE, DIGESTS, INVITE_DELIVERY]
     assert database.table_exists(ClientThread._meta.table_name)
     assert database.table_exists(BulkItem._meta.table_name)
     assert database.table_exists(EarlyReceipt._meta.table_name)
     assert database.table_exists(ClientSession._meta.table_name)
     assert database.table_exists(SlackInstall._meta.table_name)
-    assert migrations.current_version() == 12
+    assert migrations.current_version() == 13
     assert "bulk_item_due" in [i.name for i in database.get_indexes("bulk_item")]
     assert database.table_exists("bank_transaction") and database.table_exists("api_token")
     assert "auto_reconnect_invites" in [c.name for c in database.get_columns("firm")]
@@ -143,7 +144,7 @@ def test_links_stored_before_masking_are_masked_in_place_and_still_sent_whole(fi
                                     "applied 7: a message's reserved slot",
                                     "applied 8: Slack installs per workspace, OAuth states, "
                                     "account-link pages", CLIENT_PAGES, BANK_DATA,
-                                    BULK_DUE, DIGESTS]
+                                    BULK_DUE, DIGESTS, INVITE_DELIVERY]
     stored = Message.get_by_id(sent.message.id)
     assert token not in stored.body and token not in stored.html
     assert f"/i/{token[:4]}…" in stored.body
@@ -183,7 +184,7 @@ def test_the_last_releases_database_upgrades_keeping_every_row(firm, database):
     models = (Firm, Staff, Client, Invite, Message, Event)
     before = {m.__name__: m.select().count() for m in models}
     as_of_version_7(database)
-    assert migrations.upgrade()[-3:] == [BANK_DATA, BULK_DUE, DIGESTS]
+    assert migrations.upgrade()[-4:] == [BANK_DATA, BULK_DUE, DIGESTS, INVITE_DELIVERY]
     assert {m.__name__: m.select().count() for m in models} == before
     assert "bulk_item_due" in [i.name for i in database.get_indexes("bulk_item")]
     kept = Firm.get_by_id(firm.id)
@@ -209,7 +210,41 @@ def test_a_database_before_digests_upgrades_keeping_every_firm(firm, database):
     SchemaVersion.delete().execute()
     SchemaVersion.create(version=11, name="index of a bulk run's due items")
     clients.add(firm, "Kept Client", email="kept@example.com")
-    assert migrations.upgrade() == [DIGESTS]
+    assert migrations.upgrade() == [DIGESTS, INVITE_DELIVERY]
     assert Firm.get_by_id(firm.id).digest == "monday" and firm.clients.count() == 1
     assert database.table_exists("firm_digest")
     assert "message_failed" in [i.name for i in database.get_indexes("message")]
+
+
+def test_a_database_before_invite_deliveries_fills_them_from_the_texts(firm, database):
+    """Migration 13 keeps what came of each invite's text on the invite (the funnel reads
+    it there): filled from the texts already sent, then kept in step by receipts."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    from core.invitations import invites
+    from core.messaging import deliveries
+    from core.platform.db import is_sqlite
+    from core.records import Invite, Message
+
+    failed = invites.send(clients.add(firm, "Failed Client", email="f@example.com"), "email")
+    fine = invites.send(clients.add(firm, "Fine Client", email="g@example.com"), "email")
+    Message.update(status="failed", error_message="mailbox full").where(
+        Message.id == failed.message.id).execute()
+    if is_sqlite():
+        database.pragma("foreign_keys", 0)
+    migrator = SchemaMigrator.from_database(database)
+    migrate(migrator.drop_column("invite", "delivery"),
+            migrator.drop_column("invite", "delivery_error"))
+    if is_sqlite():
+        database.pragma("foreign_keys", 1)
+    SchemaVersion.delete().execute()
+    SchemaVersion.create(version=12, name="firm digests; failed deliveries by when")
+    assert migrations.upgrade() == [INVITE_DELIVERY]
+    kept = {i.id: (i.delivery, i.delivery_error) for i in Invite.select()}
+    assert kept[failed.invite.id] == ("failed", "mailbox full")
+    assert kept[fine.invite.id] == (Message.get_by_id(fine.message.id).status, None)
+    Message.update(provider_id="p-fine").where(Message.id == fine.message.id).execute()
+    Message.update(status="sent").where(Message.id == fine.message.id).execute()
+    assert deliveries.record("p-fine", "undelivered", reason="unknown number")
+    assert (Invite.get_by_id(fine.invite.id).delivery,
+            Invite.get_by_id(fine.invite.id).delivery_error) == ("undelivered", "unknown number")

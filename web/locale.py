@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, g, request, session, url_for
 from flask_babel import Babel, Domain, refresh
+from markupsafe import Markup
 
 from core.platform import i18n
 
@@ -48,11 +49,28 @@ _CATALOGUE = _Catalogue()
 
 def install(app: Flask) -> None:
     _Babel(app, locale_selector=_selected)
+    # A page's words straight from the catalogue of its language, as Jinja's "new style"
+    # gettext gives them (the words are markup, their values escaped into them). Flask-
+    # Babel's own callables find the domain through context locals for each word, and
+    # Jinja's wrappers call them through the template's context: for the 20 to 40 words
+    # of a page, a fifth of the link page's time in its process.
+    app.jinja_env.install_gettext_callables(gettext=_gettext, ngettext=_ngettext,
+                                            newstyle=True)
+    app.jinja_env.globals.update(gettext=_gettext, _=_gettext, ngettext=_ngettext)
 
     @app.context_processor
     def _languages():
         return {"page_lang": current(), "languages": i18n.LANGUAGES,
                 "switch_back_to": switch_back_to}
+
+
+def _gettext(string: str, **values) -> Markup:
+    return Markup(i18n.translations(current()).ugettext(string)) % values
+
+
+def _ngettext(singular: str, plural: str, num: int, **values) -> Markup:
+    values.setdefault("num", num)
+    return Markup(i18n.translations(current()).ungettext(singular, plural, num)) % values
 
 
 def _selected() -> str:

@@ -35,6 +35,7 @@ from . import (
     ClientThread,
     EarlyReceipt,
     Firm,
+    Invite,
     Message,
     OAuthState,
     ProviderWebhook,
@@ -227,3 +228,19 @@ def _digests(migrator: SchemaMigrator) -> list:
 
 
 MIGRATIONS.append(Migration(12, "firm digests; failed deliveries by when", _digests))
+
+
+def _invite_delivery(migrator: SchemaMigrator) -> list:
+    """What came of each invite's text, on the invite (for the funnel), filled from the
+    texts already sent. Columns already there are left as they are."""
+    have = {column.name for column in database.get_columns("invite")}
+    migrate(*(migrator.add_column("invite", name, Invite._meta.fields[name])
+              for name in ("delivery", "delivery_error") if name not in have))
+    text = ("SELECT m.{column} FROM message m WHERE m.invite_id = invite.id "
+            "AND m.kind = 'invite' ORDER BY m.id DESC LIMIT 1")
+    database.execute_sql(f"UPDATE invite SET delivery = ({text.format(column='status')}), "
+                         f"delivery_error = ({text.format(column='error_message')})")
+    return []
+
+
+MIGRATIONS.append(Migration(13, "an invite's delivery on the invite", _invite_delivery))

@@ -58,10 +58,10 @@ reach AS (
          MAX(CASE WHEN i.channel = 'sms' THEN i.id END) AS last_sms,
          MAX(CASE WHEN i.superseded_at IS NULL AND i.expired_at IS NULL
                    AND i.expires_at > {now} THEN i.id END) AS last_open,
-         MAX(CASE WHEN m.status IN ('sent', 'delivered') THEN i.id END) AS last_delivered,
-         MAX(CASE WHEN m.status IN {not_delivered} THEN i.id END) AS last_failed,
-         MAX(CASE WHEN m.status IN {not_delivered}
-                  THEN {key} || COALESCE(m.error_message, '') END) AS failure,
+         MAX(CASE WHEN i.delivery IN ('sent', 'delivered') THEN i.id END) AS last_delivered,
+         MAX(CASE WHEN i.delivery IN {not_delivered} THEN i.id END) AS last_failed,
+         MAX(CASE WHEN i.delivery IN {not_delivered}
+                  THEN {key} || COALESCE(i.delivery_error, '') END) AS failure,
          MIN(CASE WHEN e.kind IN ('connection.connected', 'connection.restored')
                   AND e."at" >= i.sent_at THEN e."at" END) AS connected_at,
          MAX(CASE WHEN e.kind = 'connection.login_failed' AND e."at" >= i.sent_at
@@ -69,8 +69,6 @@ reach AS (
          MAX(CASE WHEN e.kind = 'invite.disowned' AND e."at" >= i.sent_at
                   THEN e.invite_id END) AS disowned
   FROM invite i
-  LEFT JOIN message m ON m.invite_id = i.id AND m.kind = 'invite'
-    AND {m_scope} m.created_at >= {start}
   LEFT JOIN event e ON e.client_id = i.client_id AND {e_scope} e."at" >= {start}
     AND e.kind IN ('connection.connected', 'connection.restored', 'connection.login_failed',
                    'invite.disowned')
@@ -163,7 +161,7 @@ def _journeys(firm_id: int | None, by: str | None) -> str:
         not_delivered=NOT_DELIVERED, run_join=run_join,
         grp=f"SUBSTR(MIN({KEY.format(id='i.id')} || {GROUPS[by]}), 14)" if by else "''",
         key=KEY.format(id="i.id"), event_key=KEY.format(id="e.id"),
-        **{f"{a}_scope": scoped.format(alias=a) for a in "imec"},
+        **{f"{a}_scope": scoped.format(alias=a) for a in "iec"},
         firm="{firm}", start="{start}", end="{end}", now="{now}",
         **DIALECTS["sqlite" if is_sqlite() else "postgres"])
 
