@@ -17,7 +17,7 @@ from datetime import timedelta
 from core import ports
 from core.messaging import notices, outbound
 from core.platform import clock, tokens
-from core.platform.db import database
+from core.platform.db import Param, Prepared, database
 from core.platform.errors import NotFound, Refused
 from core.records import OPEN_INVITE, BankConnection, Client, Invite, events
 
@@ -33,9 +33,12 @@ class Outcome:
     connection: BankConnection | None = None
 
 
+_OF_CLIENT = Prepared(BankConnection.select().where(BankConnection.client == Param("client"))
+                     .order_by(BankConnection.institution_name))
+
+
 def for_client(client: Client) -> list[BankConnection]:
-    return list(BankConnection.select().where(BankConnection.client == client)
-                .order_by(BankConnection.institution_name))
+    return _OF_CLIENT.rows(client=client.id)
 
 
 def get(client: Client, connection_id: int) -> BankConnection:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from core.platform import clock
-from core.platform.db import database
+from core.platform.db import Param, Prepared, database
 from core.platform.errors import NotFound, Refused
 from core.records import Client, Event, Firm, Staff, SupportStaff, events
 
@@ -88,14 +88,22 @@ class Actor:
 NOBODY = Actor("nobody")
 
 
+# Who is asking, for every Slack request and answer job (see db.Prepared): the staff
+# member with their firm, in one query.
+_SUPPORT = Prepared(SupportStaff.select().where(
+    (SupportStaff.slack_team_id == Param("team")) & (SupportStaff.slack_user_id == Param("user")))
+    .limit(1))
+_STAFF = Prepared(Staff.select(Staff, Firm).join(Firm).where(
+    (Staff.slack_team_id == Param("team")) & (Staff.slack_user_id == Param("user"))).limit(1))
+
+
 def resolve(team_id: str | None, user_id: str | None) -> Actor:
     if not team_id or not user_id:
         return NOBODY
-    support = SupportStaff.get_or_none(SupportStaff.slack_team_id == team_id,
-                                       SupportStaff.slack_user_id == user_id)
+    support = _SUPPORT.first(team=team_id, user=user_id)
     if support:
         return Actor("support", support=support)
-    staff = Staff.get_or_none(Staff.slack_team_id == team_id, Staff.slack_user_id == user_id)
+    staff = _STAFF.first(team=team_id, user=user_id)
     if staff is None or staff.slack_linked_at is None:
         return NOBODY
     if staff.password_changed_at > staff.slack_linked_at:

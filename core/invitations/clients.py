@@ -123,10 +123,13 @@ def find(firm: Firm, query: str) -> Client:
     (for a name, with the closest names as a "Did you mean …?")."""
     query = (query or "").strip()
     if "@" in query:
-        return _one(by_email(firm, query), query)
-    if sum(c.isdigit() for c in query) >= 7 and not re.search(r"[a-zA-Z]{2}", query):
-        return _one(by_phone(firm, query), query)
-    return _one(by_name(firm, query), query, lambda: suggest(firm, query))
+        found = _one(by_email(firm, query), query)
+    elif sum(c.isdigit() for c in query) >= 7 and not re.search(r"[a-zA-Z]{2}", query):
+        found = _one(by_phone(firm, query), query)
+    else:
+        found = _one(by_name(firm, query), query, lambda: suggest(firm, query))
+    found.firm = firm  # (the same firm: not read again)
+    return found
 
 
 def _one(matches: list[Client], query: str, suggestions=lambda: []) -> Client:

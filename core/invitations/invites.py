@@ -441,8 +441,12 @@ def open_invite(client: Client) -> Invite | None:
             .order_by(Invite.id.desc()).first())
 
 
+_LATEST = Prepared(Invite.select().where(Invite.client == Param("client"))
+                   .order_by(Invite.id.desc()).limit(1))
+
+
 def latest(client: Client) -> Invite | None:
-    return Invite.select().where(Invite.client == client).order_by(Invite.id.desc()).first()
+    return _LATEST.first(client=client.id)
 
 
 def has_account(client: Client) -> bool:

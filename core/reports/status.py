@@ -19,6 +19,7 @@ from core.messaging import optouts
 from core.messaging.notices import DM
 from core.messaging.quiet_hours import zone_for
 from core.platform import clock, phones
+from core.platform.db import Param, Prepared
 from core.records import BankConnection, Channel, Client, Event, Invite, Message, Status
 
 # Every event kind core records, in plain words. `kind:variant` words win when the
@@ -240,33 +241,27 @@ def _timeline(client: Client, limit: int) -> list[Line]:
     """Oldest first; what happened at the same instant stays in the order it happened."""
     zone = zone_for(client)
     lines = [Line(clock.as_utc(e.at), event_text(e, zone))
-             for e in _latest(_events(client), limit)]
+             for e in reversed(_EVENTS.rows(client=client.id, limit=limit))]
     lines += [Line(clock.as_utc(m.updated_at), delivery_text(m))
-              for m in _latest(_deliveries(client), limit)]
+              for m in reversed(_DELIVERIES.rows(client=client.id, limit=limit))]
     told = _notices_line(client)
     if told:
         lines.append(told)
     return sorted(lines, key=lambda line: line.at)[-limit:]
 
 
-def _latest(newest_first, limit: int) -> list:
-    """The latest `limit` rows of a query ordered newest first, oldest of them first."""
-    return list(reversed(list(newest_first.limit(limit))))
-
-
-def _events(client: Client):
-    """The client's own events, newest first: not the firm's log (staff, Slack, bulk…)."""
-    theirs = reduce(lambda where, prefix: where & ~Event.kind.startswith(prefix), FIRM_KINDS,
-                    Event.client == client)
-    return (Event.select(Event, Invite).join(Invite, JOIN.LEFT_OUTER).where(theirs)
-            .order_by(Event.at.desc(), Event.id.desc()))
-
-
-def _deliveries(client: Client):
-    """Texts and emails to the client, newest first (firm notices are one line apart)."""
-    return (Message.select().where(Message.client == client, Message.direction == "out",
-                                   Message.channel != Channel.SLACK)
-            .order_by(Message.id.desc()))
+# The timeline's statements, newest first (see db.Prepared: a status is asked often).
+# The client's own events — not the firm's log (staff, Slack, bulk…) — with their invite:
+_EVENTS = Prepared(
+    Event.select(Event, Invite).join(Invite, JOIN.LEFT_OUTER)
+    .where(reduce(lambda where, prefix: where & ~Event.kind.startswith(prefix), FIRM_KINDS,
+                  Event.client == Param("client")))
+    .order_by(Event.at.desc(), Event.id.desc()).limit(Param("limit")))
+# Texts and emails to the client (firm notices are one line apart):
+_DELIVERIES = Prepared(
+    Message.select().where(Message.client == Param("client"), Message.direction == "out",
+                           Message.channel != Channel.SLACK)
+    .order_by(Message.id.desc()).limit(Param("limit")))
 
 
 # The automatic reminder is said of one link among several (a resend's is not the first
@@ -344,19 +339,23 @@ def _notice_words(kind: str) -> str:
 def _notices_line(client: Client) -> Line | None:
     """Every notice the firm got about this client, as one line ("Firm told 4 times
     (latest: accepted)"): each notice once, however many admins it went to by DM."""
-    told = Message.select().where(
-        Message.client == client, Message.direction == "out", Message.channel == Channel.SLACK,
-        Message.kind.startswith("notice_"),
-        Message.dedupe_key.is_null() | ~Message.dedupe_key.contains(DM))
-    latest = told.order_by(Message.id.desc()).first()
-    if latest is None:
+    told = _NOTICES.rows(client=client.id)  # newest first; a client has a few
+    if not told:
         return None
-    count = told.count()
+    latest, count = told[0], len(told)
     text = (f"Firm told {count} times (latest: {_notice_words(latest.kind)})" if count > 1
             else f"Firm told: {_notice_words(latest.kind)}")
-    missed = told.where(Message.status.in_(NOT_DELIVERED)).order_by(Message.id.desc())
-    problem = missed.first()
-    if problem is not None:
-        why = f": {problem.error_message}" if problem.error_message else ""
-        text += f"; {missed.count()} not delivered{why}"
+    missed = [m for m in told if m.status in NOT_DELIVERED]
+    if missed:
+        why = f": {missed[0].error_message}" if missed[0].error_message else ""
+        text += f"; {len(missed)} not delivered{why}"
     return Line(clock.as_utc(latest.created_at), text)
+
+
+_NOTICES = Prepared(
+    Message.select(Message.id, Message.kind, Message.status, Message.error_message,
+                   Message.created_at)
+    .where(Message.client == Param("client"), Message.direction == "out",
+           Message.channel == Channel.SLACK, Message.kind.startswith("notice_"),
+           Message.dedupe_key.is_null() | ~Message.dedupe_key.contains(DM))
+    .order_by(Message.id.desc()))
