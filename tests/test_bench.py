@@ -96,19 +96,24 @@ def databases_of(pid: int) -> list[str]:
 
 def test_the_cpu_meter_counts_what_its_groups_spend():
     """bench/cpu.py: a process that spins for 0.4 s of CPU during the run counts in its
-    group (from its start), not in another; a request's share is the time / count."""
+    group (from its start), one that sleeps beside it in another doesn't; the line a
+    benchmark prints gives each group's share of a request."""
     from bench import cpu
 
     spin = ("import sys, time\nend = time.process_time() + 0.4\n"
             "while time.process_time() < end: pass\nsys.stdin.read()")
-    me = os.getpid()
-    with cpu.Meter({"children": lambda: cpu.tree(me)()[1:],
-                    "none": cpu.named("no-such-process")}) as meter:
+    sleeper = subprocess.Popen(["sleep", "600"])
+    spinning: list[int] = []
+    with cpu.Meter({"spinning": lambda: spinning, "sleeping": cpu.tree(sleeper.pid)}) as meter:
         child = subprocess.Popen([sys.executable, "-c", spin], stdin=subprocess.PIPE)
+        spinning.append(child.pid)
         deadline = time.monotonic() + PATIENCE
         while cpu.seconds(child.pid) < 0.4 and time.monotonic() < deadline:
             time.sleep(0.05)
     child.communicate(b"")
-    assert meter.used["children"] >= 0.35
-    assert meter.used["none"] == 0
-    assert meter.per(4)["total"] == pytest.approx(sum(meter.used.values()) * 250)
+    sleeper.kill()
+    sleeper.wait()
+    assert meter.used["spinning"] >= 0.35
+    assert meter.used["sleeping"] < 0.1
+    line = meter.line(4)
+    assert f"spinning {meter.used['spinning'] * 250:.1f}" in line and "cores carry at most" in line

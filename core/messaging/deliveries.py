@@ -54,10 +54,25 @@ _RECORD = Prepared(Message.update(
     error_message=Param("error_message", Message.error_message),
     sent_at=Param("sent_at", Message.sent_at), updated_at=Param("now", Message.updated_at),
 ).where(Message.id == Param("id")))
-# What came of an invite's text, kept on the invite too (for the funnel).
+# What came of an invite's text, kept on the invite too (for the funnel): copied from the
+# text as it stands when the invite is written — never a value this caller holds, which a
+# receipt handled meanwhile may have moved on — so the last writer always copies the
+# text's latest state.
+_TEXT = Message.alias()
+
+
+def _of_text(column):
+    return (_TEXT.select(column).where((_TEXT.invite == Invite.id) & (_TEXT.kind == Kind.INVITE))
+            .order_by(_TEXT.id.desc()).limit(1))
+
+
 _ON_INVITE = Prepared(Invite.update(
-    delivery=Param("status", Invite.delivery), delivery_error=Param("error", Invite.delivery_error),
+    delivery=_of_text(_TEXT.status), delivery_error=_of_text(_TEXT.error_message),
 ).where(Invite.id == Param("invite")))
+_ON_INVITE_OF = Prepared(Invite.update(
+    delivery=_of_text(_TEXT.status), delivery_error=_of_text(_TEXT.error_message),
+).where(Invite.id.in_(Message.select(Message.invite).where(
+    (Message.provider_id == Param("provider_id")) & (Message.kind == Kind.INVITE)))))
 _EARLY = Prepared(EarlyReceipt.select().where(EarlyReceipt.provider_id == Param("id")).limit(1))
 
 
@@ -186,8 +201,7 @@ def finish(message: Message, result: SendResult) -> Message:
                 provider_id=message.provider_id, error_code=message.error_code,
                 error_message=message.error_message, sent_at=message.sent_at, now=now)
     if message.kind == Kind.INVITE and message.invite_id is not None:
-        _ON_INVITE.run(invite=message.invite_id, status=message.status,
-                       error=message.error_message)
+        _ON_INVITE.run(invite=message.invite_id)
     if message.provider_id:
         apply_early(message)
     if result.address_problem:
@@ -227,22 +241,12 @@ def record(provider_id: str, status: str, *, error_code: str | None = None,
     moved = (Message.update(**changes)
              .where(Message.provider_id == provider_id, Message.status.in_(behind)).execute())
     if moved:
-        _on_invite(provider_id, changes)
+        _ON_INVITE_OF.run(provider_id=provider_id)  # (an invite's text: its invite too)
     if moved and status in FAILED:
         _failed(Message.get(Message.provider_id == provider_id), address_problem)
     if not moved and not Message.select().where(Message.provider_id == provider_id).exists():
         _keep_early(provider_id, status, error_code, reason, address_problem)
     return bool(moved)
-
-
-def _on_invite(provider_id: str, changes: dict) -> None:
-    """An invite's text moved on: its invite says so too."""
-    kept = {Invite.delivery: changes["status"]}
-    if "error_message" in changes:
-        kept[Invite.delivery_error] = changes["error_message"]
-    texts = Message.select(Message.invite_id).where(Message.provider_id == provider_id,
-                                                    Message.kind == Kind.INVITE)
-    Invite.update(kept).where(Invite.id.in_(texts)).execute()
 
 
 def _keep_early(provider_id, status, error_code, reason, address_problem) -> None:

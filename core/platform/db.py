@@ -22,7 +22,15 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from peewee import Database, DatabaseProxy, InterfaceError, Node, OperationalError, SqliteDatabase
+from peewee import (
+    Database,
+    DatabaseProxy,
+    InterfaceError,
+    ModelNamedTupleCursorWrapper,
+    Node,
+    OperationalError,
+    SqliteDatabase,
+)
 from playhouse.db_url import connect as connect_url
 
 from core.platform import config
@@ -234,6 +242,8 @@ class Prepared:
         every run of the same SQL, and worked out anew for each by peewee (a third of
         the link page's look-up)."""
         reader = self.query.clone()._get_cursor_wrapper(cursor)
+        if cursor.description is None or isinstance(reader, ModelNamedTupleCursorWrapper):
+            return reader  # no rows to map; a named tuple's maker holds its first reader
         shape = self._shape.get(type(db))
         if shape is None:
             before = dict(vars(reader))

@@ -36,9 +36,9 @@ class Invite(BaseModel):
     superseded_at = UTCDateTimeField(null=True)
     expired_at = UTCDateTimeField(null=True)  # when the expiry was recorded
     replaces = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="replaced_by")
-    # What came of its text, as the text's own record says (`messaging.deliveries` keeps
-    # them in step): sent, delivered, failed… — None until the sender has answered. Kept
-    # here too so that the funnel reads invites without joining every text.
+    # What came of its text, copied from the text's own record whenever the sender or a
+    # receipt changes it (`messaging.deliveries`): sent, delivered, failed… Kept here
+    # too so that the funnel reads invites without joining every text.
     delivery = CharField(max_length=16, null=True)
     delivery_error = CharField(max_length=300, null=True)
 

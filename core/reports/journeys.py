@@ -12,12 +12,15 @@ invites. The columns:
   5 connected (a later stage counts the earlier ones as reached);
 - `seconds`: from `first_sent` to their first bank connected or restored after it;
 - `stall`: where a client who didn't connect stands (`funnel.STALLS`), `waiting`
-  while their link still works, `connected` otherwise; `detail`: the provider's reason
-  (a delivery that failed, a bank login refused).
+  while their link still works, `connected` otherwise; `refusal` and `failure`: the
+  provider's reason of a refused bank login and of a delivery that failed, which
+  `SUMMARY` gives as the `detail` of the stall they explain.
 
-Every instant is compared as stored (UTC); the only words of SQL that differ are how
-two instants are subtracted (`DIALECTS`). A refused bank login's `detail` is its event's
-detail (JSON: `funnel` reads the reason in it).
+What came of each invite's text is read from the invite (`Invite.delivery`, kept in step
+by `messaging.deliveries`), so no text is joined. Every instant is compared as stored
+(UTC); the only words of SQL that differ are how two instants are subtracted
+(`DIALECTS`). A refused bank login's detail is its event's detail (JSON: `funnel` reads
+the reason in it).
 """
 
 from __future__ import annotations
