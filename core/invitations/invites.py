@@ -226,15 +226,23 @@ class Unchecked(Refused):
                    Fix("resend_force", client.name)))
 
 
+# Read for every invite sent (see db.Prepared).
+_DISOWNED = Prepared(Event.select(Event, Invite).join(Invite)
+                     .where(Event.client == Param("client"), Event.kind == "invite.disowned")
+                     .order_by(Event.id.desc()))
+_HAS_ACCOUNT = Prepared(ClientAccount.select(ClientAccount.id)
+                        .where(ClientAccount.client == Param("client")).limit(1))
+_OPEN = Prepared(Invite.select().where(Invite.client == Param("client"), OPEN_INVITE,
+                                       Invite.expired_at.is_null())
+                 .order_by(Invite.id.desc()).limit(1))
+
+
 def unchecked(client: Client, channel: str | None = None) -> Disowned | None:
     """The latest link (by `channel`, if given) whose opener said "This isn't me",
     while the address it went to is still the client's and no link went there since
     (staff sent anyway): nothing more goes to that address until then. None when
     there is none."""
-    said = (Event.select(Event, Invite).join(Invite)
-            .where(Event.client == client, Event.kind == "invite.disowned")
-            .order_by(Event.id.desc()))
-    for event in said:
+    for event in _DISOWNED.rows(client=client.id):
         invite = event.invite
         if channel is not None and invite.channel != channel:
             continue
@@ -437,8 +445,7 @@ _OVERDUE = Prepared(expiry_due(Param("now")).where(Invite.client == Param("clien
 
 
 def open_invite(client: Client) -> Invite | None:
-    return (Invite.select().where(Invite.client == client, OPEN_INVITE, Invite.expired_at.is_null())
-            .order_by(Invite.id.desc()).first())
+    return _OPEN.first(client=client.id)
 
 
 _LATEST = Prepared(Invite.select().where(Invite.client == Param("client"))
@@ -450,7 +457,7 @@ def latest(client: Client) -> Invite | None:
 
 
 def has_account(client: Client) -> bool:
-    return ClientAccount.select().where(ClientAccount.client == client).exists()
+    return _HAS_ACCOUNT.first(client=client.id) is not None
 
 
 def pending(firm, now: datetime | None = None) -> list[Invite]:
