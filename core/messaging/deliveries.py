@@ -66,13 +66,12 @@ def _of_text(column):
             .order_by(_TEXT.id.desc()).limit(1))
 
 
-_ON_INVITE = Prepared(Invite.update(
-    delivery=_of_text(_TEXT.status), delivery_error=_of_text(_TEXT.error_message),
-).where(Invite.id == Param("invite")))
-_ON_INVITE_OF = Prepared(Invite.update(
-    delivery=_of_text(_TEXT.status), delivery_error=_of_text(_TEXT.error_message),
-).where(Invite.id.in_(Message.select(Message.invite).where(
-    (Message.provider_id == Param("provider_id")) & (Message.kind == Kind.INVITE)))))
+_COPIED = {Invite.delivery: _of_text(_TEXT.status),
+           Invite.delivery_error: _of_text(_TEXT.error_message)}
+_ON_INVITE = Prepared(Invite.update(_COPIED).where(Invite.id == Param("invite")))
+_ON_INVITE_OF = Prepared(Invite.update(_COPIED).where(Invite.id.in_(
+    Message.select(Message.invite).where((Message.provider_id == Param("provider_id"))
+                                         & (Message.kind == Kind.INVITE)))))
 _EARLY = Prepared(EarlyReceipt.select().where(EarlyReceipt.provider_id == Param("id")).limit(1))
 
 
