@@ -67,6 +67,28 @@ def test_an_opened_link_page_reads_the_database_once_with_the_firms_contact(web,
     assert len(ran) == 1, ran
 
 
+def test_a_signed_in_page_reads_the_client_once_then_their_banks(web, invited):
+    """Every page of the account: one statement for who is signed in (the session with
+    the client, their firm, its first admin for the footer, and the client's account),
+    one for the connections listed."""
+    _, token = invited
+    accept(web, token)
+    web.get("/i/account")  # (the first view after signing in may touch the session)
+    with statements_run() as ran:
+        page = web.get("/i/account")
+    assert page.status_code == 200 and "No banks connected yet" in page.text
+    assert 'href="mailto:a@s.example"' in page.text and "Smith &amp; Co" in page.text
+    assert len(ran) == 2, ran
+
+
+def test_a_session_whose_client_has_no_account_is_signed_out(web, invited):
+    invite, token = invited
+    accept(web, token)
+    ClientAccount.delete().where(ClientAccount.client == invite.client_id).execute()
+    page = web.get("/i/account")
+    assert page.status_code == 403 and 'href="/account/sign-in"' in page.text
+
+
 def test_accept_needs_the_csrf_token(web, invited):
     _, token = invited
     reply = web.post(f"/i/{token}/accept")

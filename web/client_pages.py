@@ -41,7 +41,7 @@ from core.invitations import clients, links, sessions
 from core.messaging.quiet_hours import zone_for
 from core.platform import i18n, tokens
 from core.platform.errors import LedgerSyncError, NotFound
-from core.records import BankConnection, Client, ClientAccount
+from core.records import BankConnection, Client
 
 from . import locale, pages
 
@@ -195,10 +195,10 @@ def client_account(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         live = sessions.current(session.get("sid"))
-        account = live and ClientAccount.get_or_none(ClientAccount.client == live.client_id)
-        if not account:  # the session stays: a form open in another tab still works
+        if live is None or live.account_id is None:
+            # the session stays: a form open in another tab still works
             return render_template("signed_out.html"), 403
-        g.client = Client.get_by_id(live.client_id)
+        g.client = live.client
         locale.use(i18n.of_client(g.client))
         pages.brand(g.client.firm)
         return view(*args, **kwargs)

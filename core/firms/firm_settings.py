@@ -120,11 +120,17 @@ def contact(firm: Firm) -> Contact:
 
 
 _UNKNOWN = object()
+_ADMIN = Staff.alias()
+# The firm's first admin's email, as a column read with a `Firm` joined into a query
+# (a link's page, a signed-in client's): hand it to `first_admin_known`.
+FIRST_ADMIN_EMAIL = (_ADMIN.select(_ADMIN.email)
+                     .where((_ADMIN.firm == Firm.id) & (_ADMIN.role == "admin"))
+                     .order_by(_ADMIN.created_at, _ADMIN.id).limit(1))
 
 
 def first_admin_known(firm: Firm, email: str | None) -> None:
-    """The firm's first admin's email, read with the firm (a link's one query): `contact`
-    needs no query of its own."""
+    """The firm's first admin's email, read with the firm (`FIRST_ADMIN_EMAIL`, in the
+    page's one query): `contact` needs no query of its own."""
     firm.__dict__["_first_admin_email"] = email
 
 

@@ -78,12 +78,10 @@ class Accepted:
 # admin's email, which its pages give to check with when the firm set none
 # (`firm_settings.contact`): one indexed query (by the token's digest), its SQL written
 # once (a link's page is opened by every client).
-_SENDER, _ADMIN = Staff.alias(), Staff.alias()
-_FIRST_ADMIN = (_ADMIN.select(_ADMIN.email)
-                .where((_ADMIN.firm == Firm.id) & (_ADMIN.role == "admin"))
-                .order_by(_ADMIN.created_at, _ADMIN.id).limit(1))
+_SENDER = Staff.alias()
 _BY_DIGEST = Prepared(
-    Invite.select(Invite, Client, Firm, _SENDER, _FIRST_ADMIN.alias("first_admin_email"))
+    Invite.select(Invite, Client, Firm, _SENDER,
+                  firm_settings.FIRST_ADMIN_EMAIL.alias("first_admin_email"))
     .join(Client, on=(Invite.client == Client.id))
     .switch(Invite).join(Firm, on=(Invite.firm == Firm.id))
     .switch(Invite).join(_SENDER, JOIN.LEFT_OUTER, on=(Invite.sent_by == _SENDER.id))

@@ -13,11 +13,26 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
+from core.firms import firm_settings
 from core.platform import clock
 from core.platform.config import settings
-from core.records import ClientSession
+from core.platform.db import Param, Prepared
+from core.records import Client, ClientAccount, ClientSession, Firm
 
 TOUCH_EVERY = timedelta(minutes=1)  # last-seen is written at most this often
+
+# A live session with its client, the client's firm (and its first admin's email, for
+# the pages' footer) and whether the client has an account: every signed-in page asks,
+# so one indexed query (by the id's digest), its SQL written once.
+_LIVE = Prepared(
+    ClientSession.select(
+        ClientSession, Client, Firm,
+        firm_settings.FIRST_ADMIN_EMAIL.alias("first_admin_email"),
+        ClientAccount.select(ClientAccount.id).where(ClientAccount.client == Client.id)
+        .limit(1).alias("account_id"))
+    .join(Client, on=(ClientSession.client == Client.id))
+    .join(Firm, on=(Client.firm == Firm.id))
+    .where((ClientSession.digest == Param("digest")) & ClientSession.ended_at.is_null()))
 
 
 def _digest(session_id: str) -> str:
@@ -34,15 +49,16 @@ def start(client_id: int, invite_id: int | None = None) -> str:
 
 
 def current(session_id: str | None, now: datetime | None = None) -> ClientSession | None:
-    """The live session with this id (touched as seen), or None."""
+    """The live session with this id (touched as seen), or None. Its `client` comes with
+    the client's `firm`; `account_id` is the client's account's, None without one."""
     if not session_id or len(session_id) > 100:
         return None
     now = now or clock.now()
     config = settings()
-    row = ClientSession.get_or_none(ClientSession.digest == _digest(session_id),
-                                    ClientSession.ended_at.is_null())
+    row = _LIVE.first(digest=_digest(session_id))
     if row is None:
         return None
+    firm_settings.first_admin_known(row.client.firm, row.first_admin_email)
     if now - row.last_seen_at > config.client_session_idle:
         _end(row.id, now, "idle")
         return None
