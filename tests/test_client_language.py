@@ -264,3 +264,37 @@ def test_a_page_view_signed_out_leaves_a_form_open_elsewhere_working(app, smith)
     sent = web.post("/account/sign-in", data={"csrf_token": csrf(form),
                                               "address": "(212) 555-0199"})
     assert sent.status_code == 302 and sent.headers["Location"] == "/account/sign-in/code"
+
+
+JINJA_CASES = [
+    '{{ _("Accept and continue") }}',
+    '{{ _("Hi %(name)s", name=who) }}',
+    '{{ _("100%% yours") }}',
+    '{{ _("100%% of %(name)s", name=who) }}',
+    '{% trans %}<strong>{{ who }}</strong> invites you{% endtrans %}',
+    '{% autoescape false %}{{ _("Hi %(name)s", name=who) }} {{ _("1%% <b>") }}'
+    '{% endautoescape %}',
+    '{{ ngettext("%(num)d connection needs restoring.", '
+    '"%(num)d connections need restoring.", n) }}',
+    '{% trans count=n %}{{ count }} bank{% pluralize %}{{ count }} banks{% endtrans %}',
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+@pytest.mark.parametrize("source", JINJA_CASES)
+def test_a_pages_words_are_what_jinjas_own_new_style_gettext_gives(sqlite_database, lang,
+                                                                   source):
+    """The pages' `_`, `gettext` and `ngettext` read the catalogue without Flask-Babel's
+    lookups (web/locale.py): the same words, escaping and "%%" as Jinja's own."""
+    from flask import g, render_template_string
+    from jinja2 import Environment
+
+    jinja = Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
+    catalogue = i18n.translations(lang)
+    jinja.install_gettext_callables(catalogue.ugettext, catalogue.ungettext, newstyle=True)
+    values = {"who": "<b>Ana & Co</b>", "n": 2}
+    expected = jinja.from_string(source).render(**values)
+    app = app_without_redis()
+    with app.test_request_context("/i/x"):
+        g.page_lang = lang
+        assert render_template_string(source, **values) == expected

@@ -20,8 +20,8 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, g, request, session, url_for
 from flask_babel import Babel, Domain, refresh
-from jinja2 import pass_eval_context
-from jinja2.nodes import EvalContext
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from core.platform import i18n
@@ -65,17 +65,31 @@ def install(app: Flask) -> None:
                 "switch_back_to": switch_back_to}
 
 
-@pass_eval_context
-def _gettext(context: EvalContext, string: str, **values) -> str:
-    words = i18n.translations(current()).ugettext(string)
-    return (Markup(words) if context.autoescape else words) % values
+@pass_context
+def _gettext(context: Context, string: str, **values) -> str:
+    words = _catalogue(context).ugettext(string)
+    return _formatted(context, words, values)
 
 
-@pass_eval_context
-def _ngettext(context: EvalContext, singular: str, plural: str, num: int, **values) -> str:
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, num: int, **values) -> str:
     values.setdefault("num", num)
-    words = i18n.translations(current()).ungettext(singular, plural, num)
-    return (Markup(words) if context.autoescape else words) % values
+    words = _catalogue(context).ungettext(singular, plural, num)
+    return _formatted(context, words, values)
+
+
+def _catalogue(context: Context):
+    # The page's language, as `_languages` put it in every template's context.
+    return i18n.translations(context.get("page_lang") or current())
+
+
+def _formatted(context: Context, words: str, values: dict) -> str:
+    """Jinja's new-style gettext: the words always a format (so "%%" is "%"), escaped
+    values into escaped words when autoescaping. Words with no "%" and no values are
+    themselves (most of a page's: formatting them was half of a word's time)."""
+    if context.eval_ctx.autoescape:
+        words = Markup(words)
+    return words if not values and "%" not in words else words % values
 
 
 def _selected() -> str:
