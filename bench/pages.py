@@ -11,8 +11,15 @@ for S seconds, on ours and on the bare app:
 
 Prints requests/s, p50, p99 and max latency, errors, and ours/bare ratios.
 
-    python -m bench.pages [--seconds 10] [--connections 50] [--postgres]
-    python -m bench.pages --seconds 1 --connections 4      # a quick check
+Then the same pages in open loop, as clients arrive: at each of `--rates` a second, a
+request is due every 1/rate s whether or not the ones before have been answered (each
+on a new connection, as each client's phone opens its own), timed from when it was
+due — so a server that falls behind is charged for the wait. A rate past a server's
+capacity shows what its clients then see.
+
+    python -m bench.pages [--seconds 10] [--connections 50] [--rates 200,400,800]
+                          [--postgres]
+    python -m bench.pages --seconds 1 --connections 4 --rates 20   # a quick check
 
 With `wrk` on the PATH it drives the load (Debian's package); without it, Python
 threads do (much slower: for a quick check only).
@@ -21,6 +28,7 @@ threads do (much slower: for a quick check only).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.cookiejar
 import os
 import re
@@ -140,10 +148,50 @@ def _threads(url, seconds, connections, cookie) -> dict:
             "p99": cuts[98], "max": max(samples), "errors": errors[0]}
 
 
+def open_loop(url: str, rate: float, seconds: float, cookie: str = "") -> dict:
+    """One request due every 1/rate s for `seconds`, each on its own connection, each
+    timed from when it was due; an answer other than 2xx/3xx, a failed connection or no
+    answer within 10 s is an error."""
+    return asyncio.run(_open_loop(urllib.parse.urlsplit(url), rate, seconds, cookie))
+
+
+async def _open_loop(parts, rate: float, seconds: float, cookie: str) -> dict:
+    head = f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n"
+    request = (head + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n").encode()
+    loop = asyncio.get_running_loop()
+    samples, errors = [], [0]
+
+    async def one(due: float) -> None:
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        try:
+            async with asyncio.timeout(10):
+                reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+                writer.write(request)
+                status = int((await reader.readline()).split()[1])
+                await reader.read()  # to the end: the server closes
+                writer.close()
+        except (OSError, TimeoutError, ValueError, IndexError):
+            errors[0] += 1
+            return
+        if status >= 400:
+            errors[0] += 1
+        samples.append((loop.time() - due) * 1000)
+
+    start = loop.time() + 0.05
+    await asyncio.gather(*(one(start + n / rate) for n in range(max(1, int(rate * seconds)))))
+    cuts = (statistics.quantiles(samples, n=100, method="inclusive") if len(samples) > 1
+            else (samples or [float("nan")]) * 99)
+    return {"rps": len(samples) / (loop.time() - start), "requests": len(samples),
+            "p50": cuts[49], "p99": cuts[98], "max": max(samples, default=float("nan")),
+            "errors": errors[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rates", default="200,400,800",
+                        help="open loop: requests a second, comma-separated")
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -197,21 +245,38 @@ def report(args, pages: dict, port: int, bare_port: int, database_url: str,
           f"2 x 8; {'PostgreSQL' if args.postgres else 'SQLite'}")
     print(f"{'page':<8} {'app':<6} {'req/s':>8} {'p50':>7} {'p99':>7} {'max':>7} {'errors':>6}"
           "   (ms)")
-    for name, (path, cookie) in pages.items():
-        urls = {"bare": (f"http://127.0.0.1:{bare_port}/page/{name}", ""),
-                "ours": (f"http://127.0.0.1:{port}{path}", cookie)}
-        rows, lines = {}, {}
-        for label, (url, with_cookie) in urls.items():
+    urls = {name: {"bare": (f"http://127.0.0.1:{bare_port}/page/{name}", ""),
+                   "ours": (f"http://127.0.0.1:{port}{path}", cookie)}
+            for name, (path, cookie) in pages.items()}
+    for name, apps in urls.items():
+        for url, with_cookie in apps.values():
             load(url, min(2.0, args.seconds), args.connections, with_cookie)  # warmed up
-            with cpu.Meter({"web": cpu.tree(pids[label]), **shared}) as meter:
-                rows[label] = load(url, args.seconds, args.connections, with_cookie)
-            lines[label] = meter.line(rows[label]["requests"])
-        for label, r in rows.items():
-            print(f"{name:<8} {label:<6} {r['rps']:>8.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
-                  f"{r['max']:>7.1f} {r['errors']:>6}   {lines[label]}")
-        ours, bare = rows["ours"], rows["bare"]
-        print(f"{name:<8} {'ratio':<6} {ours['rps'] / bare['rps']:>8.2f} "
-              f"{ours['p50'] / bare['p50']:>7.2f} {ours['p99'] / bare['p99']:>7.2f}")
+        _rows(name, apps, pids, shared,
+              lambda url, cookie: load(url, args.seconds, args.connections, cookie))
+    print(f"\nopen loop: a request due every 1/rate s, {args.seconds:.0f} s a row, each on a new "
+          "connection, timed from when it was due")
+    print(f"{'page':<8} {'app':<6} {'rate':>5} {'req/s':>7} {'p50':>7} {'p99':>7} {'max':>7} "
+          f"{'errors':>6}   (ms)")
+    for rate in (float(r) for r in args.rates.split(",") if r.strip()):
+        for name, apps in urls.items():
+            _rows(name, apps, pids, shared,
+                  lambda url, cookie, rate=rate: open_loop(url, rate, args.seconds, cookie),
+                  f"{rate:>5.0f} ")
+
+
+def _rows(name: str, apps: dict, pids: dict, shared: dict, run, rate: str = "") -> None:
+    """One page's run on each app (CPU metered), then ours/bare."""
+    rows, lines = {}, {}
+    for label, (url, cookie) in apps.items():
+        with cpu.Meter({"web": cpu.tree(pids[label]), **shared}) as meter:
+            rows[label] = run(url, cookie)
+        lines[label] = meter.line(rows[label]["requests"])
+    for label, r in rows.items():
+        print(f"{name:<8} {label:<6} {rate}{r['rps']:>8.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
+              f"{r['max']:>7.1f} {r['errors']:>6}   {lines[label]}")
+    ours, bare = rows["ours"], rows["bare"]
+    print(f"{name:<8} {'ratio':<6} {' ' * len(rate)}{ours['rps'] / bare['rps']:>8.2f} "
+          f"{ours['p50'] / bare['p50']:>7.2f} {ours['p99'] / bare['p99']:>7.2f}")
 
 
 if __name__ == "__main__":

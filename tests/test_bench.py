@@ -36,7 +36,7 @@ TINY = {
     "funnel": (["--invites", "300", "--runs", "2", "--sqlite"], "sqlite"),
     "slack_ack": (["--seconds", "1", "--users", "2", "--workers", "1"], "ours"),
     "slack_rate": (["--rate", "4", "--seconds", "1", "--workers", "1"], "invite   ours"),
-    "pages": (["--seconds", "1", "--connections", "2"], "bare"),
+    "pages": (["--seconds", "1", "--connections", "2", "--rates", "20"], "open loop"),
 }
 
 
