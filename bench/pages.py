@@ -15,7 +15,9 @@ Then the same pages in open loop, as clients arrive: at each of `--rates` a seco
 request is due every 1/rate s whether or not the ones before have been answered (each
 on a new connection, as each client's phone opens its own), timed from when it was
 due — so a server that falls behind is charged for the wait. A rate past a server's
-capacity shows what its clients then see.
+capacity shows what its clients then see. Each request carries the stamp a proxy puts
+on it (`X-Request-Start`), and ours runs as behind one (PROXY_HOPS=1): a page that waited
+past PAGE_BUSY_AFTER is answered busy at once (`web/busy.py`), counted apart from errors.
 
     python -m bench.pages [--seconds 10] [--connections 50] [--rates 200,400,800]
                           [--postgres]
@@ -157,12 +159,14 @@ def open_loop(url: str, rate: float, seconds: float, cookie: str = "") -> dict:
 
 async def _open_loop(parts, rate: float, seconds: float, cookie: str) -> dict:
     head = f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n"
-    request = (head + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n").encode()
+    head += f"Cookie: {cookie}\r\n" if cookie else ""
     loop = asyncio.get_running_loop()
-    samples, errors = [], [0]
+    samples, errors, busy = [], [0], [0]
 
     async def one(due: float) -> None:
         await asyncio.sleep(max(0.0, due - loop.time()))
+        # stamped as the proxy would as it passes the request on (web/busy.py)
+        request = f"{head}X-Request-Start: t={time.time():.3f}\r\n\r\n".encode()
         try:
             async with asyncio.timeout(10):
                 reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
@@ -173,7 +177,9 @@ async def _open_loop(parts, rate: float, seconds: float, cookie: str) -> dict:
         except (OSError, TimeoutError, ValueError, IndexError):
             errors[0] += 1
             return
-        if status >= 400:
+        if status == 503:
+            busy[0] += 1
+        elif status >= 400:
             errors[0] += 1
         samples.append((loop.time() - due) * 1000)
 
@@ -183,7 +189,7 @@ async def _open_loop(parts, rate: float, seconds: float, cookie: str) -> dict:
             else (samples or [float("nan")]) * 99)
     return {"rps": len(samples) / (loop.time() - start), "requests": len(samples),
             "p50": cuts[49], "p99": cuts[98], "max": max(samples, default=float("nan")),
-            "errors": errors[0]}
+            "errors": errors[0], "busy": busy[0]}
 
 
 def main() -> None:
@@ -199,7 +205,7 @@ def main() -> None:
         token = prepare(database_url)
         env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": SECRET,
                "PUBLIC_BASE_URL": "http://connect.example.com",
-               "REDIS_URL": servers.redis_url()}
+               "REDIS_URL": servers.redis_url(), "PROXY_HOPS": "1"}  # as behind its proxy
         ours, port = serve("web:create_app()", env)
         processes = [ours]
         try:
@@ -256,12 +262,18 @@ def report(args, pages: dict, port: int, bare_port: int, database_url: str,
     print(f"\nopen loop: a request due every 1/rate s, {args.seconds:.0f} s a row, each on a new "
           "connection, timed from when it was due")
     print(f"{'page':<8} {'app':<6} {'rate':>5} {'req/s':>7} {'p50':>7} {'p99':>7} {'max':>7} "
-          f"{'errors':>6}   (ms)")
+          f"{'errors':>6} {'busy':>6}   (ms)")
     for rate in (float(r) for r in args.rates.split(",") if r.strip()):
         for name, apps in urls.items():
             _rows(name, apps, pids, shared,
                   lambda url, cookie, rate=rate: open_loop(url, rate, args.seconds, cookie),
                   f"{rate:>5.0f} ")
+
+
+def busy(row: dict) -> str:
+    """The open loop's busy answers (web/busy.py: 503 at once, the request having waited
+    past PAGE_BUSY_AFTER); none in closed loop, whose requests can't wait that long."""
+    return f" {row['busy']:>6}" if "busy" in row else ""
 
 
 def _rows(name: str, apps: dict, pids: dict, shared: dict, run, rate: str = "") -> None:
@@ -273,7 +285,7 @@ def _rows(name: str, apps: dict, pids: dict, shared: dict, run, rate: str = "") 
         lines[label] = meter.line(rows[label]["requests"])
     for label, r in rows.items():
         print(f"{name:<8} {label:<6} {rate}{r['rps']:>8.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
-              f"{r['max']:>7.1f} {r['errors']:>6}   {lines[label]}")
+              f"{r['max']:>7.1f} {r['errors']:>6}{busy(r)}   {lines[label]}")
     ours, bare = rows["ours"], rows["bare"]
     print(f"{name:<8} {'ratio':<6} {' ' * len(rate)}{ours['rps'] / bare['rps']:>8.2f} "
           f"{ours['p50'] / bare['p50']:>7.2f} {ours['p99'] / bare['p99']:>7.2f}")

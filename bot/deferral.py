@@ -124,6 +124,7 @@ def _defer(name: str, answer: Callable[[dict, dict], None], in_request=None):
         except RedisError as problem:
             log.warning("slack %s: Redis refused the work (%s); answered busy", name,
                         type(problem).__name__)
+            metrics.SLACK_BUSY.labels(command_of(body), "redis").inc()
             _busy(ack, body, maybe_done=isinstance(problem, RedisTimeout))
             return True
         ack()

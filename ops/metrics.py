@@ -49,6 +49,13 @@ SLACK_ACK = Histogram("ledgersync_slack_ack_seconds",
 SLACK_ANSWER = Histogram("ledgersync_slack_answer_seconds",
                          "From a Slack request's arrival to its answer, posted or shown",
                          ["command"], buckets=(.25, .5, 1, 2, 3, 5, 10, 30, 60, 120, 300))
+HTTP_QUEUED = Histogram("ledgersync_http_queue_seconds",
+                        "From the proxy's stamp on a request (X-Request-Start) to the web "
+                        "process taking it up", buckets=(.005, .01, .025, .05, .1, .25, .5, 1,
+                                                         2.5, 5, 10))
+PAGES_BUSY = Counter("ledgersync_pages_busy",
+                     "Client pages answered 'busy' at once: the request had waited longer "
+                     "than PAGE_BUSY_AFTER before the web process took it up")
 JOBS = Counter("ledgersync_jobs", "Jobs run, by what ended them", ["job", "outcome"])
 JOB_SECONDS = Histogram("ledgersync_job_duration_seconds", "Time a job ran", ["job"],
                         buckets=(.01, .05, .1, .25, .5, 1, 2.5, 5, 15, 30, 60, 120, 600))

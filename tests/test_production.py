@@ -371,3 +371,84 @@ def test_an_unsigned_slack_body_bolt_cant_read_is_refused_not_500(texting_app, b
 def test_our_other_pages_have_the_strict_policy_too(web):
     policy = get(web, "/nothing-here").headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "script-src" not in policy
+
+
+# --- a client's page that waited too long behind the proxy: "busy" at once ---------------
+
+
+def stamped(waited: float, form: str = "ms") -> dict:
+    """The proxy's arrival stamp on a request that has waited `waited` s by now: as
+    Heroku's router writes it (milliseconds), or nginx's `t=${msec}` (seconds)."""
+    at = time.time() - waited  # (the travelled clock: the tests' T0)
+    return {"X-Request-Start": f"{at * 1000:.0f}" if form == "ms" else f"t={at:.3f}"}
+
+
+def scraped(app) -> list:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = app.test_client().get("/metrics", headers={"Authorization": "Bearer m"}).text
+    return [s for f in text_string_to_metric_families(text) for s in f.samples]
+
+
+def total(found: list, name: str) -> float:
+    return sum(s.value for s in found if s.name == name)
+
+
+@pytest.fixture
+def metered(sqlite_database):
+    from web import create_app
+
+    app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", proxy_hops=1,
+                                             metrics_token="m"))
+    wiring.inline()
+    return app
+
+
+@pytest.mark.parametrize("form", ["ms", "t="])
+def test_a_link_opened_after_waiting_too_long_behind_the_proxy_is_busy_at_once(
+        clock, metered, invited, form):
+    """Past PAGE_BUSY_AFTER (3 s) in the proxy's queue: a short page in the visitor's
+    language saying to try again, before any work — the link isn't even opened."""
+    invite, token = invited
+    web = metered.test_client()
+    before = scraped(metered)
+    page = get(web, f"/i/{token}", **stamped(4.0, form))
+    assert page.status_code == 503 and page.headers["Retry-After"] == "30"
+    assert "<h1>LedgerSync is busy</h1>" in page.text and "Try again in a minute" in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Strict-Transport-Security"] and "Set-Cookie" not in page.headers
+    assert invite.refreshed().first_clicked_at is None
+    spanish = get(web, f"/i/{token}", **stamped(4.0, form), **{"Accept-Language": "es-MX,es"})
+    assert spanish.status_code == 503 and "LedgerSync está ocupado" in spanish.text
+    after = scraped(metered)
+    assert total(after, "ledgersync_pages_busy_total") - \
+        total(before, "ledgersync_pages_busy_total") == 2
+    opened = get(web, f"/i/{token}", **stamped(2.5, form))  # in time: the page
+    assert opened.status_code == 200 and "Hi Maria" in opened.text
+    assert invite.refreshed().first_clicked_at is not None
+    assert total(scraped(metered), "ledgersync_http_queue_seconds_count") - \
+        total(after, "ledgersync_http_queue_seconds_count") >= 1
+
+
+def test_only_the_clients_pages_are_turned_away_and_only_behind_a_proxy(clock, metered,
+                                                                        invited):
+    """Webhooks (a text or receipt refused would be lost) and the metrics are answered
+    however long they waited; without PROXY_HOPS the stamp is a client's word,
+    not believed; a stamp an hour old is a clock out of step, not a queue."""
+    _, token = invited
+    web = metered.test_client()
+    assert get(web, "/metrics", Authorization="Bearer m", **stamped(30)).status_code == 200
+    inbound = web.post("/sms/inbound", data={"From": "+12125550134", "Body": "HELP"},
+                       headers=behind_proxy(**stamped(30)), environ_base=PROXY)
+    assert inbound.status_code != 503  # (refused for its missing signature: a 403)
+    assert get(web, f"/i/{token}", **stamped(2 * 3600)).status_code == 200
+    not_behind_one = create_app_without_proxy()
+    assert not_behind_one.test_client().get(f"/i/{token}", headers=stamped(30)).status_code \
+        == 200
+
+
+def create_app_without_proxy():
+    from web import create_app
+
+    return create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", proxy_hops=0))

@@ -106,11 +106,19 @@ def test_an_answer_slack_refuses_is_not_retried(queued_app, slack, redis_conn):
 
 
 def test_with_redis_down_the_request_answers_busy(queued_app, slack, smith):
+    from prometheus_client import REGISTRY
+
+    def counted():
+        return REGISTRY.get_sample_value("ledgersync_slack_busy_total",
+                                         {"command": "invite", "why": "redis"}) or 0
+
     config.use(config.settings().with_(redis_url="redis://127.0.0.1:1/0"))
+    before = counted()
     reply = command(queued_app, slack, "invite maria sms")
     assert reply.status_code == 200
     assert "LedgerSync is busy" in reply.json["text"] and reply.json["response_type"] == "ephemeral"
     assert Invite.select().count() == 0  # nothing was done
+    assert counted() == before + 1  # (an operator sees why: `why="redis"`)
     from core.invitations import clients
 
     button(queued_app, slack, "resend", clients.find(smith, "maria").id)

@@ -5,7 +5,8 @@ client pages under `/i/` (signing in again under `/account/`), the read API unde
 `/api/v1/`, `POST /banks/plaid/webhook` (plaid_adapter/), `GET /healthz` and
 `GET /metrics` (this package).
 Security headers, proxies and same-origin posts: `security.py`; error pages: `errors.py`;
-request ids, measurements and `/metrics`: `observe.py`.
+request ids, measurements and `/metrics`: `observe.py`; a client's page that waited too
+long behind the proxy answered "busy" at once: `busy.py`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import wiring
 from core.platform import config, db
 
 from . import (
+    busy,
     client_pages,
     errors,
     health,
@@ -74,6 +76,7 @@ def create_app(settings: config.Settings | None = None) -> Flask:
         from . import connect_account
 
         app.register_blueprint(connect_account.bp)
+    busy.install(app, settings)  # last: the outermost layer, before ProxyFix and Flask
     return app
 
 

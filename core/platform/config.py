@@ -105,6 +105,9 @@ class Settings:
     # Slack: a command that changes something is answered "busy" at once when the answer
     # queue's oldest job has waited longer than this (the answer would come too late).
     busy_after: timedelta = timedelta(seconds=3)
+    # The client's pages: a request that waited longer than this in front of the web
+    # process (by the proxy's X-Request-Start, behind PROXY_HOPS) is answered "busy".
+    page_busy_after: timedelta = timedelta(seconds=3)
     client_session_idle: timedelta = timedelta(hours=24)
     client_session_max: timedelta = timedelta(days=7)
     # A pooler between us and PostgreSQL: `transaction` (PgBouncer's transaction pooling:
@@ -183,6 +186,7 @@ class Settings:
             pace_margin=_margin(get("PACE_MARGIN"), defaults.pace_margin),
             proxy_hops=_hops(get("PROXY_HOPS")),
             busy_after=parse_duration(get("BUSY_AFTER") or "3s"),
+            page_busy_after=parse_duration(get("PAGE_BUSY_AFTER") or "3s"),
             client_session_idle=parse_duration(get("CLIENT_SESSION_IDLE") or "24h"),
             client_session_max=parse_duration(get("CLIENT_SESSION_MAX") or "7d"),
             database_pooler=(get("DATABASE_POOLER") or "").strip().lower(),

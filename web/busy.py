@@ -1,0 +1,102 @@
+"""A client's page that can't be answered soon is answered "busy" at once: better a
+short page saying to try again in a minute than a phone left loading for ten seconds
+and more (the same choice as Slack's busy answer, `bot/deferral.py`).
+
+How long a request has waited is known behind the proxy (`PROXY_HOPS`): it stamps each
+request as it arrives, `X-Request-Start` (Heroku's router does; nginx with
+`proxy_set_header X-Request-Start "t=${msec}";`). A client page (`/i/…`, `/account/…`)
+taken up more than PAGE_BUSY_AFTER (3 s) after its stamp gets a small 503 page in the
+visitor's language (by `Accept-Language`), `Retry-After: 30`, before Flask does any
+work for it: nothing is read, nothing written, so a server past its capacity spends
+little on what it can't serve in time. Every stamped request's wait is measured
+(`ledgersync_http_queue_seconds`), the busy pages counted (`ledgersync_pages_busy_total`).
+Slack's and Twilio's webhooks and the API are never turned away here: Slack has its
+own answer, and a text or a receipt refused would be lost.
+
+Without PROXY_HOPS the header is not believed (a client could send it) and nothing is
+measured. A stamp more than an hour old is a clock out of step, not a queue: ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
+
+from core.platform import clock, i18n
+from core.platform.config import Settings
+from ops import metrics
+
+from . import security
+
+log = logging.getLogger(__name__)
+PAGES = ("/i/", "/account/")  # the client's pages
+RETRY_AFTER = "30"
+SKEWED = 3600.0  # seconds: a longer wait is a clock out of step
+
+
+def install(app: Flask, settings: Settings) -> None:
+    """Outermost of the web's WSGI layers, so that a busy answer costs the least."""
+    if settings.proxy_hops:
+        app.wsgi_app = BusyPages(app.wsgi_app, app, settings)
+
+
+def waited(stamp: str | None, now: float) -> float | None:
+    """Seconds from the proxy's stamp to `now` (0 for a stamp from a clock ahead of
+    ours): `t=1700000000.123` (nginx's `${msec}`) or a bare number of seconds,
+    milliseconds (Heroku's router) or microseconds. None without a readable stamp."""
+    if not stamp:
+        return None
+    try:
+        value = float(stamp.strip().removeprefix("t="))
+    except ValueError:
+        return None
+    # Now is about 1.8e9 seconds, 1.8e12 ms, 1.8e15 µs since 1970.
+    seconds = value / 1e6 if value > 1e14 else value / 1e3 if value > 1e11 else value
+    return max(0.0, now - seconds)
+
+
+class BusyPages:
+    def __init__(self, wsgi_app, app: Flask, settings: Settings):
+        self.wsgi_app, self.app = wsgi_app, app
+        self.after = settings.page_busy_after.total_seconds()
+        self.headers = [("Content-Type", "text/html; charset=utf-8"),
+                        ("Retry-After", RETRY_AFTER), ("Cache-Control", "no-store"),
+                        ("Content-Security-Policy", security.page_policy()),
+                        *security.FRAME_AND_TYPE.items()]
+        if settings.public_base_url.startswith("https://"):
+            self.headers.append(("Strict-Transport-Security", security.HSTS))
+        self.pages: dict[str, bytes] = {}  # the busy page in each language, made once
+        self.skew_told = False
+
+    def __call__(self, environ, start_response):
+        wait = waited(environ.get("HTTP_X_REQUEST_START"), clock.now().timestamp())
+        if wait is None or wait > SKEWED:
+            if wait is not None and not self.skew_told:
+                self.skew_told = True
+                log.warning("X-Request-Start is %.0f s behind this clock: the proxy's clock "
+                            "and ours differ; requests' waits are not measured", wait)
+            return self.wsgi_app(environ, start_response)
+        metrics.HTTP_QUEUED.observe(wait)
+        if wait <= self.after or not environ.get("PATH_INFO", "").startswith(PAGES):
+            return self.wsgi_app(environ, start_response)
+        metrics.PAGES_BUSY.inc()
+        body = self.page(_language(environ.get("HTTP_ACCEPT_LANGUAGE")))
+        start_response("503 Service Unavailable",
+                       [*self.headers, ("Content-Length", str(len(body)))])
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
+
+    def page(self, lang: str) -> bytes:
+        page = self.pages.get(lang)
+        if page is None:
+            template = self.app.jinja_env.get_template("busy.html")
+            page = self.pages[lang] = template.render(
+                page_lang=lang, stylesheet=f"{self.app.static_url_path}/client.css").encode()
+        return page
+
+
+def _language(accepted: str | None) -> str:
+    best = parse_accept_header(accepted, LanguageAccept).best_match(list(i18n.LANGUAGES))
+    return best or i18n.DEFAULT
