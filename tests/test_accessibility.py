@@ -50,7 +50,7 @@ def visit(checked, page, url: str, name: str) -> None:
 
 def test_every_client_page_passes_axe(sqlite_database, tmp_path, twilio, browser):
     checked = Checked("a11y")
-    with served(tmp_path, twilio) as server:
+    with served(tmp_path, twilio, PROXY_HOPS="1") as server:  # (for the busy page)
         base = server.base
         maria, link = invited(banks=["Chase", "Ally Bank"])
         firm = maria.firm
@@ -121,6 +121,13 @@ def test_every_client_page_passes_axe(sqlite_database, tmp_path, twilio, browser
         es.goto(f"{base}/i/account/add/chase")
         checked.page(es, "es-credentials")
         visit(checked, phone(browser), f"{base}/account/sign-in?lang=es", "es-sign-in")
+
+        busy = {"en-US": "LedgerSync is busy", "es-MX": "LedgerSync está ocupado"}
+        for lang, heading in busy.items():  # (web/busy.py: the proxy stamped it 10 s ago)
+            late = phone(browser, locale=lang)
+            late.set_extra_http_headers({"X-Request-Start": f"t={clock.now().timestamp() - 10}"})
+            visit(checked, late, link, f"{lang}-busy")
+            assert late.get_by_role("heading", level=1).inner_text() == heading
     checked.assert_clean()
 
 
