@@ -50,7 +50,7 @@ def visit(checked, page, url: str, name: str) -> None:
 
 def test_every_client_page_passes_axe(sqlite_database, tmp_path, twilio, browser):
     checked = Checked("a11y")
-    with served(tmp_path, twilio, PROXY_HOPS="1") as server:  # (for the busy page)
+    with served(tmp_path, twilio, PROXY_HOPS="1", PAGE_BUSY_AFTER="3s") as server:  # (busy)
         base = server.base
         maria, link = invited(banks=["Chase", "Ally Bank"])
         firm = maria.firm

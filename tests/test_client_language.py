@@ -296,5 +296,7 @@ def test_a_pages_words_are_what_jinjas_own_new_style_gettext_gives(sqlite_databa
     expected = jinja.from_string(source).render(**values)
     app = app_without_redis()
     with app.test_request_context("/i/x"):
-        g.page_lang = lang
+        g.page_lang = lang  # (what the page's context has: `locale._languages`)
         assert render_template_string(source, **values) == expected
+    with app.test_request_context("/i/x"):  # the context's word, as the busy page gives it
+        assert render_template_string(source, page_lang=lang, **values) == expected

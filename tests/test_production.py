@@ -399,6 +399,7 @@ def metered(sqlite_database):
     from web import create_app
 
     app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", proxy_hops=1,
+                                             page_busy_after=timedelta(seconds=3),
                                              metrics_token="m"))
     wiring.inline()
     return app
@@ -413,7 +414,7 @@ def test_a_link_opened_after_waiting_too_long_behind_the_proxy_is_busy_at_once(
     web = metered.test_client()
     before = scraped(metered)
     page = get(web, f"/i/{token}", **stamped(4.0, form))
-    assert page.status_code == 503 and page.headers["Retry-After"] == "30"
+    assert page.status_code == 503 and page.headers["Retry-After"] == "60"
     assert "<h1>LedgerSync is busy</h1>" in page.text and "Try again in a minute" in page.text
     assert page.headers["Cache-Control"] == "no-store"
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
@@ -421,9 +422,10 @@ def test_a_link_opened_after_waiting_too_long_behind_the_proxy_is_busy_at_once(
     assert invite.refreshed().first_clicked_at is None
     spanish = get(web, f"/i/{token}", **stamped(4.0, form), **{"Accept-Language": "es-MX,es"})
     assert spanish.status_code == 503 and "LedgerSync está ocupado" in spanish.text
+    assert "Inténtelo de nuevo en un minuto" in spanish.text
     after = scraped(metered)
-    assert total(after, "ledgersync_pages_busy_total") - \
-        total(before, "ledgersync_pages_busy_total") == 2
+    for counted in ("ledgersync_pages_busy_total", "ledgersync_http_requests_total"):
+        assert total(after, counted) - total(before, counted) >= 2, counted
     opened = get(web, f"/i/{token}", **stamped(2.5, form))  # in time: the page
     assert opened.status_code == 200 and "Hi Maria" in opened.text
     assert invite.refreshed().first_clicked_at is not None
@@ -443,12 +445,19 @@ def test_only_the_clients_pages_are_turned_away_and_only_behind_a_proxy(clock, m
                        headers=behind_proxy(**stamped(30)), environ_base=PROXY)
     assert inbound.status_code != 503  # (refused for its missing signature: a 403)
     assert get(web, f"/i/{token}", **stamped(2 * 3600)).status_code == 200
-    not_behind_one = create_app_without_proxy()
+    not_behind_one = app_with(proxy_hops=0, page_busy_after=timedelta(seconds=3))
     assert not_behind_one.test_client().get(f"/i/{token}", headers=stamped(30)).status_code \
         == 200
 
 
-def create_app_without_proxy():
+def test_without_page_busy_after_the_stamp_is_not_read(clock, app, invited):
+    """Off by default: behind a proxy that doesn't set X-Request-Start, a client's own
+    would be passed on."""
+    _, token = invited
+    assert get(app.test_client(), f"/i/{token}", **stamped(30)).status_code == 200
+
+
+def app_with(**settings):
     from web import create_app
 
-    return create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", proxy_hops=0))
+    return create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", **settings))

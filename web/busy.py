@@ -2,19 +2,23 @@
 short page saying to try again in a minute than a phone left loading for ten seconds
 and more (the same choice as Slack's busy answer, `bot/deferral.py`).
 
-How long a request has waited is known behind the proxy (`PROXY_HOPS`): it stamps each
-request as it arrives, `X-Request-Start` (Heroku's router does; nginx with
-`proxy_set_header X-Request-Start "t=${msec}";`). A client page (`/i/…`, `/account/…`)
-taken up more than PAGE_BUSY_AFTER (3 s) after its stamp gets a small 503 page in the
-visitor's language (by `Accept-Language`), `Retry-After: 30`, before Flask does any
-work for it: nothing is read, nothing written, so a server past its capacity spends
-little on what it can't serve in time. Every stamped request's wait is measured
-(`ledgersync_http_queue_seconds`), the busy pages counted (`ledgersync_pages_busy_total`).
-Slack's and Twilio's webhooks and the API are never turned away here: Slack has its
-own answer, and a text or a receipt refused would be lost.
+How long a request has waited is known behind a proxy that stamps each request as it
+arrives with `X-Request-Start` (Heroku's router does; nginx with
+`proxy_set_header X-Request-Start "t=${msec}";`), replacing any a client sent. With
+PAGE_BUSY_AFTER set (say `3s`; off by default: a proxy that doesn't set the header
+would pass on a client's) and PROXY_HOPS, a client page (`/i/…`, `/account/…`) taken
+up later than that after its stamp gets a small 503 page in the browser's language
+(`Accept-Language`), `Retry-After: 60`, before Flask does any work for it: nothing is
+read, nothing written, so a server past its capacity spends little on what it can't
+serve in time. Every stamped request's wait is measured (`ledgersync_http_queue_seconds`);
+the busy pages are counted (`ledgersync_pages_busy_total`, and in
+`ledgersync_http_requests_total` as route `busy`). Slack's, Twilio's and Plaid's
+webhooks and the API are never turned away here: Slack has its own busy answer, and a
+text or a receipt refused would be lost.
 
-Without PROXY_HOPS the header is not believed (a client could send it) and nothing is
-measured. A stamp more than an hour old is a clock out of step, not a queue: ignored.
+The proxy's clock and ours must agree (NTP): one running behind ours by more than
+PAGE_BUSY_AFTER would make every page busy. A stamp more than an hour old is taken for
+clocks out of step, not a queue, and ignored (logged once).
 """
 
 from __future__ import annotations
@@ -33,13 +37,13 @@ from . import security
 
 log = logging.getLogger(__name__)
 PAGES = ("/i/", "/account/")  # the client's pages
-RETRY_AFTER = "30"
+RETRY_AFTER = "60"  # (the page says "in a minute")
 SKEWED = 3600.0  # seconds: a longer wait is a clock out of step
 
 
 def install(app: Flask, settings: Settings) -> None:
     """Outermost of the web's WSGI layers, so that a busy answer costs the least."""
-    if settings.proxy_hops:
+    if settings.proxy_hops and settings.page_busy_after:
         app.wsgi_app = BusyPages(app.wsgi_app, app, settings)
 
 
@@ -53,14 +57,17 @@ def waited(stamp: str | None, now: float) -> float | None:
         value = float(stamp.strip().removeprefix("t="))
     except ValueError:
         return None
-    # Now is about 1.8e9 seconds, 1.8e12 ms, 1.8e15 µs since 1970.
-    seconds = value / 1e6 if value > 1e14 else value / 1e3 if value > 1e11 else value
-    return max(0.0, now - seconds)
+    # Now is about 1.8e9 seconds, 1.8e12 ms, 1.8e15 µs, 1.8e18 ns since 1970.
+    for unit, beyond in ((1e9, 1e17), (1e6, 1e14), (1e3, 1e11)):
+        if value > beyond:
+            value /= unit
+            break
+    return max(0.0, now - value)
 
 
 class BusyPages:
     def __init__(self, wsgi_app, app: Flask, settings: Settings):
-        self.wsgi_app, self.app = wsgi_app, app
+        self.wsgi_app = wsgi_app
         self.after = settings.page_busy_after.total_seconds()
         self.headers = [("Content-Type", "text/html; charset=utf-8"),
                         ("Retry-After", RETRY_AFTER), ("Cache-Control", "no-store"),
@@ -68,7 +75,10 @@ class BusyPages:
                         *security.FRAME_AND_TYPE.items()]
         if settings.public_base_url.startswith("https://"):
             self.headers.append(("Strict-Transport-Security", security.HSTS))
-        self.pages: dict[str, bytes] = {}  # the busy page in each language, made once
+        stylesheet = f"{app.static_url_path}/client.css"
+        template = app.jinja_env.get_template("busy.html")
+        self.pages = {lang: template.render(page_lang=lang, stylesheet=stylesheet).encode()
+                      for lang in i18n.LANGUAGES}  # made once, outside any request
         self.skew_told = False
 
     def __call__(self, environ, start_response):
@@ -82,19 +92,13 @@ class BusyPages:
         metrics.HTTP_QUEUED.observe(wait)
         if wait <= self.after or not environ.get("PATH_INFO", "").startswith(PAGES):
             return self.wsgi_app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
         metrics.PAGES_BUSY.inc()
-        body = self.page(_language(environ.get("HTTP_ACCEPT_LANGUAGE")))
+        metrics.http_answered("busy", method, 503, 0.0)  # (its own time: next to none)
+        body = self.pages[_language(environ.get("HTTP_ACCEPT_LANGUAGE"))]
         start_response("503 Service Unavailable",
                        [*self.headers, ("Content-Length", str(len(body)))])
-        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
-
-    def page(self, lang: str) -> bytes:
-        page = self.pages.get(lang)
-        if page is None:
-            template = self.app.jinja_env.get_template("busy.html")
-            page = self.pages[lang] = template.render(
-                page_lang=lang, stylesheet=f"{self.app.static_url_path}/client.css").encode()
-        return page
+        return [b"" if method == "HEAD" else body]
 
 
 def _language(accepted: str | None) -> str:

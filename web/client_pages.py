@@ -170,7 +170,7 @@ def start(session_id: str, purpose: str = "connect", chosen_banks: list | None =
     session.update(sid=session_id, purpose=purpose, banks=chosen_banks or [], **kept)
     live = sessions.current(session_id)
     if live is not None and locale.chosen():
-        _keep_language(Client.get_by_id(live.client_id), locale.chosen())
+        _keep_language(live.client, locale.chosen())
 
 
 def _keep_language(client: Client, lang: str) -> None:
@@ -349,6 +349,6 @@ def language():
     if lang:
         locale.choose(lang)
         if live is not None:
-            _keep_language(Client.get_by_id(live.client_id), lang)
+            _keep_language(live.client, lang)
     fallback = url_for("client.account") if live else url_for("sign_in.start")
     return redirect(locale.back_to(request.form.get("next")) or fallback)

@@ -37,6 +37,13 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def _optional_duration(text: str | None) -> timedelta | None:
+    """A duration, or None for nothing (unset, empty, `off`)."""
+    if (text or "").strip().lower() in {"", "off", "none", "no"}:
+        return None
+    return parse_duration(text)
+
+
 @dataclass(frozen=True)
 class QuietHours:
     """Local-time window in which automatic texts wait (start inclusive, end exclusive)."""
@@ -107,7 +114,8 @@ class Settings:
     busy_after: timedelta = timedelta(seconds=3)
     # The client's pages: a request that waited longer than this in front of the web
     # process (by the proxy's X-Request-Start, behind PROXY_HOPS) is answered "busy".
-    page_busy_after: timedelta = timedelta(seconds=3)
+    # None (the default): the stamp is not read — the proxy must be one that sets it.
+    page_busy_after: timedelta | None = None
     client_session_idle: timedelta = timedelta(hours=24)
     client_session_max: timedelta = timedelta(days=7)
     # A pooler between us and PostgreSQL: `transaction` (PgBouncer's transaction pooling:
@@ -186,7 +194,7 @@ class Settings:
             pace_margin=_margin(get("PACE_MARGIN"), defaults.pace_margin),
             proxy_hops=_hops(get("PROXY_HOPS")),
             busy_after=parse_duration(get("BUSY_AFTER") or "3s"),
-            page_busy_after=parse_duration(get("PAGE_BUSY_AFTER") or "3s"),
+            page_busy_after=_optional_duration(get("PAGE_BUSY_AFTER")),
             client_session_idle=parse_duration(get("CLIENT_SESSION_IDLE") or "24h"),
             client_session_max=parse_duration(get("CLIENT_SESSION_MAX") or "7d"),
             database_pooler=(get("DATABASE_POOLER") or "").strip().lower(),
