@@ -461,3 +461,16 @@ def app_with(**settings):
     from web import create_app
 
     return create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", **settings))
+
+
+def test_the_proxys_stamp_is_read_in_whatever_unit_it_comes():
+    """nginx's `t=` seconds, Heroku's milliseconds, Apache's microseconds, nanoseconds;
+    a clock ahead of ours waits nothing; what isn't a number is no stamp."""
+    from web.busy import waited
+
+    now = 1_800_000_000.0
+    for stamp in ("t=1799999996.500", "1799999996500", "1799999996500000",
+                  "1799999996500000000", " t=1799999996.5 "):
+        assert waited(stamp, now) == pytest.approx(3.5), stamp
+    assert waited(f"t={now + 2}", now) == 0.0
+    assert waited("soon", now) is None and waited("", now) is None and waited(None, now) is None
