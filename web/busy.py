@@ -50,7 +50,8 @@ def install(app: Flask, settings: Settings) -> None:
 def waited(stamp: str | None, now: float) -> float | None:
     """Seconds from the proxy's stamp to `now` (0 for a stamp from a clock ahead of
     ours): `t=1700000000.123` (nginx's `${msec}`) or a bare number of seconds,
-    milliseconds (Heroku's router) or microseconds. None without a readable stamp."""
+    milliseconds (Heroku's router), microseconds (Apache's `%t`) or nanoseconds. None
+    without a readable stamp."""
     if not stamp:
         return None
     try:
