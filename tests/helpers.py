@@ -189,3 +189,16 @@ def statements_run():
         yield seen
     finally:
         del bound.execute_sql
+
+
+def metric_samples(text: str) -> list:
+    """Every sample of a Prometheus text exposition (a `/metrics` answer)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def metric_value(found: list, name: str, **labels) -> float:
+    """The sum of the samples called `name` whose labels include `labels`."""
+    return sum(s.value for s in found
+               if s.name == name and labels.items() <= s.labels.items())

@@ -16,7 +16,6 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import wiring
 from core.firms import access
@@ -29,6 +28,8 @@ from jobs.worker import LedgerSyncWorker
 from ops import metrics
 from tests.conftest import unavailable
 from tests.helpers import csrf
+from tests.helpers import metric_samples as samples
+from tests.helpers import metric_value as value
 from tests.https_server import ROOT, free_port, procfile_web
 from tests.plaid_standin import CLIENT_ID as PLAID_ID
 from tests.plaid_standin import SECRET as PLAID_SECRET
@@ -40,16 +41,6 @@ TOKEN = "metrics-token-for-tests-0123"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 MARIA = "+12125550134"
 LANDLINE = "+15005550009"  # the Twilio stand-in answers 21614: not a mobile number
-
-
-def samples(text: str) -> list:
-    return [s for family in text_string_to_metric_families(text) for s in family.samples]
-
-
-def value(found: list, name: str, **labels) -> float:
-    """The sum of the samples called `name` whose labels include `labels`."""
-    return sum(s.value for s in found
-               if s.name == name and labels.items() <= s.labels.items())
 
 
 def scrape(web) -> list:

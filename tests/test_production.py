@@ -19,7 +19,7 @@ from core.invitations import clients, invites, links
 from core.platform import config, db, tokens
 from core.platform.errors import Refused
 from core.records import ClientAccount, ClientSession, Event, Message
-from tests.helpers import csrf
+from tests.helpers import csrf, metric_samples, metric_value
 from tests.slack_fixtures import slack_app
 from tests.slack_requests import button, command, interaction, signed
 from tests.slack_standin import TEAM
@@ -36,11 +36,16 @@ def behind_proxy(client_ip: str = CLIENT_IP, **headers) -> dict:
 
 @pytest.fixture
 def app(sqlite_database):
-    from web import create_app
-
-    app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", proxy_hops=1))
+    app = app_with(proxy_hops=1)
     wiring.inline()
     return app
+
+
+def app_with(**settings):
+    """The real app behind the proxy's settings, with Redis away (work done in the request)."""
+    from web import create_app
+
+    return create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", **settings))
 
 
 @pytest.fixture
@@ -158,9 +163,7 @@ def test_one_guesser_behind_the_proxy_does_not_block_everyone(web, invited):
 
 
 def test_without_a_trusted_proxy_a_forged_forwarded_for_changes_nothing(invited):
-    from web import create_app
-
-    direct = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0"))
+    direct = app_with()
     wiring.inline()
     web = direct.test_client()
     for n in range(25):  # a new made-up address on every guess
@@ -384,23 +387,13 @@ def stamped(waited: float, form: str = "ms") -> dict:
 
 
 def scraped(app) -> list:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = app.test_client().get("/metrics", headers={"Authorization": "Bearer m"}).text
-    return [s for f in text_string_to_metric_families(text) for s in f.samples]
-
-
-def total(found: list, name: str) -> float:
-    return sum(s.value for s in found if s.name == name)
+    return metric_samples(app.test_client().get("/metrics",
+                                                headers={"Authorization": "Bearer m"}).text)
 
 
 @pytest.fixture
 def metered(sqlite_database):
-    from web import create_app
-
-    app = create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", proxy_hops=1,
-                                             page_busy_after=timedelta(seconds=3),
-                                             metrics_token="m"))
+    app = app_with(proxy_hops=1, page_busy_after=timedelta(seconds=3), metrics_token="m")
     wiring.inline()
     return app
 
@@ -425,12 +418,12 @@ def test_a_link_opened_after_waiting_too_long_behind_the_proxy_is_busy_at_once(
     assert "Inténtelo de nuevo en un minuto" in spanish.text
     after = scraped(metered)
     for counted in ("ledgersync_pages_busy_total", "ledgersync_http_requests_total"):
-        assert total(after, counted) - total(before, counted) >= 2, counted
+        assert metric_value(after, counted) - metric_value(before, counted) >= 2, counted
     opened = get(web, f"/i/{token}", **stamped(2.5, form))  # in time: the page
     assert opened.status_code == 200 and "Hi Maria" in opened.text
     assert invite.refreshed().first_clicked_at is not None
-    assert total(scraped(metered), "ledgersync_http_queue_seconds_count") - \
-        total(after, "ledgersync_http_queue_seconds_count") >= 1
+    assert metric_value(scraped(metered), "ledgersync_http_queue_seconds_count") - \
+        metric_value(after, "ledgersync_http_queue_seconds_count") >= 1
 
 
 def test_only_the_clients_pages_are_turned_away_and_only_behind_a_proxy(clock, metered,
@@ -455,12 +448,6 @@ def test_without_page_busy_after_the_stamp_is_not_read(clock, app, invited):
     would be passed on."""
     _, token = invited
     assert get(app.test_client(), f"/i/{token}", **stamped(30)).status_code == 200
-
-
-def app_with(**settings):
-    from web import create_app
-
-    return create_app(config.settings().with_(redis_url="redis://127.0.0.1:1/0", **settings))
 
 
 def test_the_proxys_stamp_is_read_in_whatever_unit_it_comes():
